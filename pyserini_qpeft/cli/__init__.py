@@ -1,0 +1,1 @@
+"""The ``pyserini-qpeft`` command line."""

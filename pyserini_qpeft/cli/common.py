@@ -1,0 +1,73 @@
+"""Arguments and helpers shared by several subcommands."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from typing import Dict, Optional
+
+from ..beir_data import load_queries, load_topics
+from ..errors import InputError
+
+
+def progress_bar(args: argparse.Namespace, **kwargs):
+    """A tqdm bar, silent with --quiet."""
+    from tqdm.auto import tqdm
+
+    return tqdm(disable=bool(getattr(args, "quiet", False)), dynamic_ncols=True, **kwargs)
+
+
+def add_topic_args(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("queries (one of)")
+    group.add_argument("--beir", metavar="DIR", help="BEIR folder whose queries.jsonl and qrels/<split>.tsv give the topics")
+    group.add_argument("--split", default="test", help="BEIR split whose judged queries are used (default: test)")
+    group.add_argument("--topics", metavar="FILE", help="topics file with 'qid<TAB>query' lines")
+    group.add_argument("--max-queries", type=int, metavar="N", help="use only the first N topics")
+
+
+def load_topic_args(args: argparse.Namespace) -> Dict[str, str]:
+    """The queries named by --beir/--split or --topics, cut to --max-queries."""
+    if bool(args.beir) == bool(args.topics):
+        raise InputError("give exactly one of --beir DIR (with --split) or --topics FILE")
+    queries = load_queries(args.beir, args.split) if args.beir else load_topics(args.topics)
+    if args.max_queries is not None:
+        if args.max_queries < 1:
+            raise InputError(f"--max-queries must be at least 1, got {args.max_queries}")
+        queries = dict(list(queries.items())[: args.max_queries])
+    return queries
+
+
+def add_model_args(parser: argparse.ArgumentParser, flag: str = "--model", required: bool = True) -> None:
+    group = parser.add_argument_group("reranker")
+    group.add_argument(flag, metavar="MODEL", required=required, default=None,
+                       help="causal LM id or folder, or a saved Q-PEFT checkpoint folder")
+    group.add_argument("--rerank-depth", "--depth", dest="depth", type=int, default=None, metavar="N",
+                       help="rerank only the top N hits of each query (default: all)")
+    group.add_argument("--batch-size", type=int, default=32, help="pairs per forward pass (default: 32)")
+    group.add_argument("--token-budget", type=int, default=8192, help="padded tokens per forward pass (default: 8192)")
+    group.add_argument("--max-length", type=int, default=None,
+                       help="tokens per pair; documents are cut to fit (default: the checkpoint's, else 512)")
+    group.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
+    group.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"],
+                       help="model dtype (default: float32 on CPU, bfloat16 on CUDA)")
+
+
+def load_reranker(args: argparse.Namespace, model: Optional[str]):
+    """A QPEFTReranker from the reranker arguments."""
+    if args.depth is not None and args.depth < 1:
+        raise InputError(f"--rerank-depth must be at least 1, got {args.depth}")
+    from ..reranker import QPEFTReranker
+
+    logging.getLogger(__name__).info("loading reranker %s", model)
+    return QPEFTReranker.from_pretrained(model, device=args.device, dtype=args.dtype, max_length=args.max_length,
+                                         batch_size=args.batch_size, token_budget=args.token_budget)
+
+
+def rerank_with_progress(args: argparse.Namespace, reranker, run, queries, searcher, source: str):
+    """Rerank every query of ``run`` with a progress bar; returns the reranked run (dict)."""
+    from ..reranking import rerank_run
+
+    with progress_bar(args, total=len(run), desc="rerank", unit="query") as bar:
+        reranked = dict(rerank_run(reranker, run, queries, searcher, depth=args.depth, source=source,
+                                   on_query=lambda qid, n: bar.update(1)))
+    return reranked

@@ -1,0 +1,38 @@
+"""``pyserini-qpeft evaluate``: trec_eval metrics of a run against qrels."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ..beir_data import load_qrels
+from ..evaluation import evaluate, metric_list
+from ..runs import read_run
+
+
+def add_parser(sub) -> None:
+    parser = sub.add_parser("evaluate", help="trec_eval metrics (nDCG@10, R@100, MRR@10 by default)",
+                            description="Evaluate a TREC run against BEIR qrels TSV or TREC qrels.")
+    parser.add_argument("--run", required=True, metavar="FILE", help="TREC run file")
+    parser.add_argument("--qrels", required=True, metavar="FILE", help="BEIR qrels TSV (with header) or TREC qrels")
+    parser.add_argument("--metrics", default=None, help="comma-separated, e.g. nDCG@10,R@100,MRR@10,MAP,P@5")
+    parser.add_argument("--complete", "-c", action="store_true",
+                        help="average over all judged queries, 0 for those missing from the run (trec_eval -c)")
+    parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    metrics = metric_list(args.metrics)
+    run_data = read_run(args.run)
+    qrels = load_qrels(args.qrels)
+    scores = evaluate(run_data, qrels, metrics, complete=args.complete)
+    queries = len([q for q in qrels if args.complete or q in run_data])
+    if args.json:
+        print(json.dumps({"run": args.run, "queries": queries, "metrics": scores}, indent=2))
+    else:
+        width = max(len(m) for m in scores)
+        print(f"{'queries'.ljust(width)}  {queries}")
+        for metric, value in scores.items():
+            print(f"{metric.ljust(width)}  {value:.4f}")
+    return 0

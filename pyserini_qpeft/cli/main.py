@@ -1,0 +1,63 @@
+"""Entry point of ``pyserini-qpeft``: one subcommand per module, one-line errors, logging set up here."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+from typing import List, Optional
+
+from .. import __version__
+from ..errors import QPEFTError
+from . import evaluate, index, rerank, search
+
+COMMANDS = (index, search, rerank, evaluate)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="pyserini-qpeft", description="Q-PEFT LLM reranking for Pyserini.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
+    parser.add_argument("-q", "--quiet", action="store_true", help="log warnings only, no progress bars")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in COMMANDS:
+        module.add_parser(sub)
+    return parser
+
+
+def _java_error(exc: BaseException) -> Optional[str]:
+    # pyjnius raises JavaException for errors thrown in Java (a corrupt index, for instance).
+    if type(exc).__name__ == "JavaException":
+        return str(exc).splitlines()[0] if str(exc) else "a Java error occurred"
+    return None
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    """Run the command line; returns the exit status (0 ok, 1 error, 2 usage, 130 interrupted)."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    # Our own tqdm bars show progress; Hugging Face's weight-loading bars would only add noise.
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    for noisy in ("transformers", "huggingface_hub", "urllib3"):
+        logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    try:
+        return args.handler(args) or 0
+    except QPEFTError as exc:
+        print(f"pyserini-qpeft {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print(f"pyserini-qpeft {args.command}: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # a Java exception is still the user's input most of the time
+        message = _java_error(exc)
+        if message is None:
+            raise
+        print(f"pyserini-qpeft {args.command}: error: {message}", file=sys.stderr)
+        return 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

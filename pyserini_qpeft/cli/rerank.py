@@ -1,0 +1,39 @@
+"""``pyserini-qpeft rerank``: a TREC run in, a reranked TREC run out."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+
+from ..runs import check_run_tag, read_run, write_run
+from .common import add_model_args, add_topic_args, load_reranker, load_topic_args, rerank_with_progress
+
+logger = logging.getLogger(__name__)
+
+
+def add_parser(sub) -> None:
+    parser = sub.add_parser("rerank", help="rerank a TREC run with an LLM",
+                            description="Rerank the hits of a TREC run; document texts come from the index.")
+    parser.add_argument("--run", required=True, metavar="FILE", help="TREC run to rerank")
+    parser.add_argument("--index", required=True, metavar="DIR", help="Lucene index holding the documents' raw text")
+    parser.add_argument("--output", required=True, metavar="FILE", help="TREC run file to write")
+    parser.add_argument("--run-tag", default="qpeft", help="run tag in the last column (default: qpeft)")
+    add_topic_args(parser)
+    add_model_args(parser)
+    parser.set_defaults(handler=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..lucene_index import open_searcher
+
+    check_run_tag(args.run_tag)
+    queries = load_topic_args(args)
+    first_stage = read_run(args.run)
+    if args.max_queries is not None:
+        first_stage = {qid: hits for qid, hits in first_stage.items() if qid in queries}
+    searcher = open_searcher(args.index)
+    reranker = load_reranker(args, args.model)
+    result = rerank_with_progress(args, reranker, first_stage, queries, searcher, source=args.run)
+    write_run(args.output, result, args.run_tag)
+    logger.info("wrote %s (%d queries)", args.output, len(result))
+    return 0

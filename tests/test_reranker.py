@@ -1,0 +1,80 @@
+import pytest
+
+from pyserini_qpeft import Candidate, QPEFTReranker
+from pyserini_qpeft.config import QPEFTConfig
+from pyserini_qpeft.errors import InputError, QPEFTError
+from pyserini_qpeft.model_loading import resolve_model
+
+from _tiny_models import tiny_llama, tiny_tokenizer
+
+DOCS = {
+    "d1": "Aspirin lowers the risk of heart attack in adults with diabetes.",
+    "d2": "Vitamin D deficiency is common among older people.",
+    "d3": "Radiation therapy changes gene expression in tumour cells.",
+    "d4": "Exercise improves insulin sensitivity.",
+    "d5": "Smoking raises the risk of lung cancer.",
+}
+QUERY = "Does aspirin prevent heart attacks?"
+
+
+@pytest.fixture(scope="module")
+def reranker():
+    tokenizer = tiny_tokenizer()
+    return QPEFTReranker.from_lm(tiny_llama(len(tokenizer)), tokenizer, QPEFTConfig(base_model="tiny", max_length=128))
+
+
+def hits():
+    return [Candidate(docid=d, score=10.0 - i, text=t) for i, (d, t) in enumerate(DOCS.items())]
+
+
+def test_rerank_sorts_by_the_scores_of_score(reranker):
+    result = reranker.rerank(QUERY, hits())
+    expected = dict(zip(DOCS, reranker.score(QUERY, list(DOCS.values()))))
+    assert sorted(c.docid for c in result) == sorted(DOCS)
+    assert [c.score for c in result] == sorted(expected.values(), reverse=True)
+    assert all(c.score == pytest.approx(expected[c.docid]) for c in result)
+    assert all(c.text == DOCS[c.docid] for c in result)
+    assert [c.first_stage_score for c in sorted(result, key=lambda c: c.docid)] == [10.0, 9.0, 8.0, 7.0, 6.0]
+
+
+def test_rerank_depth_keeps_the_tail_in_order_below_the_head(reranker):
+    result = reranker.rerank(QUERY, hits(), k=2)
+    assert {c.docid for c in result[:2]} == {"d1", "d2"}
+    assert [c.docid for c in result[2:]] == ["d3", "d4", "d5"]
+    scores = [c.score for c in result]
+    assert scores == sorted(scores, reverse=True) and len(set(scores)) == len(scores)
+
+
+def test_rerank_of_plain_hits_needs_text_or_a_searcher(reranker):
+    class Hit:  # what a Pyserini hit looks like without a stored document
+        docid, score, lucene_document = "d1", 1.0, None
+
+    with pytest.raises(InputError, match="searcher="):
+        reranker.rerank(QUERY, [Hit()])
+
+
+def test_predict_matches_score(reranker):
+    pairs = [(QUERY, text) for text in DOCS.values()]
+    assert reranker.predict(pairs, batch_size=2) == pytest.approx(reranker.score(QUERY, list(DOCS.values())), abs=1e-5)
+
+
+def test_from_pretrained_loads_a_local_folder(tmp_path):
+    tokenizer = tiny_tokenizer()
+    model = tiny_llama(len(tokenizer), seed=3)
+    model.save_pretrained(tmp_path / "lm")
+    tokenizer.save_pretrained(tmp_path / "lm")
+    loaded = QPEFTReranker.from_pretrained(str(tmp_path / "lm"), device="cpu", max_length=1000)
+    assert loaded.model.encoder.max_length == 256  # capped at the model's positions
+    direct = QPEFTReranker.from_lm(model, tokenizer, QPEFTConfig(max_length=256))
+    assert loaded.score(QUERY, list(DOCS.values())) == pytest.approx(direct.score(QUERY, list(DOCS.values())), abs=1e-6)
+
+
+def test_unknown_model_offline_says_what_to_do(monkeypatch, tmp_path):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    with pytest.raises(QPEFTError, match="not a local folder"):
+        resolve_model("no-such-org/no-such-model")
+    with pytest.raises(QPEFTError, match="no config.json"):
+        resolve_model(str(tmp_path))
+    with pytest.raises(QPEFTError, match="GGUF file not found"):
+        resolve_model(str(tmp_path / "x.gguf"))

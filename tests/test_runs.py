@@ -1,0 +1,172 @@
+import os
+
+import pytest
+
+from pyserini_qpeft.atomic import atomic_directory, atomic_write
+from pyserini_qpeft.errors import InputError
+from pyserini_qpeft.runs import format_run_lines, read_run, write_run
+
+RUN = {
+    "q1": [("d3", 12.5), ("d1", 7.25), ("d2", -1.0)],
+    "q2": [("d9", 0.123456)],
+}
+
+
+def leftovers(folder):
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp"))
+
+
+def test_round_trip(tmp_path):
+    path = tmp_path / "run.trec"
+    write_run(path, RUN, "bm25")
+    assert read_run(path) == RUN
+    assert leftovers(tmp_path) == []
+
+
+def test_written_lines(tmp_path):
+    path = tmp_path / "run.trec"
+    write_run(path, RUN, "tag")
+    assert path.read_text(encoding="utf-8").splitlines() == [
+        "q1 Q0 d3 1 12.500000 tag",
+        "q1 Q0 d1 2 7.250000 tag",
+        "q1 Q0 d2 3 -1.000000 tag",
+        "q2 Q0 d9 1 0.123456 tag",
+    ]
+
+
+def test_write_from_pairs_and_nested_folder(tmp_path):
+    """write_run accepts (qid, hits) pairs and creates missing parent folders."""
+    path = tmp_path / "a" / "b" / "run.trec"
+    write_run(path, iter(RUN.items()), "x")
+    assert read_run(path) == RUN
+
+
+def test_format_run_lines_ranks_from_one():
+    lines = format_run_lines("q", [("a", 2.0), ("b", 1.0)], "t")
+    assert lines == ["q Q0 a 1 2.000000 t\n", "q Q0 b 2 1.000000 t\n"]
+
+
+def test_read_orders_by_rank_not_file_order(tmp_path):
+    path = tmp_path / "run.trec"
+    path.write_text(
+        "q1 Q0 c 3 1.0 t\n"
+        "q2 Q0 z 2 5.0 t\n"
+        "q1 Q0 a 1 3.0 t\n"
+        "\n"
+        "q2 Q0 y 1 9.0 t\n"
+        "q1 Q0 b 2 2.0 t\n",
+        encoding="utf-8",
+    )
+    assert read_run(path) == {"q1": [("a", 3.0), ("b", 2.0), ("c", 1.0)], "q2": [("y", 9.0), ("z", 5.0)]}
+
+
+def test_read_breaks_rank_ties_by_score(tmp_path):
+    path = tmp_path / "run.trec"
+    path.write_text("q1 Q0 low 1 1.0 t\nq1 Q0 high 1 2.0 t\nq1 Q0 last 2 9.0 t\n", encoding="utf-8")
+    assert [d for d, _ in read_run(path)["q1"]] == ["high", "low", "last"]
+
+
+def test_read_keeps_rank_order_when_scores_disagree(tmp_path):
+    path = tmp_path / "run.trec"
+    path.write_text("q1 Q0 a 1 0.5 t\nq1 Q0 b 2 0.9 t\n", encoding="utf-8")
+    assert read_run(path)["q1"] == [("a", 0.5), ("b", 0.9)]
+
+
+@pytest.mark.parametrize(
+    "bad, words",
+    [
+        ("q1 Q0 d2 2 1.0\n", "expected 6 fields"),
+        ("q1 Q0 d2 2 1.0 tag extra\n", "got 7"),
+        ("q1 Q0 d2 2 high tag\n", "score 'high'"),
+        ("q1 Q0 d2 two 1.0 tag\n", "rank 'two'"),
+    ],
+)
+def test_bad_line_names_file_and_line(tmp_path, bad, words):
+    path = tmp_path / "run.trec"
+    path.write_text("q1 Q0 d1 1 2.0 tag\n\n" + bad, encoding="utf-8")
+    with pytest.raises(InputError) as info:
+        read_run(path)
+    assert f"{path}:3:" in str(info.value)
+    assert words in str(info.value)
+
+
+def test_missing_and_empty_run(tmp_path):
+    with pytest.raises(InputError) as info:
+        read_run(tmp_path / "nope.trec")
+    assert "nope.trec" in str(info.value) and "not found" in str(info.value)
+    empty = tmp_path / "empty.trec"
+    empty.write_text("\n \n", encoding="utf-8")
+    with pytest.raises(InputError, match="no run lines"):
+        read_run(empty)
+
+
+@pytest.mark.parametrize("tag", ["my run", ""])
+def test_write_run_never_writes_an_unreadable_file(tmp_path, tag):
+    path = tmp_path / "run.trec"
+    try:
+        write_run(path, RUN, tag)
+    except InputError:
+        assert not path.exists()
+    else:
+        assert read_run(path) == RUN
+
+
+# --- atomic writes ----------------------------------------------------------------------------
+
+
+def test_atomic_write_error_leaves_nothing(tmp_path):
+    path = tmp_path / "out.txt"
+    with pytest.raises(RuntimeError, match="boom"):
+        with atomic_write(path) as handle:
+            handle.write("partial")
+            raise RuntimeError("boom")
+    assert not path.exists()
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_write_error_keeps_old_file(tmp_path):
+    path = tmp_path / "out.txt"
+    path.write_text("old", encoding="utf-8")
+    with pytest.raises(KeyboardInterrupt):
+        with atomic_write(path) as handle:
+            handle.write("new")
+            raise KeyboardInterrupt
+    assert path.read_text(encoding="utf-8") == "old"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+def test_atomic_write_success(tmp_path):
+    path = tmp_path / "out.txt"
+    with atomic_write(path) as handle:
+        handle.write("héllo")
+        assert not path.exists()  # only visible once complete
+    assert path.read_text(encoding="utf-8") == "héllo"
+    with atomic_write(path, "wb") as handle:
+        handle.write(b"\x00\x01")
+    assert path.read_bytes() == b"\x00\x01"
+    assert [p.name for p in tmp_path.iterdir()] == ["out.txt"]
+
+
+def test_write_run_error_leaves_nothing(tmp_path):
+    def hits():
+        yield "q1", [("d1", 1.0)]
+        raise RuntimeError("generator failed")
+
+    path = tmp_path / "run.trec"
+    with pytest.raises(RuntimeError):
+        write_run(path, hits(), "t")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_atomic_directory(tmp_path):
+    target = tmp_path / "idx"
+    with pytest.raises(ValueError):
+        with atomic_directory(target) as tmp:
+            (tmp / "file").write_text("x")
+            raise ValueError
+    assert list(tmp_path.iterdir()) == []
+    with atomic_directory(target) as tmp:
+        assert tmp.parent == tmp_path and tmp != target
+        (tmp / "file").write_text("x")
+    assert (target / "file").read_text() == "x"
+    assert os.listdir(tmp_path) == ["idx"]
