@@ -34,8 +34,8 @@ demo: install
 		--max-queries $(DEMO_QUERIES) --depth $(DEMO_DEPTH) --model HuggingFaceTB/SmolLM2-135M-Instruct \
 		--output $(DEMO_DIR)/zeroshot.trec
 	@echo "BM25 on the same $(DEMO_QUERIES) queries:"
-	$(BIN)/pyserini-qpeft search --index $(DEMO_DIR)/index --beir $(DATA) --split test --hits 100 \
-		--max-queries $(DEMO_QUERIES) --output $(DEMO_DIR)/bm25-subset.trec -q
+	$(BIN)/pyserini-qpeft -q search --index $(DEMO_DIR)/index --beir $(DATA) --split test --hits 100 \
+		--max-queries $(DEMO_QUERIES) --output $(DEMO_DIR)/bm25-subset.trec
 	$(BIN)/pyserini-qpeft evaluate --run $(DEMO_DIR)/bm25-subset.trec --qrels $(DATA)/qrels/test.tsv
 	@echo "Zero-shot query-likelihood reranking of the top $(DEMO_DEPTH):"
 	$(BIN)/pyserini-qpeft evaluate --run $(DEMO_DIR)/zeroshot.trec --qrels $(DATA)/qrels/test.tsv

@@ -43,14 +43,40 @@ def save_checkpoint(model: QPEFTModel, folder: str | os.PathLike) -> Path:
             weight = model.prompt.embedding.weight.detach().float().cpu().contiguous()
             save_file({"prompt_embeddings": weight}, str(tmp / PROMPT_WEIGHTS))
         if model.qd is not None:
-            state = {k: v.detach().float().cpu().contiguous() for k, v in model.qd.state_dict().items()}
-            save_file(state, str(tmp / QD_WEIGHTS))
+            save_file(_sparse_table(model), str(tmp / QD_WEIGHTS))
     old = folder.with_name(folder.name + ".old")
     if folder.exists():
         os.replace(folder, old)
     os.replace(staging, folder)
     shutil.rmtree(old, ignore_errors=True)
     return folder
+
+
+TABLE = "query_table.weight"
+
+
+def _sparse_table(model: QPEFTModel) -> dict:
+    """The QD state with the query table stored as the rows that differ from the LM's embeddings.
+
+    The table starts as an exact copy of those embeddings and only rows of tokens seen in training move,
+    so this keeps checkpoints small while restoring the table bit for bit.
+    """
+    state = {k: v.detach().float().cpu().contiguous() for k, v in model.qd.state_dict().items()}
+    table = state.pop(TABLE)
+    base = model.lm.get_input_embeddings().weight.detach().float().cpu()
+    rows = (table != base).any(dim=1).nonzero().flatten()
+    state[TABLE + ".rows"] = rows.to(torch.int64).contiguous()
+    state[TABLE + ".values"] = table[rows].contiguous()
+    return state
+
+
+def _dense_table(state: dict, model: QPEFTModel) -> dict:
+    rows, values = state.pop(TABLE + ".rows", None), state.pop(TABLE + ".values", None)
+    if rows is not None and values is not None:
+        table = model.lm.get_input_embeddings().weight.detach().float().cpu().clone()
+        table[rows] = values
+        state[TABLE] = table
+    return state
 
 
 def _weights(folder: Path, name: str) -> dict:
@@ -81,7 +107,7 @@ def load_checkpoint(folder: str | os.PathLike, lm, tokenizer, config: QPEFTConfi
         with torch.no_grad():
             model.prompt.embedding.weight.copy_(weight)
     if model.qd is not None:
-        state = _weights(folder, QD_WEIGHTS)
+        state = _dense_table(_weights(folder, QD_WEIGHTS), model)
         try:
             model.qd.load_state_dict(state, strict=True)
         except RuntimeError as exc:

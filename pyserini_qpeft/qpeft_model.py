@@ -83,6 +83,12 @@ class QPEFTModel(nn.Module):
     def device(self) -> torch.device:
         return self.lm.get_input_embeddings().weight.device
 
+    def train(self, mode: bool = True) -> "QPEFTModel":
+        """Train mode for the trainable parts only: the frozen LM stays in eval mode (no dropout)."""
+        super().train(mode)
+        self.lm.eval()
+        return self
+
     def trainable_parameters(self) -> Dict[str, nn.Parameter]:
         """Name -> parameter of exactly the parts that train (soft prompt and QD module)."""
         named = {}

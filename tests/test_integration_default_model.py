@@ -90,3 +90,25 @@ def test_cli_rerank_reports_a_docid_missing_from_the_index(tmp_path, scifact, sc
     assert "no-such-doc" in err and str(run_file) in err and "Traceback" not in err
     assert len(err.strip().splitlines()) == 1
     assert not output.exists()
+
+
+def test_short_real_training_run_lowers_the_training_loss(tmp_path, scifact, scifact_searcher):
+    """A few scifact train queries, the real LM, soft prompt only: the loss on those queries goes down."""
+    from pyserini_qpeft.config import QPEFTConfig
+    from pyserini_qpeft.lucene_index import document_text
+    from pyserini_qpeft.model_loading import load_causal_lm
+    from pyserini_qpeft.qpeft_model import QPEFTModel
+    from pyserini_qpeft.training import Trainer, TrainingConfig
+    from pyserini_qpeft.training_data import build_training_queries
+
+    queries = dict(list(load_queries(scifact, "train").items())[:4])
+    qrels = load_qrels(scifact / "qrels" / "train.tsv")
+    examples = build_training_queries(queries, qrels, scifact_searcher, depth=10)
+    lm, tokenizer = load_causal_lm(DEFAULT_MODEL, device="cpu")
+    model = QPEFTModel(lm, tokenizer, QPEFTConfig(variant="prompt", num_virtual_tokens=4, max_length=128))
+    config = TrainingConfig(epochs=3, batch_size=2, negatives=1, in_batch=1, dev_negatives=1, patience=3)
+    trainer = Trainer(model, config, examples, examples, qrels, lambda d: document_text(scifact_searcher, d),
+                      tmp_path / "ckpt")
+    state = trainer.fit()
+    losses = [h["dev_loss"] for h in state["history"]]
+    assert min(losses[1:]) < losses[0], losses

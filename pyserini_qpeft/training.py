@@ -1,0 +1,217 @@
+"""Train the soft prompt and QD module of a :class:`QPEFTModel` (the LM stays frozen).
+
+Loss per step (DESIGN.md): ``mean(relu(NLL(q|d+) - NLL(q|d-) + margin)) + mean(NLL(q|d+))`` over BM25 hard
+negatives and in-batch negatives. It decomposes over queries, so each query's pairs run forward and
+backward on their own (bounded memory) and the gradients add up to the full-batch gradient. Each
+step's sample comes from an RNG seeded by (seed, epoch, step), so an interrupted run resumes exactly.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import random
+import shutil
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+import torch
+
+from .atomic import atomic_write
+from .checkpoint import load_checkpoint, save_checkpoint
+from .errors import InputError
+from .qpeft_model import QPEFTModel
+from .scoring import collate, length_batches
+from .training_data import StepPairs, TrainingQuery, fixed_dev_pairs, sample_step
+
+logger = logging.getLogger(__name__)
+
+STATE_FILE = "trainer_state.json"
+OPTIMIZER_FILE = "optimizer.pt"
+
+
+@dataclass
+class TrainingConfig:
+    """Optimisation settings; validated on creation."""
+
+    epochs: int = 3
+    lr: float = 3e-2  # soft prompt (the paper's rate)
+    qd_lr: float = 1e-3  # QD module: query table, MLP, attention
+    weight_decay: float = 0.0
+    margin: float = 0.5
+    batch_size: int = 4  # queries per micro-batch
+    grad_accum: int = 1  # micro-batches per optimizer step
+    negatives: int = 3  # BM25 hard negatives per query and step
+    in_batch: int = 3  # other queries' positives per query and step (at most batch_size - 1)
+    dev_negatives: int = 3
+    patience: int = 2  # epochs without dev improvement before stopping
+    seed: int = 42
+    save_every: int = 20  # optimizer steps between resumable saves
+
+    def __post_init__(self) -> None:
+        for name in ("epochs", "batch_size", "grad_accum", "patience", "save_every"):
+            if getattr(self, name) < 1:
+                raise InputError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
+        for name in ("negatives", "in_batch", "dev_negatives"):
+            if getattr(self, name) < 0:
+                raise InputError(f"--{name.replace('_', '-')} must be 0 or more, got {getattr(self, name)}")
+        if self.negatives + self.in_batch == 0:
+            raise InputError("--negatives and --in-batch are both 0: the pairwise loss needs negatives")
+        if not (self.lr > 0 and self.qd_lr > 0):
+            raise InputError(f"--lr and --qd-lr must be positive, got {self.lr} and {self.qd_lr}")
+        if self.margin < 0:
+            raise InputError(f"--margin must be 0 or more, got {self.margin}")
+
+
+def pairwise_loss(log_likelihoods: torch.Tensor, margin: float) -> tuple:
+    """(sum of hinge terms, NLL of the positive, number of hinge terms) for one query's pairs (index 0 positive)."""
+    nll = -log_likelihoods
+    hinge = torch.relu(nll[0] - nll[1:] + margin)
+    return hinge.sum(), nll[0], hinge.numel()
+
+
+class Trainer:
+    """Runs epochs over training queries with dev-loss early stopping, saving the best model to ``output``."""
+
+    def __init__(self, model: QPEFTModel, config: TrainingConfig, train: Sequence[TrainingQuery],
+                 dev: Sequence[TrainingQuery], qrels: Dict[str, Dict[str, int]], doc_text: Callable[[str], str],
+                 output: str | os.PathLike, token_budget: int = 4096):
+        if not model.trainable_parameters():
+            raise InputError("variant 'zeroshot' has nothing to train; use --variant prompt, r or a")
+        self.model = model
+        self.config = config
+        self.train = list(train)
+        self.dev = list(dev)
+        self.qrels = qrels
+        self.doc_text = doc_text
+        self.output = Path(output)
+        self.state_dir = Path(str(self.output) + ".train-state")
+        self.token_budget = token_budget
+        groups = [
+            {"params": [p for n, p in model.trainable_parameters().items() if n.startswith("prompt.")], "lr": config.lr},
+            {"params": [p for n, p in model.trainable_parameters().items() if n.startswith("qd.")], "lr": config.qd_lr},
+        ]
+        self.optimizer = torch.optim.AdamW([g for g in groups if g["params"]], weight_decay=config.weight_decay)
+        self.state: Dict[str, Any] = {"epoch": 0, "step": 0, "best_dev": None, "bad_epochs": 0, "history": []}
+
+    @property
+    def steps_per_epoch(self) -> int:
+        micro = math.ceil(len(self.train) / self.config.batch_size)
+        return math.ceil(micro / self.config.grad_accum)
+
+    # -- one query's pairs -------------------------------------------------------------------------
+    def _log_likelihoods(self, pairs: StepPairs) -> torch.Tensor:
+        texts = [self.doc_text(d) for d in pairs.docids]
+        encoded = self.model.prepare([pairs.query.text] * len(texts), texts)
+        values = torch.empty(len(encoded), device=self.model.device)
+        parts = []
+        for batch in length_batches(encoded, len(encoded), self.token_budget):
+            padded = collate(batch, self.model.encoder.pad_id, self.model.device)
+            parts.append((padded.indices, self.model.log_likelihood(padded)))
+        order = torch.tensor([i for indices, _ in parts for i in indices], device=values.device)
+        return torch.cat([v for _, v in parts])[torch.argsort(order)]
+
+    def _micro_batch(self, batch: Sequence[TrainingQuery], rng: random.Random, scale: float) -> float:
+        steps = [s for s in sample_step(batch, self.qrels, self.config.negatives, self.config.in_batch, rng)
+                 if len(s.docids) > 1]
+        if not steps:
+            return 0.0
+        counts = [len(s.docids) - 1 for s in steps]
+        total_hinge, total = sum(counts), 0.0
+        for pairs in steps:
+            hinge, positive_nll, _ = pairwise_loss(self._log_likelihoods(pairs), self.config.margin)
+            loss = (hinge / total_hinge + positive_nll / len(steps)) * scale
+            loss.backward()
+            total += float(loss.detach()) / scale
+        return total
+
+    def dev_loss(self) -> float:
+        """The training loss on fixed dev pairs (no sampling, no gradients)."""
+        pairs = fixed_dev_pairs(self.dev, self.config.dev_negatives)
+        if not pairs:
+            raise InputError("no dev query has BM25 negatives; raise the negative depth or use more dev queries")
+        hinge_sum, nll_sum, count = 0.0, 0.0, 0
+        with torch.no_grad():
+            for step in pairs:
+                hinge, nll, n = pairwise_loss(self._log_likelihoods(step), self.config.margin)
+                hinge_sum, nll_sum, count = hinge_sum + float(hinge), nll_sum + float(nll), count + n
+        return hinge_sum / max(count, 1) + nll_sum / len(pairs)
+
+    # -- saving and resuming -----------------------------------------------------------------------
+    def save_state(self) -> None:
+        """Write the latest weights, optimizer and counters to ``<output>.train-state`` (atomically)."""
+        save_checkpoint(self.model, self.state_dir / "last")
+        with atomic_write(self.state_dir / OPTIMIZER_FILE, "wb") as handle:
+            torch.save(self.optimizer.state_dict(), handle)
+        with atomic_write(self.state_dir / STATE_FILE) as handle:
+            json.dump({**self.state, "training_config": asdict(self.config)}, handle, indent=2)
+
+    def resume(self) -> bool:
+        """Load the saved state if there is one; True when resumed."""
+        state_path = self.state_dir / STATE_FILE
+        if not state_path.is_file():
+            return False
+        saved = json.loads(state_path.read_text(encoding="utf-8"))
+        if saved.get("training_config") != asdict(self.config):
+            raise InputError(f"{state_path}: saved with different training settings; use the same flags, or --overwrite")
+        restored = load_checkpoint(self.state_dir / "last", self.model.lm, self.model.tokenizer)
+        with torch.no_grad():
+            mine = self.model.trainable_parameters()
+            for name, value in restored.trainable_parameters().items():
+                mine[name].copy_(value)
+        self.optimizer.load_state_dict(torch.load(self.state_dir / OPTIMIZER_FILE, weights_only=True))
+        self.state = {k: v for k, v in saved.items() if k != "training_config"}
+        logger.info("resumed at epoch %d, step %d", self.state["epoch"], self.state["step"])
+        return True
+
+    # -- the loop ----------------------------------------------------------------------------------
+    def fit(self, on_step: Optional[Callable[[int, float], Any]] = None) -> Dict[str, Any]:
+        """Train until ``epochs`` or early stopping; the best model by dev loss ends up in ``output``.
+
+        ``on_step(step, running_loss)`` is called after each optimizer step. Returns the trainer state.
+        """
+        config = self.config
+        if self.state["best_dev"] is None:
+            initial = self.dev_loss()
+            self.state["best_dev"] = initial
+            self.state["history"].append({"epoch": 0, "dev_loss": initial})
+            save_checkpoint(self.model, self.output)
+            logger.info("dev loss before training: %.4f", initial)
+        running = None
+        while self.state["epoch"] < config.epochs and self.state["bad_epochs"] < config.patience:
+            epoch = self.state["epoch"]
+            order = list(self.train)
+            random.Random(f"{config.seed}:order:{epoch}").shuffle(order)
+            micro = [order[i : i + config.batch_size] for i in range(0, len(order), config.batch_size)]
+            steps = [micro[i : i + config.grad_accum] for i in range(0, len(micro), config.grad_accum)]
+            self.model.train()
+            for step in range(self.state["step"], len(steps)):
+                rng = random.Random(f"{config.seed}:step:{epoch}:{step}")
+                self.optimizer.zero_grad(set_to_none=True)
+                loss = sum(self._micro_batch(b, rng, 1.0 / len(steps[step])) for b in steps[step]) / len(steps[step])
+                self.optimizer.step()
+                running = loss if running is None else 0.9 * running + 0.1 * loss
+                self.state["step"] = step + 1
+                if on_step:
+                    on_step(step + 1, running)
+                if (step + 1) % config.save_every == 0:
+                    self.save_state()
+            self.model.eval()
+            dev = self.dev_loss()
+            improved = dev < self.state["best_dev"]
+            self.state["history"].append({"epoch": epoch + 1, "dev_loss": dev, "train_loss": running})
+            logger.info("epoch %d: dev loss %.4f (best %.4f)", epoch + 1, dev, min(dev, self.state["best_dev"]))
+            if improved:
+                self.state["best_dev"], self.state["bad_epochs"] = dev, 0
+                save_checkpoint(self.model, self.output)
+            else:
+                self.state["bad_epochs"] += 1
+            self.state["epoch"], self.state["step"] = epoch + 1, 0
+            self.save_state()
+        return self.state
+
+    def clear_state(self) -> None:
+        shutil.rmtree(self.state_dir, ignore_errors=True)

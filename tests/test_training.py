@@ -1,0 +1,121 @@
+import json
+
+import pytest
+import torch
+
+from pyserini_qpeft.checkpoint import load_checkpoint
+from pyserini_qpeft.config import QPEFTConfig
+from pyserini_qpeft.errors import InputError
+from pyserini_qpeft.qpeft_model import QPEFTModel
+from pyserini_qpeft.training import Trainer, TrainingConfig
+from pyserini_qpeft.training_data import TrainingQuery, sample_step, split_dev
+
+from _tiny_models import tiny_llama, tiny_tokenizer
+
+TEXTS = {
+    "p1": "Aspirin lowers the risk of heart attack in adults with diabetes.",
+    "p2": "Vitamin D deficiency is common among older people.",
+    "p3": "Radiation therapy changes gene expression in tumour cells.",
+    "p4": "Exercise improves insulin sensitivity in obese adults.",
+    "n1": "The committee met on Tuesday to discuss the budget.",
+    "n2": "Rainfall in the region doubled over the last decade.",
+    "n3": "The bridge was painted red in the spring.",
+    "n4": "A new library opened downtown last year.",
+}
+QUERIES = [
+    TrainingQuery("q1", "aspirin heart attack risk", ["p1"], ["n1", "n2", "n3"]),
+    TrainingQuery("q2", "vitamin d in older people", ["p2"], ["n2", "n3", "n4"]),
+    TrainingQuery("q3", "radiation and gene expression", ["p3"], ["n1", "n3", "n4"]),
+    TrainingQuery("q4", "exercise and insulin", ["p4"], ["n1", "n2", "n4"]),
+]
+QRELS = {q.qid: {p: 1 for p in q.positives} for q in QUERIES}
+
+
+def make_trainer(tmp_path, variant="prompt", epochs=2, name="out", **overrides):
+    tokenizer = tiny_tokenizer()
+    torch.manual_seed(0)
+    model = QPEFTModel(tiny_llama(len(tokenizer), seed=0), tokenizer,
+                       QPEFTConfig(base_model="tiny", variant=variant, num_virtual_tokens=3, k=3, max_length=64,
+                                   filter_stopwords=False))
+    config = TrainingConfig(epochs=epochs, batch_size=2, negatives=2, in_batch=1, save_every=1, patience=5,
+                            **overrides)
+    return Trainer(model, config, QUERIES, QUERIES[:2], QRELS, TEXTS.__getitem__, tmp_path / name)
+
+
+def params(trainer):
+    return {k: v.detach().clone() for k, v in trainer.model.trainable_parameters().items()}
+
+
+@pytest.mark.parametrize("variant", ["prompt", "r", "a"])
+def test_training_lowers_the_loss_and_saves_the_best_checkpoint(tmp_path, variant):
+    trainer = make_trainer(tmp_path, variant, epochs=6, lr=5e-2, qd_lr=1e-2)
+    lm_before = {k: v.clone() for k, v in trainer.model.lm.state_dict().items()}
+    state = trainer.fit()
+    losses = [h["dev_loss"] for h in state["history"]]
+    assert min(losses[1:]) < losses[0] - 1e-3, losses
+    assert state["best_dev"] == pytest.approx(min(losses))
+    assert all(torch.equal(lm_before[k], v) for k, v in trainer.model.lm.state_dict().items())
+    best = load_checkpoint(tmp_path / "out", trainer.model.lm, trainer.model.tokenizer)
+    trainer.model = best
+    assert trainer.dev_loss() == pytest.approx(state["best_dev"], abs=1e-5)
+
+
+def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path):
+    straight = make_trainer(tmp_path, name="straight")
+    straight.fit()
+    expected = params(straight)
+
+    interrupted = make_trainer(tmp_path, name="resumed")
+    seen = []
+
+    def stop_in_second_epoch(step, loss):
+        seen.append((interrupted.state["epoch"], step))
+        if interrupted.state["epoch"] == 1 and step == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        interrupted.fit(on_step=stop_in_second_epoch)
+    resumed = make_trainer(tmp_path, name="resumed")
+    assert resumed.resume()
+    assert (resumed.state["epoch"], resumed.state["step"]) == (1, 1)
+    resumed.fit()
+    got = params(resumed)
+    assert got.keys() == expected.keys()
+    assert all(torch.equal(got[k], expected[k]) for k in expected)
+    saved = json.loads((tmp_path / "resumed.train-state" / "trainer_state.json").read_text())
+    assert saved["epoch"] == 2 and [h["epoch"] for h in saved["history"]] == [0, 1, 2]
+
+
+def test_resume_refuses_other_settings(tmp_path):
+    trainer = make_trainer(tmp_path, epochs=1)
+    trainer.fit()
+    other = make_trainer(tmp_path, epochs=1, margin=0.9)
+    with pytest.raises(InputError, match="different training settings"):
+        other.resume()
+
+
+def test_step_sampling_uses_hard_and_in_batch_negatives():
+    import random
+
+    steps = sample_step(QUERIES[:3], QRELS, negatives=2, in_batch=2, rng=random.Random(1))
+    for step, query in zip(steps, QUERIES[:3]):
+        assert step.docids[0] in query.positives
+        assert len(step.docids) == 1 + 2 + 2
+        assert set(step.docids[1:3]) <= set(query.negatives)
+        assert set(step.docids[3:]) <= {"p1", "p2", "p3"} - set(query.positives)
+
+
+def test_dev_split_and_config_errors():
+    train, dev = split_dev(QUERIES, 0.25, seed=3)
+    assert len(dev) == 1 and len(train) == 3 and not set(q.qid for q in dev) & set(q.qid for q in train)
+    with pytest.raises(InputError, match="--dev-fraction"):
+        split_dev(QUERIES, 1.5, seed=3)
+    with pytest.raises(InputError, match="--batch-size must be at least 1"):
+        TrainingConfig(batch_size=0)
+    with pytest.raises(InputError, match="both 0"):
+        TrainingConfig(negatives=0, in_batch=0)
+
+
+def test_zeroshot_has_nothing_to_train(tmp_path):
+    with pytest.raises(InputError, match="nothing to train"):
+        make_trainer(tmp_path, variant="zeroshot")
