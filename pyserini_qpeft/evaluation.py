@@ -26,6 +26,18 @@ def _parse(metric: str) -> Tuple[str, int | None]:
     return match.group(1).lower(), int(match.group(2)) if match.group(2) else None
 
 
+def _measure(metric: str) -> Tuple[str, int | None]:
+    """The pytrec_eval measure for a metric name, and the cutoff applied before it (MRR@k only)."""
+    name, k = _parse(metric)
+    if name in ("mrr", "rr"):
+        return "recip_rank", k
+    if name in _PATTERNS and k is not None:
+        return _PATTERNS[name].format(k=k), None
+    if name in ("map", "ndcg") and k is None:
+        return name, None
+    raise InputError(f"--metrics: unknown metric {metric!r}; use nDCG@k, R@k, P@k, MRR[@k], MAP[@k]")
+
+
 def per_query(
     run: Run, qrels: Dict[str, Dict[str, int]], metrics: Sequence[str] = DEFAULT_METRICS, complete: bool = False
 ) -> Dict[str, Dict[str, float]]:
@@ -39,18 +51,10 @@ def per_query(
     results: Dict[str, Dict[str, float]] = {}
     judged = {qid: docs for qid, docs in qrels.items() if docs and (complete or qid in run)}
     for metric in metrics:
-        name, k = _parse(metric)
+        measure, cutoff = _measure(metric)
         scored = run
-        if name in ("mrr", "rr"):
-            measure = "recip_rank"
-            if k is not None:  # cut after ranking as trec_eval does: score descending, then docid descending
-                scored = {qid: sorted(hits, key=lambda h: (h[1], h[0]), reverse=True)[:k] for qid, hits in run.items()}
-        elif name in _PATTERNS and k is not None:
-            measure = _PATTERNS[name].format(k=k)
-        elif name in ("map", "ndcg") and k is None:
-            measure = name
-        else:
-            raise InputError(f"--metrics: unknown metric {metric!r}; use nDCG@k, R@k, P@k, MRR[@k], MAP[@k]")
+        if cutoff is not None:  # cut after ranking as trec_eval does: score descending, then docid descending
+            scored = {qid: sorted(hits, key=lambda h: (h[1], h[0]), reverse=True)[:cutoff] for qid, hits in run.items()}
         trec_run = {qid: {docid: float(score) for docid, score in hits} for qid, hits in scored.items() if qid in judged}
         evaluator = pytrec_eval.RelevanceEvaluator(judged, {measure})
         values = evaluator.evaluate(trec_run)
@@ -77,5 +81,5 @@ def metric_list(text: str | None) -> List[str]:
         return list(DEFAULT_METRICS)
     names = [m.strip() for m in text.split(",") if m.strip()]
     for name in names:
-        _parse(name)
+        _measure(name)
     return names

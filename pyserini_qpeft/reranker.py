@@ -107,13 +107,32 @@ class QPEFTReranker:
         docs = [pair[1] for pair in pairs]
         return self.scorer.score_pairs(queries, docs, batch_size=batch_size)
 
-    def rerank(self, query: str, hits: Sequence[Any], searcher=None, k: Optional[int] = None) -> List[Candidate]:
+    def rescore(self, query, texts: Sequence[Any]) -> List[Any]:
+        """pygaggle's ``rescore(Query, list[Text])``: new Texts with the reranker's scores, in input order."""
+        from .adapters import rescore_texts
+
+        return rescore_texts(self, query, texts)
+
+    def rerank_batch(self, requests: Sequence[Any], rank_start: int = 0, rank_end: int = 100, **_: Any) -> List[Any]:
+        """rank_llm's ``rerank_batch``: a Result per Request, ``candidates[rank_start:rank_end]`` reordered."""
+        from .adapters import rerank_requests
+
+        return rerank_requests(self, requests, rank_start=rank_start, rank_end=rank_end)
+
+    def rerank(self, query: Any, hits: Sequence[Any], searcher=None, k: Optional[int] = None) -> List[Any]:
         """Rerank the top ``k`` hits (all when None) and return every hit as a :class:`Candidate`.
+
+        With a pygaggle-style ``Query`` (an object with ``.text``) and ``Text``s, returns new Texts
+        sorted by score instead (pygaggle's ``rerank``).
 
         ``hits`` are Pyserini hits (``.docid``, ``.score``; text from ``searcher.doc(docid).raw()`` or the
         hit's stored document) or Candidates with text. Hits below ``k`` keep their order after the
         reranked ones, with scores below them, so the list stays sorted by score.
         """
+        if not isinstance(query, str) and hasattr(query, "text"):
+            from .adapters import rerank_texts
+
+            return rerank_texts(self, query, hits)
         hits = list(hits)
         depth = len(hits) if k is None else max(0, min(k, len(hits)))
         head = [Candidate(docid=str(h.docid), score=float(h.score), text=_hit_text(h, searcher),

@@ -134,3 +134,15 @@ def scifact_searcher(scifact_index):
     from pyserini_qpeft.lucene_index import open_searcher
 
     return open_searcher(scifact_index)
+
+
+@pytest.fixture(scope="session")
+def tiny_model_dir(tmp_path_factory):
+    """A tiny random Llama and its tokenizer saved as a Hugging Face folder (loadable by name)."""
+    from _tiny_models import tiny_llama, tiny_tokenizer
+
+    folder = tmp_path_factory.mktemp("tiny-lm")
+    tokenizer = tiny_tokenizer()
+    tiny_llama(len(tokenizer)).save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    return folder

@@ -7,16 +7,6 @@ import pytest
 from pyserini_qpeft import QPEFTReranker
 from pyserini_qpeft.cli.main import main
 
-from _tiny_models import tiny_llama, tiny_tokenizer
-
-
-@pytest.fixture(scope="module")
-def tiny_model_dir(tmp_path_factory):
-    folder = tmp_path_factory.mktemp("tiny-lm")
-    tokenizer = tiny_tokenizer()
-    tiny_llama(len(tokenizer)).save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    return folder
 
 
 def train_args(scifact, index, model, output, *extra):

@@ -63,11 +63,25 @@ def load_reranker(args: argparse.Namespace, model: Optional[str]):
                                          batch_size=args.batch_size, token_budget=args.token_budget)
 
 
-def rerank_with_progress(args: argparse.Namespace, reranker, run, queries, searcher, source: str):
-    """Rerank every query of ``run`` with a progress bar; returns the reranked run (dict)."""
+def add_resume_arg(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--resume", action="store_true",
+                        help="keep the topics an interrupted run already finished (journaled beside --output)")
+
+
+def rerank_to_file(args: argparse.Namespace, reranker, run, queries, searcher, source: str, tag: str) -> int:
+    """Rerank every query of ``run`` with a progress bar, journaling each finished topic; then write
+    ``args.output`` atomically in the run's order. Returns the number of topics done in this call."""
+    from ..journal import RunJournal
     from ..reranking import rerank_run
 
-    with progress_bar(args, total=len(run), desc="rerank", unit="query") as bar:
-        reranked = dict(rerank_run(reranker, run, queries, searcher, depth=args.depth, source=source,
-                                   on_query=lambda qid, n: bar.update(1)))
-    return reranked
+    journal = RunJournal(args.output, tag)
+    kept = journal.start(getattr(args, "resume", False))
+    if kept:
+        logging.getLogger(__name__).info("resuming: %d of %d topics already done", kept, len(run))
+    todo = {qid: hits for qid, hits in run.items() if not journal.finished(qid)}
+    with progress_bar(args, total=len(run), initial=kept, desc="rerank", unit="query") as bar:
+        for qid, hits in rerank_run(reranker, todo, queries, searcher, depth=args.depth, source=source,
+                                    on_query=lambda qid, n: bar.update(1)):
+            journal.record(qid, hits)
+    journal.finish(list(run))
+    return len(todo)

@@ -10,9 +10,9 @@ from typing import List, Optional
 
 from .. import __version__
 from ..errors import QPEFTError
-from . import evaluate, index, rerank, search, train
+from . import evaluate, index, pipeline, rerank, search, train
 
-COMMANDS = (index, search, rerank, train, evaluate)
+COMMANDS = (index, search, rerank, train, evaluate, pipeline)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 
-from ..runs import check_run_tag, read_run, write_run
-from .common import add_model_args, add_topic_args, load_reranker, load_topic_args, rerank_with_progress
+from ..runs import check_run_tag, read_run
+from .common import add_model_args, add_resume_arg, add_topic_args, load_reranker, load_topic_args, rerank_to_file
 
 logger = logging.getLogger(__name__)
 
@@ -20,6 +20,7 @@ def add_parser(sub) -> None:
     parser.add_argument("--run-tag", default="qpeft", help="run tag in the last column (default: qpeft)")
     add_topic_args(parser)
     add_model_args(parser)
+    add_resume_arg(parser)
     parser.set_defaults(handler=run)
 
 
@@ -33,7 +34,6 @@ def run(args: argparse.Namespace) -> int:
         first_stage = {qid: hits for qid, hits in first_stage.items() if qid in queries}
     searcher = open_searcher(args.index)
     reranker = load_reranker(args, args.model)
-    result = rerank_with_progress(args, reranker, first_stage, queries, searcher, source=args.run)
-    write_run(args.output, result, args.run_tag)
-    logger.info("wrote %s (%d queries)", args.output, len(result))
+    rerank_to_file(args, reranker, first_stage, queries, searcher, source=args.run, tag=args.run_tag)
+    logger.info("wrote %s (%d queries)", args.output, len(first_stage))
     return 0

@@ -8,7 +8,8 @@ import logging
 from ..errors import InputError
 from ..first_stage import bm25_search, hits_to_run
 from ..runs import check_run_tag, write_run
-from .common import add_model_args, add_topic_args, load_reranker, load_topic_args, progress_bar, rerank_with_progress
+from .common import (add_model_args, add_resume_arg, add_topic_args, load_reranker, load_topic_args, progress_bar,
+                     rerank_to_file)
 
 logger = logging.getLogger(__name__)
 
@@ -25,6 +26,7 @@ def add_parser(sub) -> None:
     parser.add_argument("--run-tag", default=None, help="run tag in the last column (default: bm25 or qpeft)")
     add_topic_args(parser)
     add_model_args(parser, flag="--rerank", required=False)
+    add_resume_arg(parser)
     parser.set_defaults(handler=run)
 
 
@@ -44,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
     if empty:
         logger.warning("%d queries retrieved nothing (e.g. %s)", len(empty), empty[0])
     if reranker is not None:
-        result = rerank_with_progress(args, reranker, result, queries, searcher, source=f"index {args.index}")
-    write_run(args.output, result, tag)
+        rerank_to_file(args, reranker, result, queries, searcher, source=f"index {args.index}", tag=tag)
+    else:
+        write_run(args.output, result, tag)
     logger.info("wrote %s (%d queries)", args.output, len(result))
     return 0

@@ -1,0 +1,130 @@
+"""The shapes other reranking toolkits use, so ``QPEFTReranker`` drops into their pipelines.
+
+- pygaggle: ``Query(text, id)``, ``Text(text, metadata, score, title)``; ``rescore`` sets scores,
+  ``rerank`` also sorts. Defined here because importing pygaggle fails on current Pyserini.
+- rank_llm: ``Request(query, candidates)`` in, ``Result(query, candidates, invocations_history)`` out.
+  rank_llm's own dataclasses are used when the requests are rank_llm's; ours otherwise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Sequence
+
+from .errors import InputError
+
+
+@dataclass
+class Query:
+    """pygaggle's query: text and an optional id."""
+
+    text: str
+    id: Optional[str] = None
+
+
+@dataclass
+class Text:
+    """pygaggle's candidate text, with its score after reranking."""
+
+    text: str
+    metadata: Dict[str, Any] = field(default_factory=dict)
+    score: Optional[float] = 0.0
+    title: Optional[str] = None
+
+
+@dataclass
+class RankQuery:
+    """rank_llm's ``Query``."""
+
+    text: str
+    qid: Any = None
+
+
+@dataclass
+class RankCandidate:
+    """rank_llm's ``Candidate``: ``doc`` holds "contents", or "title"/"text", or "segment"."""
+
+    docid: Any
+    score: float
+    doc: Dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Request:
+    """rank_llm's ``Request``."""
+
+    query: RankQuery
+    candidates: List[RankCandidate] = field(default_factory=list)
+
+
+@dataclass
+class Result:
+    """rank_llm's ``Result``."""
+
+    query: RankQuery
+    candidates: List[RankCandidate] = field(default_factory=list)
+    invocations_history: List[Any] = field(default_factory=list)
+
+
+def pygaggle_text(text: Text) -> str:
+    """The text to score for a pygaggle ``Text``: "title\\ntext" when it has a title."""
+    return f"{text.title}\n{text.text}" if getattr(text, "title", None) else text.text
+
+
+def rank_llm_text(candidate: Any) -> str:
+    """The text to score for a rank_llm candidate, from its ``doc`` dict."""
+    doc = getattr(candidate, "doc", None) or {}
+    if not isinstance(doc, dict):
+        return str(doc)
+    for key in ("contents", "segment"):
+        if isinstance(doc.get(key), str):
+            return doc[key]
+    title, text = doc.get("title") or "", doc.get("text") or ""
+    if text:
+        return f"{title}\n{text}" if title else text
+    raise InputError(f"candidate {candidate.docid!r} has no text: its doc needs 'contents', 'segment' or 'text'")
+
+
+def rescore_texts(reranker, query: Query, texts: Sequence[Text]) -> List[Text]:
+    """New ``Text`` objects (same order) whose ``score`` is the reranker's."""
+    scores = reranker.score(query.text, [pygaggle_text(t) for t in texts]) if texts else []
+    return [dataclasses.replace(t, score=s) if dataclasses.is_dataclass(t) else _copy_with(t, score=s)
+            for t, s in zip(texts, scores)]
+
+
+def rerank_texts(reranker, query: Query, texts: Sequence[Text]) -> List[Text]:
+    """New ``Text`` objects sorted by the reranker's score (best first)."""
+    return sorted(rescore_texts(reranker, query, texts), key=lambda t: t.score, reverse=True)
+
+
+def _copy_with(obj: Any, **changes: Any) -> Any:
+    import copy
+
+    new = copy.copy(obj)
+    for key, value in changes.items():
+        setattr(new, key, value)
+    return new
+
+
+def _result_type(request: Any):
+    module = sys.modules.get(type(request).__module__)
+    return getattr(module, "Result", Result) if module is not None and module.__name__ != __name__ else Result
+
+
+def rerank_requests(reranker, requests: Sequence[Any], rank_start: int = 0, rank_end: int = 100) -> List[Any]:
+    """rank_llm's ``rerank_batch``: reorder ``candidates[rank_start:rank_end]`` of each request by score."""
+    if rank_start < 0 or rank_end < rank_start:
+        raise InputError(f"need 0 <= rank_start <= rank_end, got {rank_start} and {rank_end}")
+    results = []
+    for request in requests:
+        candidates = list(request.candidates)
+        window = candidates[rank_start:rank_end]
+        scores = reranker.score(request.query.text, [rank_llm_text(c) for c in window]) if window else []
+        rescored = [_copy_with(c, score=s) if not dataclasses.is_dataclass(c) else dataclasses.replace(c, score=s)
+                    for c, s in zip(window, scores)]
+        rescored.sort(key=lambda c: c.score, reverse=True)
+        reordered = candidates[:rank_start] + rescored + candidates[rank_end:]
+        results.append(_result_type(request)(query=request.query, candidates=reordered, invocations_history=[]))
+    return results

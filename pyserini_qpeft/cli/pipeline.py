@@ -1,0 +1,83 @@
+"""``pyserini-qpeft pipeline CONFIG.yaml``: index, BM25, rerank, evaluate, all from one YAML file."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+from pathlib import Path
+
+from ..atomic import atomic_write
+from .common import progress_bar, rerank_to_file
+
+logger = logging.getLogger(__name__)
+
+
+def add_parser(sub) -> None:
+    parser = sub.add_parser("pipeline", help="run a whole pipeline described in one YAML file",
+                            description="Index (if needed), BM25, optional reranking and evaluation from one YAML file.")
+    parser.add_argument("config", metavar="CONFIG.yaml")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                        help="override a config value, e.g. --set reranker.depth=50 (repeatable)")
+    parser.set_defaults(handler=run)
+
+
+def _metrics_table(rows: dict) -> str:
+    metrics = list(next(iter(rows.values())))
+    width = max(len(name) for name in rows)
+    lines = ["system".ljust(width) + "  " + "  ".join(m.rjust(8) for m in metrics)]
+    for name, values in rows.items():
+        lines.append(name.ljust(width) + "  " + "  ".join(f"{values[m]:8.4f}" for m in metrics))
+    return "\n".join(lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..beir_data import load_qrels, load_queries, load_topics
+    from ..evaluation import evaluate
+    from ..first_stage import bm25_search, hits_to_run
+    from ..lucene_index import build_index, open_searcher
+    from ..pipeline_config import load_pipeline_config
+    from ..runs import check_run_tag, write_run
+
+    config = load_pipeline_config(args.config, args.overrides)
+    check_run_tag(config.output.tag)
+    qrels = load_qrels(config.evaluation.qrels) if config.evaluation else None
+    queries = load_topics(config.topics.file) if config.topics.file else load_queries(config.topics.beir, config.topics.split)
+    if config.topics.max_queries:
+        queries = dict(list(queries.items())[: config.topics.max_queries])
+    index = Path(config.index.path)
+    if config.index.build == "always" or (config.index.build == "auto" and not index.exists()):
+        with progress_bar(args, desc="index", unit="doc") as bar:
+            build_index(config.collection.beir, index, overwrite=config.index.build == "always", progress=bar.update)
+    searcher = open_searcher(index, k1=config.first_stage.k1, b=config.first_stage.b)
+    with progress_bar(args, total=len(queries), desc="bm25", unit="query") as bar:
+        first = hits_to_run(bm25_search(searcher, queries, hits=config.first_stage.hits,
+                                        threads=config.first_stage.threads, progress=bar.update))
+    output = Path(config.output.run)
+    bm25_path = output.with_name(output.stem + ".bm25" + output.suffix) if config.reranker else output
+    write_run(bm25_path, first, "bm25" if config.reranker else config.output.tag)
+    runs = {"bm25": str(bm25_path)}
+    if config.reranker:
+        from ..reranker import QPEFTReranker
+
+        r = config.reranker
+        reranker = QPEFTReranker.from_pretrained(r.model, device=r.device, dtype=r.dtype, max_length=r.max_length,
+                                                 batch_size=r.batch_size, token_budget=r.token_budget)
+        options = argparse.Namespace(output=str(output), resume=config.output.resume, depth=r.depth,
+                                     quiet=getattr(args, "quiet", False))
+        rerank_to_file(options, reranker, first, queries, searcher, source=str(bm25_path), tag=config.output.tag)
+        runs["reranked"] = str(output)
+    if config.evaluation is None:
+        logger.info("wrote %s; no qrels, so no evaluation", output)
+        return 0
+    from ..runs import read_run
+
+    table = {name: evaluate(read_run(path), qrels, config.evaluation.metrics) for name, path in runs.items()}
+    print(_metrics_table(table))
+    report = {"config": str(Path(args.config).resolve()), "overrides": args.overrides, "queries": len(queries),
+              "qrels": config.evaluation.qrels, "runs": runs, "metrics": table}
+    metrics_path = output.with_name(output.name + ".metrics.json")
+    with atomic_write(metrics_path) as handle:
+        json.dump(report, handle, indent=2)
+    logger.info("wrote %s and %s", output, metrics_path)
+    return 0
