@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Dict, Iterator, Tuple
 
 from .errors import InputError
+from .text import text_lines
 
 Qrels = Dict[str, Dict[str, int]]
 
@@ -20,17 +21,16 @@ def _require_file(path: Path, what: str, fix: str) -> Path:
 
 def _jsonl(path: Path) -> Iterator[Tuple[int, dict]]:
     # Split on "\n" only: some BEIR texts contain U+0085 and friends, which str.splitlines() would split on.
-    with open(path, encoding="utf-8", newline="\n") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise InputError(f"{path}:{number}: not valid JSON ({exc.msg}); fix or remove that line") from None
-            if not isinstance(record, dict) or "_id" not in record:
-                raise InputError(f"{path}:{number}: expected a JSON object with an \"_id\" field")
-            yield number, record
+    for number, line in text_lines(path):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise InputError(f"{path}:{number}: not valid JSON ({exc.msg}); fix or remove that line") from None
+        if not isinstance(record, dict) or "_id" not in record:
+            raise InputError(f"{path}:{number}: expected a JSON object with an \"_id\" field")
+        yield number, record
 
 
 def beir_dir(path: str | os.PathLike) -> Path:
@@ -86,25 +86,24 @@ def load_qrels(path: str | os.PathLike) -> Qrels:
     path = Path(path)
     _require_file(path, "qrels file", "pass a BEIR qrels TSV or a TREC qrels file")
     qrels: Qrels = {}
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            fields = line.split()
-            if not fields:
-                continue
-            if number == 1 and fields[0] in ("query-id", "query_id", "qid"):
-                continue  # BEIR header
-            if len(fields) == 3:
-                qid, docid, rel = fields
-            elif len(fields) == 4:
-                qid, _, docid, rel = fields
-            else:
-                raise InputError(
-                    f"{path}:{number}: expected 'query-id corpus-id score' (BEIR) or 'qid 0 docid rel' (TREC), got {len(fields)} fields"
-                )
-            try:
-                qrels.setdefault(qid, {})[docid] = int(float(rel))
-            except ValueError:
-                raise InputError(f"{path}:{number}: relevance {rel!r} is not a number") from None
+    for number, line in text_lines(path):
+        fields = line.split()
+        if not fields:
+            continue
+        if number == 1 and fields[0] in ("query-id", "query_id", "qid"):
+            continue  # BEIR header
+        if len(fields) == 3:
+            qid, docid, rel = fields
+        elif len(fields) == 4:
+            qid, _, docid, rel = fields
+        else:
+            raise InputError(
+                f"{path}:{number}: expected 'query-id corpus-id score' (BEIR) or 'qid 0 docid rel' (TREC), got {len(fields)} fields"
+            )
+        try:
+            qrels.setdefault(qid, {})[docid] = int(float(rel))
+        except ValueError:
+            raise InputError(f"{path}:{number}: relevance {rel!r} is not a number") from None
     if not qrels:
         raise InputError(f"{path}: no judgments found")
     return qrels
@@ -115,17 +114,16 @@ def load_topics(path: str | os.PathLike) -> Dict[str, str]:
     path = Path(path)
     _require_file(path, "topics file", "pass a file of 'qid<TAB>query text' lines")
     topics: Dict[str, str] = {}
-    with open(path, encoding="utf-8", newline="\n") as handle:
-        for number, line in enumerate(handle, 1):
-            line = line.rstrip("\r\n")
-            if not line.strip():
-                continue
-            qid, sep, text = line.partition("\t")
-            if not sep or not qid.strip():
-                raise InputError(f"{path}:{number}: expected 'qid<TAB>query text'")
-            if not text.strip():
-                raise InputError(f"{path}:{number}: query {qid!r} has empty text")
-            topics[qid.strip()] = text
+    for number, line in text_lines(path):
+        line = line.rstrip("\r\n")
+        if not line.strip():
+            continue
+        qid, sep, text = line.partition("\t")
+        if not sep or not qid.strip():
+            raise InputError(f"{path}:{number}: expected 'qid<TAB>query text'")
+        if not text.strip():
+            raise InputError(f"{path}:{number}: query {qid!r} has empty text")
+        topics[qid.strip()] = text
     if not topics:
         raise InputError(f"{path}: no topics found")
     return topics

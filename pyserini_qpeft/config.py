@@ -8,6 +8,7 @@ from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 
 from .errors import InputError
+from .text import read_text
 from .model_loading import DEFAULT_MODEL
 
 FORMAT_VERSION = 1
@@ -77,7 +78,7 @@ class QPEFTConfig:
         if not path.is_file():
             raise InputError(f"{path}: not found; is {folder} a Q-PEFT checkpoint folder (made by save_pretrained)?")
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
+            data = json.loads(read_text(path))
         except json.JSONDecodeError as exc:
             raise InputError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg})") from None
         known = {f.name for f in fields(cls)}

@@ -12,6 +12,7 @@ from typing import Any, Callable, Optional
 from .atomic import atomic_directory
 from .beir_data import iter_corpus
 from .errors import InputError
+from .text import clean_text
 from .java import lucene, lucene_indexer
 
 logger = logging.getLogger(__name__)
@@ -19,7 +20,7 @@ logger = logging.getLogger(__name__)
 
 def index_record(record: dict) -> str:
     """The JSON document we index for a BEIR record: title and text searchable, both also stored in raw."""
-    title, text = record.get("title", "") or "", record.get("text", "") or ""
+    title, text = clean_text(record.get("title", "") or ""), clean_text(record.get("text", "") or "")
     contents = f"{title}\n{text}" if title else text
     return json.dumps({"id": str(record["_id"]), "contents": contents, "title": title, "text": text}, ensure_ascii=False)
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Dict, List, Optional, Sequence
 
 from .errors import InputError
+from .text import read_text
 
 PATH_KEYS = {("collection", "beir"), ("index", "path"), ("topics", "beir"), ("topics", "file"), ("output", "run"),
              ("evaluation", "qrels")}
@@ -141,7 +142,7 @@ def load_pipeline_config(path: str | os.PathLike, overrides: Sequence[str] = ())
     if not path.is_file():
         raise InputError(f"{path}: pipeline config not found")
     try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = yaml.safe_load(read_text(path))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""

@@ -8,6 +8,7 @@ from typing import Dict, Iterable, List, Sequence, Tuple
 
 from .atomic import atomic_write
 from .errors import InputError
+from .text import text_lines
 
 Run = Dict[str, List[Tuple[str, float]]]  # qid -> [(docid, score)] in rank order
 
@@ -18,18 +19,17 @@ def read_run(path: str | os.PathLike) -> Run:
     if not path.is_file():
         raise InputError(f"{path}: run file not found")
     rows: Dict[str, List[Tuple[int, float, str]]] = {}
-    with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            fields = line.split()
-            if not fields:
-                continue
-            if len(fields) != 6:
-                raise InputError(f"{path}:{number}: expected 6 fields 'qid Q0 docid rank score tag', got {len(fields)}")
-            qid, _, docid, rank, score, _tag = fields
-            try:
-                rows.setdefault(qid, []).append((int(rank), float(score), docid))
-            except ValueError:
-                raise InputError(f"{path}:{number}: rank {rank!r} must be an integer and score {score!r} a number") from None
+    for number, line in text_lines(path):
+        fields = line.split()
+        if not fields:
+            continue
+        if len(fields) != 6:
+            raise InputError(f"{path}:{number}: expected 6 fields 'qid Q0 docid rank score tag', got {len(fields)}")
+        qid, _, docid, rank, score, _tag = fields
+        try:
+            rows.setdefault(qid, []).append((int(rank), float(score), docid))
+        except ValueError:
+            raise InputError(f"{path}:{number}: rank {rank!r} must be an integer and score {score!r} a number") from None
     if not rows:
         raise InputError(f"{path}: no run lines found")
     return {qid: [(docid, score) for _, score, docid in sorted(hits, key=lambda r: (r[0], -r[1]))] for qid, hits in rows.items()}

@@ -16,6 +16,7 @@ from typing import Iterator, List, Optional, Sequence
 import torch
 
 from .errors import InputError
+from .text import clean_text
 
 logger = logging.getLogger(__name__)
 
@@ -71,7 +72,7 @@ class PairEncoder:
         """Token ids of the query as it follows "Question:" (with its leading space)."""
         if not isinstance(query, str) or not query.strip():
             raise InputError("the query is empty; give it some text")
-        return self._ids(" " + query.strip())
+        return self._ids(" " + clean_text(query.strip()))
 
     def document_ids(self, docs: Sequence[str]) -> List[List[int]]:
         """Token ids of each document (batched tokenisation); empty documents are an error."""
@@ -80,7 +81,7 @@ class PairEncoder:
                 raise InputError(f"document {position} of the list is empty; drop it or give it text")
         if not docs:
             return []
-        return self.tokenizer([d.strip() for d in docs], add_special_tokens=False)["input_ids"]
+        return self.tokenizer([clean_text(d.strip()) for d in docs], add_special_tokens=False)["input_ids"]
 
     def fixed_length(self, query_ids: List[int], prompt_slots: int = 0, hint_slots: Optional[int] = None) -> int:
         """Sequence length without the document (the last target token is never fed in)."""

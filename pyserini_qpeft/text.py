@@ -1,0 +1,37 @@
+"""Text helpers: clean-up shared by indexing and scoring, and UTF-8 file reading with clear errors."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Iterator, Tuple
+
+from .errors import InputError
+
+
+def clean_text(text: str) -> str:
+    """Replace lone surrogates (possible in JSON input, e.g. "\\udc80") with U+FFFD; tokenizers and Java reject them."""
+    try:
+        text.encode("utf-8")
+        return text
+    except UnicodeEncodeError:
+        return "".join(c if not 0xD800 <= ord(c) <= 0xDFFF else "\ufffd" for c in text)
+
+
+def text_lines(path: str | os.PathLike) -> Iterator[Tuple[int, str]]:
+    """(line number, line) of a UTF-8 file, split on "\\n" only; a non-UTF-8 file is an InputError naming the line."""
+    number = 0
+    with open(path, encoding="utf-8", newline="\n") as handle:
+        try:
+            for number, line in enumerate(handle, 1):
+                yield number, line
+        except UnicodeDecodeError as exc:
+            raise InputError(f"{path}:{number + 1}: not UTF-8 text ({exc.reason}); convert the file to UTF-8") from None
+
+
+def read_text(path: str | os.PathLike) -> str:
+    """A whole UTF-8 file, with an InputError naming the file when it is not UTF-8."""
+    try:
+        return Path(path).read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); convert the file to UTF-8") from None
