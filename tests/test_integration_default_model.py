@@ -112,3 +112,33 @@ def test_short_real_training_run_lowers_the_training_loss(tmp_path, scifact, sci
     state = trainer.fit()
     losses = [h["dev_loss"] for h in state["history"]]
     assert min(losses[1:]) < losses[0], losses
+
+
+def test_every_adapter_with_the_real_model_on_scifact(default_reranker, scifact, scifact_searcher, tmp_path):
+    from pyserini_qpeft.adapters import Query, RankCandidate, RankQuery, Request, Text
+    from pyserini_qpeft.java import lucene
+
+    lucene()
+    from pyserini.output_writer import OutputFormat, get_output_writer
+
+    qid, query = next(iter(load_queries(scifact, "test").items()))
+    hits = scifact_searcher.search(query, k=4)
+    texts = [document_text(scifact_searcher, h.docid) for h in hits]
+    expected = default_reranker.score(query, texts)
+    order = [h.docid for _, h in sorted(zip(expected, hits), key=lambda p: p[0], reverse=True)]
+
+    ranked = default_reranker.rerank(query, hits, searcher=scifact_searcher)
+    assert [c.docid for c in ranked] == order
+    out = tmp_path / "run.trec"
+    with get_output_writer(str(out), OutputFormat.TREC, "w", max_hits=10, tag="qpeft") as writer:
+        writer.write(qid, ranked)
+    assert [line.split()[2] for line in out.read_text().splitlines()] == order
+
+    pygaggle = default_reranker.rerank(Query(query, qid), [Text(t, {"docid": h.docid}) for t, h in zip(texts, hits)])
+    assert [t.metadata["docid"] for t in pygaggle] == order
+
+    request = Request(RankQuery(query, qid), [RankCandidate(h.docid, h.score, {"contents": t}) for t, h in zip(texts, hits)])
+    [result] = default_reranker.rerank_batch([request])
+    assert [c.docid for c in result.candidates] == order
+
+    assert default_reranker.predict([(query, t) for t in texts]) == pytest.approx(expected, abs=1e-4)
