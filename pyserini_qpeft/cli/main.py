@@ -43,7 +43,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         sys.modules["transformers"].utils.logging.disable_progress_bar()
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    for noisy in ("transformers", "huggingface_hub", "urllib3"):
+    for noisy in ("transformers", "huggingface_hub", "urllib3", "faiss", "faiss.loader"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
     try:
         return args.handler(args) or 0
