@@ -90,8 +90,7 @@ def rank_llm_text(candidate: Any) -> str:
 def rescore_texts(reranker, query: Query, texts: Sequence[Text]) -> List[Text]:
     """New ``Text`` objects (same order) whose ``score`` is the reranker's."""
     scores = reranker.score(query.text, [pygaggle_text(t) for t in texts]) if texts else []
-    return [dataclasses.replace(t, score=s) if dataclasses.is_dataclass(t) else _copy_with(t, score=s)
-            for t, s in zip(texts, scores)]
+    return [_with_score(t, s) for t, s in zip(texts, scores)]
 
 
 def rerank_texts(reranker, query: Query, texts: Sequence[Text]) -> List[Text]:
@@ -99,12 +98,14 @@ def rerank_texts(reranker, query: Query, texts: Sequence[Text]) -> List[Text]:
     return sorted(rescore_texts(reranker, query, texts), key=lambda t: t.score, reverse=True)
 
 
-def _copy_with(obj: Any, **changes: Any) -> Any:
+def _with_score(obj: Any, score: float) -> Any:
+    """A copy of ``obj`` (a dataclass or any object) with a new ``score``; the original is untouched."""
+    if dataclasses.is_dataclass(obj):
+        return dataclasses.replace(obj, score=score)
     import copy
 
     new = copy.copy(obj)
-    for key, value in changes.items():
-        setattr(new, key, value)
+    new.score = score
     return new
 
 
@@ -122,8 +123,7 @@ def rerank_requests(reranker, requests: Sequence[Any], rank_start: int = 0, rank
         candidates = list(request.candidates)
         window = candidates[rank_start:rank_end]
         scores = reranker.score(request.query.text, [rank_llm_text(c) for c in window]) if window else []
-        rescored = [_copy_with(c, score=s) if not dataclasses.is_dataclass(c) else dataclasses.replace(c, score=s)
-                    for c, s in zip(window, scores)]
+        rescored = [_with_score(c, s) for c, s in zip(window, scores)]
         rescored.sort(key=lambda c: c.score, reverse=True)
         reordered = candidates[:rank_start] + rescored + candidates[rank_end:]
         results.append(_result_type(request)(query=request.query, candidates=reordered, invocations_history=[]))

@@ -13,7 +13,6 @@ import logging
 import math
 import os
 import random
-import shutil
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any, Callable, Dict, List, Optional, Sequence
@@ -212,6 +211,3 @@ class Trainer:
             self.state["epoch"], self.state["step"] = epoch + 1, 0
             self.save_state()
         return self.state
-
-    def clear_state(self) -> None:
-        shutil.rmtree(self.state_dir, ignore_errors=True)

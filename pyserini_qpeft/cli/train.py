@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import asdict
 import logging
 import shutil
 import time
@@ -148,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
         "wall_seconds_this_run": round(time.time() - started, 1),
         "history": state["history"],
         "best_dev_loss": state["best_dev"],
-        "training_config": vars(training) if hasattr(training, "__dict__") else {},
+        "training_config": asdict(training),
     }
     with atomic_write(output / "training_summary.json") as handle:
         json.dump(summary, handle, indent=2)
