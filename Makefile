@@ -9,8 +9,10 @@ DEMO_DIR ?= runs/demo
 DEMO_QUERIES ?= 10
 DEMO_DEPTH ?= 20
 STAMP := $(VENV)/.installed
+BENCH_DIR ?= runs/bench-quick
+CKPT := benchmarks/results/scifact_quality/checkpoints
 
-.PHONY: install demo test clean
+.PHONY: install demo test bench clean
 
 install: $(STAMP)
 
@@ -41,6 +43,18 @@ demo: install
 	$(BIN)/pyserini-qpeft evaluate --run $(DEMO_DIR)/bm25-subset.trec --qrels $(DATA)/qrels/test.tsv
 	@echo "Zero-shot query-likelihood reranking of the top $(DEMO_DEPTH):"
 	$(BIN)/pyserini-qpeft evaluate --run $(DEMO_DIR)/zeroshot.trec --qrels $(DATA)/qrels/test.tsv
+
+# Quick CPU benchmarks (a few minutes): speed (ours vs bare forward vs naive, hint selection) and quality
+# (BM25, zero-shot and the committed checkpoints on 5 test queries, interpolation weight from 5 dev queries).
+bench: install
+	$(BIN)/python benchmarks/bench_speed.py --beir $(DATA) --queries 1 --docs 8 --max-length 256 --repeats 3 \
+		--selection-queries 3 --out $(BENCH_DIR)/speed_cpu
+	test -d $(BENCH_DIR)/index || $(BIN)/pyserini-qpeft -q index --beir $(DATA) --index $(BENCH_DIR)/index
+	rm -rf $(BENCH_DIR)/quality
+	$(BIN)/python benchmarks/bench_quality.py --beir $(DATA) --index $(BENCH_DIR)/index --max-queries 5 \
+		--dev-queries 5 --depth 10 --max-length 256 --dtype bfloat16 --out $(BENCH_DIR)/quality \
+		--checkpoint prompt=$(CKPT)/prompt --checkpoint r=$(CKPT)/r --checkpoint a=$(CKPT)/a
+	@echo "Results: $(BENCH_DIR)/speed_cpu/results.md and $(BENCH_DIR)/quality/results.md (with PNG plots)"
 
 clean:
 	rm -rf $(VENV) $(DEMO_DIR) *.egg-info

@@ -1,26 +1,28 @@
 """Quality table on a BEIR test split: BM25 vs zero-shot, prompt, Q-PEFT-R and Q-PEFT-A reranking.
 
 Reranks BM25's top ``--depth`` for the first ``--max-queries`` test queries with each system, keeps
-every run file, and reports nDCG@10 (and R@100, MRR@10) with a two-sided paired t-test against BM25
-per system. A run file that already exists is reused, so an interrupted benchmark continues.
+every run file, and reports nDCG@10 (and R@100, MRR@10) with a two-sided paired t-test against BM25.
+It also fuses BM25 and each reranker (min-max normalised scores, ``alpha * bm25 + (1 - alpha) * reranker``)
+with ``alpha`` picked on a dev split: ``--dev-queries`` queries of ``--dev-split`` starting at
+``--dev-offset`` (scifact has no dev qrels, so by default train queries that the checkpoints never saw).
+A run file that already exists is reused, so an interrupted benchmark continues.
 
-    python benchmarks/bench_quality.py --beir ../shared/data/scifact --index runs/scifact-index \
-        --checkpoint prompt=runs/ckpt-prompt --checkpoint r=runs/ckpt-r --checkpoint a=runs/ckpt-a
+    python benchmarks/bench_quality.py --beir ../shared/data/scifact --index runs/scifact/index \
+        --checkpoint prompt=DIR --checkpoint r=DIR --checkpoint a=DIR
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import logging
-import platform
 import sys
 import time
-from datetime import date
 from pathlib import Path
+from typing import Dict, List, Tuple
 
 from tqdm.auto import tqdm
 
+from benchlib import command_line, machine_info, write_results
 from pyserini_qpeft.beir_data import load_qrels, load_queries, qrels_path
 from pyserini_qpeft.evaluation import evaluate, per_query
 from pyserini_qpeft.model_loading import DEFAULT_MODEL
@@ -35,6 +37,9 @@ def parse_args(argv=None):
     parser.add_argument("--index", required=True)
     parser.add_argument("--split", default="test")
     parser.add_argument("--max-queries", type=int, default=100)
+    parser.add_argument("--dev-split", default="train")
+    parser.add_argument("--dev-offset", type=int, default=64, help="skip the queries the checkpoints trained on")
+    parser.add_argument("--dev-queries", type=int, default=50, help="0 skips the interpolation")
     parser.add_argument("--depth", type=int, default=20)
     parser.add_argument("--hits", type=int, default=100)
     parser.add_argument("--max-length", type=int, default=256)
@@ -46,73 +51,112 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def paired_t_test(a, b):
+def paired_t_test(a, b) -> Tuple[float, float]:
     from scipy import stats
 
     result = stats.ttest_rel(a, b)
     return float(result.statistic), float(result.pvalue)
 
 
-def main(argv=None) -> int:
-    args = parse_args(argv)
-    logging.basicConfig(level=logging.WARNING)
+def run_systems(args, sources: List[Tuple[str, str]], queries: Dict[str, str], searcher, runs_dir: Path,
+                prefix: str) -> Dict[str, dict]:
+    """BM25 and every reranker's run over ``queries`` (``runs_dir/<prefix><name>.trec``, reused if present)."""
     from pyserini_qpeft.first_stage import bm25_search, hits_to_run
-    from pyserini_qpeft.lucene_index import open_searcher
     from pyserini_qpeft.reranker import QPEFTReranker
     from pyserini_qpeft.reranking import rerank_run
 
-    out = Path(args.out)
-    (out / "runs").mkdir(parents=True, exist_ok=True)
-    queries = dict(list(load_queries(args.beir, args.split).items())[: args.max_queries])
-    qrels = load_qrels(qrels_path(args.beir, args.split))
-    searcher = open_searcher(args.index)
-    bm25_path = out / "runs" / "bm25.trec"
+    bm25_path = runs_dir / f"{prefix}bm25.trec"
     if not bm25_path.exists():
         write_run(bm25_path, hits_to_run(bm25_search(searcher, queries, hits=args.hits)), "bm25")
     bm25 = read_run(bm25_path)
     systems = {"bm25": {"run": str(bm25_path), "seconds": None}}
-    sources = [("zeroshot", args.zeroshot_model)] + [tuple(c.split("=", 1)) for c in args.checkpoint]
     for name, source in sources:
-        path = out / "runs" / f"{name}.trec"
+        path = runs_dir / f"{prefix}{name}.trec"
         seconds = None
         if not path.exists():
             reranker = QPEFTReranker.from_pretrained(source, device="cpu", max_length=args.max_length,
                                                      batch_size=args.batch_size, dtype=args.dtype)
             started = time.time()
-            with tqdm(total=len(bm25), desc=name, unit="query") as bar:
+            with tqdm(total=len(bm25), desc=f"{prefix}{name}", unit="query") as bar:
                 reranked = dict(rerank_run(reranker, bm25, queries, searcher, depth=args.depth,
                                            on_query=lambda qid, n: bar.update(1)))
             seconds = time.time() - started
             write_run(path, reranked, name)
             del reranker
         systems[name] = {"run": str(path), "source": source, "seconds": seconds}
-    table = {}
+    return systems
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    from pyserini_qpeft.fusion import interpolate, pick_weight
+    from pyserini_qpeft.lucene_index import open_searcher
+
+    out = Path(args.out)
+    runs_dir = out / "runs"
+    runs_dir.mkdir(parents=True, exist_ok=True)
+    sources = [("zeroshot", args.zeroshot_model)] + [tuple(c.split("=", 1)) for c in args.checkpoint]
+    searcher = open_searcher(args.index)
+    queries = dict(list(load_queries(args.beir, args.split).items())[: args.max_queries])
+    qrels = load_qrels(qrels_path(args.beir, args.split))
+    systems = run_systems(args, sources, queries, searcher, runs_dir, "")
+    dev = {}
+    if args.dev_queries > 0:
+        dev_all = list(load_queries(args.beir, args.dev_split).items())
+        dev_queries = dict(dev_all[args.dev_offset: args.dev_offset + args.dev_queries])
+        dev_systems = run_systems(args, sources, dev_queries, searcher, runs_dir, "dev-")
+        dev = {"split": args.dev_split, "offset": args.dev_offset, "queries": len(dev_queries),
+               "qrels": load_qrels(qrels_path(args.beir, args.dev_split)), "systems": dev_systems}
+
+    bm25 = read_run(systems["bm25"]["run"])
     base = per_query(bm25, qrels, ["nDCG@10"])["nDCG@10"]
+    qids = sorted(base)
+    table = {}
     for name, info in systems.items():
         run = read_run(info["run"])
-        means = evaluate(run, qrels, METRICS)
-        ndcg = per_query(run, qrels, ["nDCG@10"])["nDCG@10"]
-        qids = sorted(base)
-        t, p = paired_t_test([ndcg[q] for q in qids], [base[q] for q in qids]) if name != "bm25" else (None, None)
-        table[name] = {**means, "t_vs_bm25": t, "p_vs_bm25": p, **info}
+        row = {**evaluate(run, qrels, METRICS), **info, "t_vs_bm25": None, "p_vs_bm25": None}
+        if name != "bm25":
+            ndcg = per_query(run, qrels, ["nDCG@10"])["nDCG@10"]
+            row["t_vs_bm25"], row["p_vs_bm25"] = paired_t_test([ndcg[q] for q in qids], [base[q] for q in qids])
+            if dev:
+                dev_bm25 = read_run(dev["systems"]["bm25"]["run"])
+                dev_run = read_run(dev["systems"][name]["run"])
+                alpha, curve = pick_weight(dev_bm25, dev_run, dev["qrels"], args.depth)
+                fused = interpolate(bm25, run, alpha, args.depth)
+                fused_ndcg = per_query(fused, qrels, ["nDCG@10"])["nDCG@10"]
+                row["interpolation"] = {
+                    "alpha_bm25": alpha, "dev_nDCG@10": curve[alpha], "dev_curve": curve,
+                    **evaluate(fused, qrels, METRICS),
+                    "p_vs_bm25": paired_t_test([fused_ndcg[q] for q in qids], [base[q] for q in qids])[1],
+                }
+        table[name] = row
+
     result = {
-        "date": date.today().isoformat(),
-        "command": " ".join([sys.executable.split("/")[-1], *sys.argv]),
-        "machine": f"{platform.machine()} {platform.processor() or ''} {platform.system()}".strip(),
-        "queries": len(queries),
-        "depth": args.depth,
-        "max_length": args.max_length,
-        "dtype": args.dtype or "float32",
-        "systems": table,
+        "command": command_line(), **machine_info(), "split": args.split, "queries": len(queries),
+        "depth": args.depth, "max_length": args.max_length, "dtype": args.dtype or "float32", "systems": table,
+        "dev": {k: v for k, v in dev.items() if k not in ("qrels",)},
     }
-    (out / "results.json").write_text(json.dumps(result, indent=2) + "\n")
     lines = [f"# Quality on {Path(args.beir).name} {args.split} (first {len(queries)} queries, top {args.depth} reranked)",
-             "", f"Command: `{result['command']}`  ", f"Date: {result['date']}; max_length {args.max_length}", "",
+             "", f"Command: `{result['command']}`  ", f"Date: {result['date']}; {result['machine']}; "
+             f"max_length {args.max_length}, {result['dtype']}", "",
              "| system | nDCG@10 | R@100 | MRR@10 | p (paired t vs BM25) |", "| --- | --- | --- | --- | --- |"]
     for name, row in table.items():
         p = "" if row["p_vs_bm25"] is None else f"{row['p_vs_bm25']:.3g}"
         lines.append(f"| {name} | {row['nDCG@10']:.4f} | {row['R@100']:.4f} | {row['MRR@10']:.4f} | {p} |")
-    (out / "results.md").write_text("\n".join(lines) + "\n")
+    if dev:
+        lines += ["", f"## BM25 + reranker interpolation (weight picked on {dev['queries']} {args.dev_split} queries "
+                  f"from #{args.dev_offset + 1}, which training never used)", "",
+                  "Per query, the top-depth scores of both runs are min-max normalised; "
+                  "fused = alpha * BM25 + (1 - alpha) * reranker.", "",
+                  "| system | alpha (BM25 weight) | dev nDCG@10 | test nDCG@10 | test MRR@10 | p vs BM25 |",
+                  "| --- | --- | --- | --- | --- | --- |"]
+        for name, row in table.items():
+            fused = row.get("interpolation")
+            if fused:
+                lines.append(f"| bm25+{name} | {fused['alpha_bm25']:.2f} | {fused['dev_nDCG@10']:.4f} | "
+                             f"{fused['nDCG@10']:.4f} | {fused['MRR@10']:.4f} | {fused['p_vs_bm25']:.3g} |")
+    write_results(out, result, lines)
     print("\n".join(lines))
     return 0
 

@@ -6,7 +6,7 @@ Sections and keys (paths are relative to the YAML file):
     index:       {path: DIR, build: auto|always|never}
     topics:      {beir: DIR, split: test, file: FILE, max_queries: N}   # beir defaults to collection.beir
     first_stage: {hits: 100, k1: 0.9, b: 0.4, threads: 1}
-    reranker:    {model: ID|DIR, depth: 20, batch_size: 32, token_budget: 8192, max_length: null, device: null, dtype: null}
+    reranker:    {model: ID|DIR, depth: 20, batch_size: 32, token_budget: null, max_length: null, device: null, dtype: null}
     output:      {run: FILE, tag: qpeft, resume: false}
     evaluation:  {qrels: FILE, metrics: [nDCG@10, R@100, MRR@10]}      # qrels defaults to the topics' split
 """
@@ -57,7 +57,7 @@ class Reranker:
     model: Optional[str] = None
     depth: Optional[int] = 20
     batch_size: int = 32
-    token_budget: int = 8192
+    token_budget: Optional[int] = None
     max_length: Optional[int] = None
     device: Optional[str] = None
     dtype: Optional[str] = None

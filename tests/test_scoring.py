@@ -124,3 +124,16 @@ def test_scoring_leaves_the_model_unchanged_and_builds_no_graph():
     assert all(math.isfinite(s) and s < 0 for s in scores)
     assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
     assert all(p.grad is None for p in model.parameters())
+
+
+def test_token_budget_defaults_by_device_and_never_below_max_length():
+    from pyserini_qpeft.scoring import default_token_budget
+
+    assert default_token_budget("cpu", 512) == 2048
+    assert default_token_budget("cuda", 512) == 8192
+    assert default_token_budget("cpu", 4096) == 4096
+    tokenizer = tiny_tokenizer()
+    scorer = QueryLikelihoodScorer(QPEFTModel(tiny_llama(len(tokenizer)), tokenizer, QPEFTConfig(max_length=128)))
+    assert scorer.token_budget == 2048
+    with pytest.raises(InputError, match="token_budget >= max_length"):
+        make_scorer(tiny_llama(len(tokenizer)), tokenizer, max_length=128, token_budget=64)

@@ -44,7 +44,8 @@ def add_model_args(parser: argparse.ArgumentParser, flag: str = "--model", requi
     group.add_argument("--rerank-depth", "--depth", dest="depth", type=int, default=None, metavar="N",
                        help="rerank only the top N hits of each query (default: all)")
     group.add_argument("--batch-size", type=int, default=32, help="pairs per forward pass (default: 32)")
-    group.add_argument("--token-budget", type=int, default=8192, help="padded tokens per forward pass (default: 8192)")
+    group.add_argument("--token-budget", type=int, default=None,
+                       help="padded tokens per forward pass (default: 2048 on CPU, 8192 on GPU)")
     group.add_argument("--max-length", type=int, default=None,
                        help="tokens per pair; documents are cut to fit (default: the checkpoint's, else 512)")
     group.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")

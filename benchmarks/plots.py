@@ -1,0 +1,93 @@
+"""PNG plots of the benchmark results (matplotlib, no display needed)."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+
+
+def quality_plot(result: dict, path: Path) -> None:
+    """nDCG@10 per system, with the BM25-interpolated figure beside each reranker."""
+    names = list(result["systems"])
+    plain = [result["systems"][n]["nDCG@10"] for n in names]
+    fused = [result["systems"][n].get("interpolation", {}).get("nDCG@10") for n in names]
+    fig, ax = plt.subplots(figsize=(7, 4))
+    positions = range(len(names))
+    ax.bar([p - 0.2 for p in positions], plain, width=0.4, label="reranker alone (BM25: first stage)")
+    if any(v is not None for v in fused):
+        ax.bar([p + 0.2 for p, v in zip(positions, fused) if v is not None], [v for v in fused if v is not None],
+               width=0.4, label="BM25 + reranker interpolation")
+    ax.axhline(result["systems"]["bm25"]["nDCG@10"], color="grey", linestyle="--", linewidth=1)
+    ax.set_xticks(list(positions), names)
+    ax.set_ylabel("nDCG@10")
+    low = min(v for v in plain + [v for v in fused if v is not None])
+    ax.set_ylim(max(0.0, low - 0.05), None)
+    ax.set_title(f"{result['split']}: first {result['queries']} queries, top {result['depth']} reranked")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def speed_plot(result: dict, path: Path) -> None:
+    """Pairs per second of each implementation, grouped by variant, one panel per model."""
+    models = result["models"]
+    fig, axes = plt.subplots(1, len(models), figsize=(6 * len(models), 4), squeeze=False)
+    for ax, model in zip(axes[0], models):
+        rows = model["rows"]
+        variants = list(dict.fromkeys(r["variant"] for r in rows))
+        impls = list(dict.fromkeys(r["implementation"] for r in rows))
+        width = 0.8 / len(impls)
+        for i, impl in enumerate(impls):
+            values = [next((r["pairs_per_s"] for r in rows if r["variant"] == v and r["implementation"] == impl), 0)
+                      for v in variants]
+            ax.bar([j - 0.4 + width * (i + 0.5) for j in range(len(variants))], values, width=width, label=impl)
+        ax.set_xticks(range(len(variants)), variants)
+        ax.set_ylabel("pairs / s (median)")
+        ax.set_title(f"{model['name']} ({model['dtype']}, {model['device']}, max_length {model['max_length']})",
+                     fontsize=9)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def selection_plot(result: dict, path: Path) -> None:
+    """Q-PEFT-R hint selection time per query against the candidate count (log-log)."""
+    rows = result["selection"]
+    counts = [r["candidates"] for r in rows]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name in [k[:-3] for k in rows[0] if k.endswith("_ms")]:
+        ax.plot(counts, [r[f"{name}_ms"] for r in rows], marker="o", label=name.replace("_", " "))
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("candidate documents per query")
+    ax.set_ylabel("ms per query (median)")
+    ax.set_title("Q-PEFT-R hint selection (k=10)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def plot_results(folder: Path) -> None:
+    """(Re)draw the plots of a results folder from its results.json."""
+    folder = Path(folder)
+    result = json.loads((folder / "results.json").read_text())
+    if "models" in result:
+        speed_plot(result, folder / "throughput.png")
+        if result.get("selection"):
+            selection_plot(result, folder / "selection.png")
+    else:
+        quality_plot(result, folder / "ndcg.png")
+
+
+if __name__ == "__main__":
+    for argument in sys.argv[1:] or ["benchmarks/results/speed_cpu", "benchmarks/results/scifact_quality"]:
+        plot_results(Path(argument))

@@ -1,0 +1,57 @@
+"""BM25 + reranker score interpolation, with the weight picked on a dev split.
+
+For each query, the first stage's and the reranker's scores of the top ``depth`` first-stage hits are
+min-max normalised to [0, 1] and mixed as ``alpha * first_stage + (1 - alpha) * reranker`` (the
+"normalize then interpolate" fusion of Pyserini's ``pyserini.fusion``). Hits below ``depth`` keep their
+first-stage order under the fused ones.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, List, Sequence, Tuple
+
+from .errors import InputError
+from .evaluation import evaluate
+from .runs import Run
+
+
+def _min_max(scores: Sequence[float]) -> List[float]:
+    low, high = min(scores), max(scores)
+    if high == low:
+        return [0.0] * len(scores)
+    return [(s - low) / (high - low) for s in scores]
+
+
+def interpolate(first_stage: Run, reranked: Run, alpha: float, depth: int) -> Run:
+    """Fuse a first-stage run and a reranked run of the same candidates (see the module docstring)."""
+    if not 0.0 <= alpha <= 1.0:
+        raise InputError(f"the interpolation weight must be in [0, 1], got {alpha}")
+    if depth < 1:
+        raise InputError(f"depth must be at least 1, got {depth}")
+    fused: Run = {}
+    for qid, hits in first_stage.items():
+        head = hits[:depth]
+        reranker_scores = dict(reranked.get(qid, []))
+        missing = [docid for docid, _ in head if docid not in reranker_scores]
+        if missing:
+            raise InputError(f"query {qid}: the reranked run has no score for {missing[:3]}; rerank the same "
+                             f"top {depth} hits as the first-stage run")
+        first = _min_max([score for _, score in head])
+        second = _min_max([reranker_scores[docid] for docid, _ in head])
+        scored = [(docid, alpha * a + (1 - alpha) * b) for (docid, _), a, b in zip(head, first, second)]
+        scored.sort(key=lambda pair: pair[1], reverse=True)
+        tail = [(docid, -1.0 - rank) for rank, (docid, _) in enumerate(hits[depth:])]
+        fused[qid] = scored + tail
+    return fused
+
+
+def pick_weight(first_stage: Run, reranked: Run, qrels: Dict[str, Dict[str, int]], depth: int,
+                metric: str = "nDCG@10", steps: int = 20) -> Tuple[float, Dict[float, float]]:
+    """The weight in ``{0, 1/steps, ..., 1}`` with the best ``metric`` (ties: the smallest weight) and every score."""
+    if steps < 1:
+        raise InputError(f"steps must be at least 1, got {steps}")
+    grid = [round(i / steps, 6) for i in range(steps + 1)]
+    scores = {alpha: evaluate(interpolate(first_stage, reranked, alpha, depth), qrels, [metric])[metric]
+              for alpha in grid}
+    best = max(grid, key=lambda alpha: (scores[alpha], -alpha))
+    return best, scores

@@ -1,0 +1,140 @@
+"""The speed benchmark's baselines compute what ours computes, and the scripts run end to end on tiny models."""
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+
+from _tiny_models import tiny_gpt2, tiny_llama, tiny_tokenizer
+from pyserini_qpeft.config import QPEFTConfig
+from pyserini_qpeft.qpeft_model import QPEFTModel
+from pyserini_qpeft.scoring import QueryLikelihoodScorer
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from benchlib import PeakMemory  # noqa: E402
+from speed_impls import bare_forward, naive_scores, our_batches, random_llama  # noqa: E402
+
+QUERY = "Cells respond to stress"
+DOCS = ["The vaccine reduced infection rates in the elderly cohort of the trial.",
+        "Mutations in the gene were associated with higher cancer risk.",
+        "Cells respond to stress by activating signalling pathways " * 6,
+        "Short text."]
+
+
+def model_for(variant, lm):
+    tokenizer = tiny_tokenizer()
+    model = QPEFTModel(lm, tokenizer, QPEFTConfig(variant=variant, max_length=64, k=3, attention_heads=2))
+    torch.manual_seed(1)
+    for parameter in model.trainable_parameters().values():  # move off the zero-initialised MLP output
+        with torch.no_grad():
+            parameter.add_(0.05 * torch.randn_like(parameter))
+    return model.eval()
+
+
+@pytest.mark.parametrize("variant", ["zeroshot", "prompt", "r", "a"])
+@pytest.mark.parametrize("make_lm", [tiny_llama, tiny_gpt2], ids=["llama", "gpt2"])
+def test_naive_implementation_gives_our_scores(variant, make_lm):
+    model = model_for(variant, make_lm(len(tiny_tokenizer())))
+    ours = QueryLikelihoodScorer(model, batch_size=3, token_budget=256).score_pairs([QUERY] * len(DOCS), DOCS)
+    naive = naive_scores(model, QUERY, DOCS, batch_size=3)
+    assert naive == pytest.approx(ours, abs=1e-4)
+    assert len(set(round(s, 4) for s in ours)) > 1
+
+
+def test_bare_forward_runs_the_trunk_over_our_exact_batches():
+    model = model_for("r", tiny_llama(len(tiny_tokenizer())))
+    batches = our_batches(model, QUERY, DOCS, batch_size=3, token_budget=256)
+    assert sorted(i for b in batches for i in b.indices) == list(range(len(DOCS)))
+    assert [b.input_ids.shape[0] for b in batches] == [3, 1]
+    seen = []
+    handle = model.lm.base_model.register_forward_hook(lambda module, args, kwargs, out: seen.append(kwargs),
+                                                       with_kwargs=True)
+    try:
+        bare_forward(model, batches)
+    finally:
+        handle.remove()
+    assert len(seen) == len(batches)
+    for kwargs, batch in zip(seen, batches):
+        assert torch.equal(kwargs["input_ids"], batch.input_ids)
+        assert torch.equal(kwargs["attention_mask"], batch.attention_mask)
+
+
+def test_random_llama_is_about_one_billion_parameters():
+    lm = random_llama(tiny_tokenizer(), device="meta")
+    count = sum(p.numel() for p in lm.parameters())
+    assert 0.95e9 < count + 2048 * (49152 - len(tiny_tokenizer())) < 1.15e9  # with the default model's vocabulary
+    small = random_llama(tiny_tokenizer(), hidden=32, layers=2, heads=4, kv_heads=2, intermediate=64, dtype=torch.float32)
+    out = small(input_ids=torch.tensor([[1, 5, 7]]))
+    assert out.logits.shape == (1, 3, len(tiny_tokenizer()))
+
+
+@pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="peak RSS reset needs Linux /proc")
+def test_peak_memory_sees_a_large_temporary_allocation():
+    with PeakMemory() as small:
+        pass
+    with PeakMemory() as large:
+        block = bytearray(300 * 2**20)
+        block[:: 4096] = b"x" * len(block[:: 4096])  # touch every page
+        del block
+    assert large.resettable
+    assert large.rss_mib - small.rss_mib > 250
+
+
+def run_script(args, cwd):
+    result = subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True, timeout=900)
+    assert result.returncode == 0, result.stderr[-3000:]
+    return result
+
+
+def test_bench_speed_end_to_end_on_a_tiny_model(tmp_path, scifact, tiny_model_dir):
+    out = tmp_path / "speed"
+    run_script(["benchmarks/bench_speed.py", "--beir", str(scifact), "--model", str(tiny_model_dir),
+                "--queries", "2", "--docs", "3", "--max-length", "160", "--repeats", "2",
+                "--selection-candidates", "3,6", "--selection-queries", "2", "--out", str(out)], ROOT)
+    result = json.loads((out / "results.json").read_text())
+    model = result["models"][0]
+    assert model["pairs"] == 6
+    assert {(r["variant"], r["implementation"]) for r in model["rows"]} == {
+        (v, i) for v in ("zeroshot", "prompt", "r", "a") for i in ("ours", "bare", "naive")}
+    for row in model["rows"]:
+        assert len(row["seconds"]) == 2 and row["pairs_per_s"] > 0 and row["model_flops"] > 0
+        assert row["max_abs_score_diff_ours_vs_naive"] < 1e-3
+    assert set(model["ratios"]["r"]) == {"ours_over_bare", "ours_over_naive", "max_abs_score_diff"}
+    assert [r["candidates"] for r in result["selection"]] == [3, 6]
+    assert {"torch_ms", "paper_per_pair_ms"} <= set(result["selection"][0])
+    assert (out / "throughput.png").stat().st_size > 1000 and (out / "selection.png").stat().st_size > 1000
+    assert "ours / bare" in (out / "results.md").read_text()
+
+
+def test_bench_quality_end_to_end_with_interpolation(tmp_path, scifact, scifact_index, tiny_model_dir):
+    out = tmp_path / "quality"
+    run_script(["benchmarks/bench_quality.py", "--beir", str(scifact), "--index", str(scifact_index),
+                "--max-queries", "3", "--dev-queries", "3", "--depth", "4", "--hits", "10", "--max-length", "160",
+                "--zeroshot-model", str(tiny_model_dir), "--out", str(out)], ROOT)
+    result = json.loads((out / "results.json").read_text())
+    assert set(result["systems"]) == {"bm25", "zeroshot"}
+    fused = result["systems"]["zeroshot"]["interpolation"]
+    assert 0.0 <= fused["alpha_bm25"] <= 1.0
+    assert fused["dev_nDCG@10"] == max(fused["dev_curve"].values())
+    assert result["dev"]["queries"] == 3
+    assert sorted(p.name for p in (out / "runs").iterdir()) == [
+        "bm25.trec", "dev-bm25.trec", "dev-zeroshot.trec", "zeroshot.trec"]
+    assert (out / "ndcg.png").stat().st_size > 1000
+    assert "interpolation" in (out / "results.md").read_text()
+
+
+def test_flop_count_includes_cpu_attention():
+    from bench_speed import count_flops
+
+    lm = tiny_llama(len(tiny_tokenizer()))  # hidden 32, 2 layers, 4 heads (head dim 8), 2 KV heads, MLP 64
+    ids = torch.arange(3, 13).unsqueeze(0)  # 10 tokens
+    mask = torch.ones_like(ids)
+    flops = count_flops(lambda: lm.base_model(input_ids=ids, attention_mask=mask))
+    linear = 2 * 10 * 2 * (32 * 32 + 2 * 32 * 16 + 32 * 32 + 3 * 32 * 64)
+    attention = 2 * (2 * 2 * 4 * 10 * 10 * 8)  # per layer: QK^T and AV, each 2*B*H*T*T*D
+    assert flops == linear + attention
