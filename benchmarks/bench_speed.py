@@ -24,6 +24,7 @@ reported where the device's peak is known (``--peak-tflops`` or a known GPU).
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import logging
 import statistics
@@ -42,6 +43,7 @@ from pyserini_qpeft.model_loading import DEFAULT_MODEL, load_causal_lm
 from pyserini_qpeft.qpeft_model import QPEFTModel
 from pyserini_qpeft.runs import read_run
 from pyserini_qpeft.scoring import QueryLikelihoodScorer
+from pyserini_qpeft.text import title_and_text
 from speed_impls import bare_forward, naive_scores, our_batches, random_llama
 
 logger = logging.getLogger("bench_speed")
@@ -80,12 +82,8 @@ def parse_args(argv=None):
 
 def corpus_texts(beir: str, docids: set) -> Dict[str, str]:
     """"title\\ntext" (the reranker's document text) of the wanted documents."""
-    texts = {}
-    for record in iter_corpus(beir):
-        if str(record["_id"]) in docids:
-            title, text = record.get("title") or "", record.get("text") or ""
-            texts[str(record["_id"])] = f"{title}\n{text}" if title else text
-    return texts
+    return {str(r["_id"]): title_and_text(r.get("title"), r.get("text")) for r in iter_corpus(beir)
+            if str(r["_id"]) in docids}
 
 
 def load_groups(args, queries: int, docs: int) -> Groups:
@@ -228,8 +226,8 @@ def selection_curve(args, lm, tokenizer) -> List[dict]:
     groups = load_groups(args, args.selection_queries, max(counts))
     run_depth = min(len(docs) for _, docs in groups)
     if run_depth < max(counts):  # extend with further corpus documents, in file order
-        extra = [r for r in iter_corpus(args.beir)][: max(counts)]
-        extra_texts = [f"{r.get('title')}\n{r.get('text')}" if r.get("title") else r.get("text") for r in extra]
+        extra_texts = [title_and_text(r.get("title"), r.get("text"))
+                       for r in itertools.islice(iter_corpus(args.beir), max(counts))]
         groups = [(q, (docs + [t for t in extra_texts if t not in docs])[: max(counts)]) for q, docs in groups]
     methods = {"torch": select_torch, "paper_per_pair": None}
     if faiss_available():

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Sequence
 
 from .errors import InputError
+from .text import title_and_text
 
 
 @dataclass
@@ -70,7 +71,7 @@ class Result:
 
 def pygaggle_text(text: Text) -> str:
     """The text to score for a pygaggle ``Text``: "title\\ntext" when it has a title."""
-    return f"{text.title}\n{text.text}" if getattr(text, "title", None) else text.text
+    return title_and_text(getattr(text, "title", None), text.text)
 
 
 def rank_llm_text(candidate: Any) -> str:
@@ -81,9 +82,8 @@ def rank_llm_text(candidate: Any) -> str:
     for key in ("contents", "segment"):
         if isinstance(doc.get(key), str):
             return doc[key]
-    title, text = doc.get("title") or "", doc.get("text") or ""
-    if text:
-        return f"{title}\n{text}" if title else text
+    if doc.get("text"):
+        return title_and_text(doc.get("title"), doc["text"])
     raise InputError(f"candidate {candidate.docid!r} has no text: its doc needs 'contents', 'segment' or 'text'")
 
 

@@ -12,7 +12,7 @@ from typing import Any, Callable, Optional
 from .atomic import atomic_directory
 from .beir_data import iter_corpus
 from .errors import InputError
-from .text import clean_text
+from .text import clean_text, title_and_text
 from .java import lucene, lucene_indexer
 
 logger = logging.getLogger(__name__)
@@ -21,8 +21,8 @@ logger = logging.getLogger(__name__)
 def index_record(record: dict) -> str:
     """The JSON document we index for a BEIR record: title and text searchable, both also stored in raw."""
     title, text = clean_text(record.get("title", "") or ""), clean_text(record.get("text", "") or "")
-    contents = f"{title}\n{text}" if title else text
-    return json.dumps({"id": str(record["_id"]), "contents": contents, "title": title, "text": text}, ensure_ascii=False)
+    return json.dumps({"id": str(record["_id"]), "contents": title_and_text(title, text), "title": title, "text": text},
+                      ensure_ascii=False)
 
 
 def build_index(
@@ -116,6 +116,5 @@ def text_from_raw(raw: str) -> str:
     if not isinstance(record, dict):
         return raw
     if "title" in record or "text" in record:
-        title, text = record.get("title") or "", record.get("text") or ""
-        return f"{title}\n{text}" if title else text
+        return title_and_text(record.get("title"), record.get("text"))
     return str(record.get("contents", raw))

@@ -18,6 +18,12 @@ def clean_text(text: str) -> str:
         return "".join(c if not 0xD800 <= ord(c) <= 0xDFFF else "\ufffd" for c in text)
 
 
+def title_and_text(title: str | None, text: str | None) -> str:
+    """The text we index and rerank for a document: "title\ntext", or the text alone when there is no title."""
+    title, text = title or "", text or ""
+    return f"{title}\n{text}" if title else text
+
+
 def text_lines(path: str | os.PathLike) -> Iterator[Tuple[int, str]]:
     """(line number, line) of a UTF-8 file, split on "\\n" only; a non-UTF-8 file is an InputError naming the line."""
     number = 0
