@@ -237,8 +237,8 @@ def selection_curve(args, lm, tokenizer) -> List[dict]:
         times: Dict[str, List[float]] = {name: [] for name in methods}
         for query, docs in groups:
             q_ids = model.encoder.query_ids(query)
-            slots = model.config.num_virtual_tokens if model.prompt is not None else 0
-            doc_ids = [model.encoder.truncate(q_ids, d, slots, k) for d in model.encoder.document_ids(docs[:count])]
+            doc_ids = [model.encoder.truncate(q_ids, d, model.prompt_slots, k)
+                       for d in model.encoder.document_ids(docs[:count])]
             with torch.no_grad():
                 q_vecs = torch.nn.functional.normalize(qd.query_vectors(q_ids).float(), dim=-1)
             allowed, table = qd.allowed.to(q_vecs.device), qd.normalized_frozen

@@ -38,8 +38,7 @@ def _naive_pair(model: QPEFTModel, query: str, doc: str) -> EncodedPair:
     encoder, config = model.encoder, model.config
     q_ids = encoder.query_ids(query)
     d_ids = encoder.document_ids([doc])[0]
-    prompt_slots = config.num_virtual_tokens if model.prompt is not None else 0
-    budget = config.k if config.variant == "r" else len(q_ids) if config.variant == "a" else None
+    prompt_slots, budget = model.prompt_slots, model.hint_budget(q_ids)
     d_ids = encoder.truncate(q_ids, d_ids, prompt_slots, budget)
     hints: List[int] = []
     if config.variant == "r":

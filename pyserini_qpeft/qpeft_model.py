@@ -97,6 +97,19 @@ class QPEFTModel(nn.Module):
                 named.update({f"{prefix}.{n}": p for n, p in module.named_parameters()})
         return named
 
+    @property
+    def prompt_slots(self) -> int:
+        """Soft-prompt positions at the start of every sequence (0 without a soft prompt)."""
+        return self.config.num_virtual_tokens if self.prompt is not None else 0
+
+    def hint_budget(self, query_ids: Sequence[int]) -> Optional[int]:
+        """Hint positions a pair reserves when its document is cut: k (r), |q| (a), None (no "Hints:" line)."""
+        if self.config.variant == "r":
+            return self.config.k
+        if self.config.variant == "a":
+            return len(query_ids)
+        return None
+
     def prepare(self, queries: Sequence[str], docs: Sequence[str]) -> List[EncodedPair]:
         """Tokenise and lay out pairs; for Q-PEFT-R also pick each pair's hint tokens (one search per query)."""
         if len(queries) != len(docs):
@@ -108,12 +121,12 @@ class QPEFTModel(nn.Module):
             if query not in query_cache:
                 query_cache[query] = self.encoder.query_ids(query)
             groups.setdefault(query, []).append(index)
-        prompt_slots = self.config.num_virtual_tokens if self.prompt is not None else 0
+        prompt_slots = self.prompt_slots
         variant = self.config.variant
         pairs: List[Optional[EncodedPair]] = [None] * len(docs)
         for query, indices in groups.items():
             q_ids = query_cache[query]
-            budget = self.config.k if variant == "r" else len(q_ids) if variant == "a" else None
+            budget = self.hint_budget(q_ids)
             truncated = [self.encoder.truncate(q_ids, doc_ids[i], prompt_slots, budget) for i in indices]
             hints = self.qd.select(q_ids, truncated) if variant == "r" else [None] * len(indices)
             for i, doc, hint_tokens in zip(indices, truncated, hints):
