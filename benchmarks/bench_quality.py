@@ -106,36 +106,35 @@ def main(argv=None) -> int:
         dev_all = list(load_queries(args.beir, args.dev_split).items())
         dev_queries = dict(dev_all[args.dev_offset: args.dev_offset + args.dev_queries])
         dev_systems = run_systems(args, sources, dev_queries, searcher, runs_dir, "dev-")
-        dev = {"split": args.dev_split, "offset": args.dev_offset, "queries": len(dev_queries),
-               "qrels": load_qrels(qrels_path(args.beir, args.dev_split)), "systems": dev_systems}
+        dev = {"split": args.dev_split, "offset": args.dev_offset, "queries": len(dev_queries), "systems": dev_systems}
+        dev_qrels = load_qrels(qrels_path(args.beir, args.dev_split))
+        dev_bm25 = read_run(dev_systems["bm25"]["run"])
 
     bm25 = read_run(systems["bm25"]["run"])
     base = per_query(bm25, qrels, ["nDCG@10"])["nDCG@10"]
     qids = sorted(base)
+
+    def versus_bm25(run) -> Tuple[float, float]:
+        ndcg = per_query(run, qrels, ["nDCG@10"])["nDCG@10"]
+        return paired_t_test([ndcg[q] for q in qids], [base[q] for q in qids])
+
     table = {}
     for name, info in systems.items():
         run = read_run(info["run"])
         row = {**evaluate(run, qrels, METRICS), **info, "t_vs_bm25": None, "p_vs_bm25": None}
         if name != "bm25":
-            ndcg = per_query(run, qrels, ["nDCG@10"])["nDCG@10"]
-            row["t_vs_bm25"], row["p_vs_bm25"] = paired_t_test([ndcg[q] for q in qids], [base[q] for q in qids])
+            row["t_vs_bm25"], row["p_vs_bm25"] = versus_bm25(run)
             if dev:
-                dev_bm25 = read_run(dev["systems"]["bm25"]["run"])
-                dev_run = read_run(dev["systems"][name]["run"])
-                alpha, curve = pick_weight(dev_bm25, dev_run, dev["qrels"], args.depth)
+                alpha, curve = pick_weight(dev_bm25, read_run(dev_systems[name]["run"]), dev_qrels, args.depth)
                 fused = interpolate(bm25, run, alpha, args.depth)
-                fused_ndcg = per_query(fused, qrels, ["nDCG@10"])["nDCG@10"]
-                row["interpolation"] = {
-                    "alpha_bm25": alpha, "dev_nDCG@10": curve[alpha], "dev_curve": curve,
-                    **evaluate(fused, qrels, METRICS),
-                    "p_vs_bm25": paired_t_test([fused_ndcg[q] for q in qids], [base[q] for q in qids])[1],
-                }
+                row["interpolation"] = {"alpha_bm25": alpha, "dev_nDCG@10": curve[alpha], "dev_curve": curve,
+                                        **evaluate(fused, qrels, METRICS), "p_vs_bm25": versus_bm25(fused)[1]}
         table[name] = row
 
     result = {
         "command": command_line(), **machine_info(), "split": args.split, "queries": len(queries),
         "depth": args.depth, "max_length": args.max_length, "dtype": args.dtype or "float32", "systems": table,
-        "dev": {k: v for k, v in dev.items() if k not in ("qrels",)},
+        "dev": dev,
     }
     lines = [f"# Quality on {Path(args.beir).name} {args.split} (first {len(queries)} queries, top {args.depth} reranked)",
              "", f"Command: `{result['command']}`  ", f"Date: {result['date']}; {result['machine']}; "

@@ -31,7 +31,7 @@ import statistics
 import sys
 import time
 from pathlib import Path
-from typing import Callable, Dict, List, Sequence, Tuple
+from typing import Callable, Dict, List, Tuple
 
 import torch
 from tqdm.auto import tqdm
@@ -42,7 +42,7 @@ from pyserini_qpeft.config import QPEFTConfig
 from pyserini_qpeft.model_loading import DEFAULT_MODEL, load_causal_lm
 from pyserini_qpeft.qpeft_model import QPEFTModel
 from pyserini_qpeft.runs import read_run
-from pyserini_qpeft.scoring import QueryLikelihoodScorer
+from pyserini_qpeft.scoring import QueryLikelihoodScorer, default_token_budget
 from pyserini_qpeft.text import title_and_text
 from speed_impls import bare_forward, naive_scores, our_batches, random_llama
 
@@ -126,7 +126,7 @@ def count_flops(fn: Callable[[], object]) -> int:
     return int(counter.get_total_flops())
 
 
-def time_alternating(impls: Dict[str, Callable[[], object]], repeats: int, device: str, bar) -> Dict[str, dict]:
+def time_alternating(impls: Dict[str, Callable[[], object]], repeats: int, device: str, bar=None) -> Dict[str, dict]:
     """Run every implementation once per repeat, rotating their order; times and peak memory of each run."""
     names = list(impls)
     found = {name: {"seconds": [], "peak_rss_mib": 0.0, "peak_cuda_mib": None} for name in names}
@@ -142,12 +142,9 @@ def time_alternating(impls: Dict[str, Callable[[], object]], repeats: int, devic
             found[name]["peak_rss_mib"] = max(found[name]["peak_rss_mib"], memory.rss_mib)
             if memory.cuda_mib is not None:
                 found[name]["peak_cuda_mib"] = max(found[name]["peak_cuda_mib"] or 0.0, memory.cuda_mib)
-            bar.update(1)
+            if bar is not None:
+                bar.update(1)
     return found
-
-
-def padded_tokens(lengths: Sequence[int], batches: Sequence[Sequence[int]]) -> int:
-    return sum(max(lengths[i] for i in batch) * len(batch) for batch in batches)
 
 
 def measure_variant(args, lm, tokenizer, variant: str, groups: Groups, impl_names: List[str], bar) -> List[dict]:
@@ -155,18 +152,16 @@ def measure_variant(args, lm, tokenizer, variant: str, groups: Groups, impl_name
     model = QPEFTModel(lm, tokenizer, QPEFTConfig(variant=variant, max_length=args.max_length))
     model.eval()
     scorer = QueryLikelihoodScorer(model, batch_size=args.batch_size, token_budget=args.token_budget)
-    args.resolved_token_budget = scorer.token_budget
-    batches = [our_batches(model, q, docs, args.batch_size, scorer.token_budget) for q, docs in groups]
+    batches = [our_batches(model, q, docs, args.batch_size, args.token_budget) for q, docs in groups]
     pairs = sum(len(docs) for _, docs in groups)
     real_tokens = sum(int(b.attention_mask.sum()) for group in batches for b in group)
     ours_padded = sum(b.input_ids.numel() for group in batches for b in group)
     # Naive batches: input order, right padding, the full sequence (one more token than ours) per row.
     naive_padded = 0
-    for q, docs in groups:
-        lengths = [len(p) + 1 for p in sorted(model.prepare([q] * len(docs), docs), key=lambda p: p.index)]
+    for group in batches:
+        lengths = [len(p) + 1 for p in sorted((p for b in group for p in b.pairs), key=lambda p: p.index)]
         size = args.naive_batch_size
-        chunks = [range(s, min(s + size, len(lengths))) for s in range(0, len(lengths), size)]
-        naive_padded += padded_tokens(lengths, chunks)
+        naive_padded += sum(max(lengths[s: s + size]) * len(lengths[s: s + size]) for s in range(0, len(lengths), size))
 
     impls = {
         "ours": lambda: [scorer.score_pairs([q] * len(docs), docs) for q, docs in groups],
@@ -248,11 +243,8 @@ def selection_curve(args, lm, tokenizer) -> List[dict]:
             results = {name: call() for name, call in calls.items()}  # warm-up, and the answers must agree
             if len({json.dumps(r) for r in results.values()}) != 1:
                 raise AssertionError(f"hint selection methods disagree for query {query!r}")
-            for repeat in range(3):
-                for name in list(calls)[repeat % len(calls):] + list(calls)[: repeat % len(calls)]:
-                    started = time.perf_counter()
-                    calls[name]()
-                    times[name].append(time.perf_counter() - started)
+            for name, found in time_alternating(calls, 3, args.device).items():
+                times[name] += found["seconds"]
         rows.append({"candidates": count, "queries": len(groups),
                      **{f"{name}_ms": 1000 * statistics.median(values) for name, values in times.items()}})
         logger.info("selection %s", rows[-1])
@@ -308,6 +300,8 @@ def main(argv=None) -> int:
     unknown = [i for i in impl_names if i not in IMPLEMENTATIONS]
     if unknown:
         raise SystemExit(f"--implementations: unknown {unknown}; choose from {', '.join(IMPLEMENTATIONS)}")
+    if args.token_budget is None:
+        args.token_budget = default_token_budget(args.device, args.max_length)
     groups = load_groups(args, args.queries, args.docs)
     result = {"command": command_line(), **machine_info(args.device), "models": [], "selection": []}
     out = Path(args.out)
@@ -333,7 +327,7 @@ def main(argv=None) -> int:
             result["models"].append({"name": name, "parameters": params, "device": args.device, "dtype": args.dtype,
                                      "queries": len(groups), "docs": args.docs,
                                      "pairs": sum(len(d) for _, d in groups), "max_length": args.max_length,
-                                     "batch_size": args.batch_size, "token_budget": args.resolved_token_budget,
+                                     "batch_size": args.batch_size, "token_budget": args.token_budget,
                                      "naive_batch_size": args.naive_batch_size,
                                      "repeats": args.repeats, "peak_tflops": peak_flops(args),
                                      "rss_with_model_loaded_mib": loaded_rss,
