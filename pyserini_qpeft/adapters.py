@@ -87,18 +87,20 @@ def rank_llm_text(candidate: Any) -> str:
     raise InputError(f"candidate {candidate.docid!r} has no text: its doc needs 'contents', 'segment' or 'text'")
 
 
-def rescore_texts(reranker, query: Query, texts: Sequence[Text]) -> List[Text]:
-    """New ``Text`` objects (same order) whose ``score`` is the reranker's."""
-    scores = reranker.score(query.text, [pygaggle_text(t) for t in texts]) if texts else []
-    return [_with_score(t, s) for t, s in zip(texts, scores)]
+def rescore_texts(reranker, query: Any, texts: Sequence[Text]) -> List[Text]:
+    """New ``Text`` objects (same order) whose ``score`` is the reranker's; ``query`` is a str or a ``Query``."""
+    from .hits import query_text
+
+    scores = reranker.score(query_text(query), [pygaggle_text(t) for t in texts]) if texts else []
+    return [with_score(t, s) for t, s in zip(texts, scores)]
 
 
-def rerank_texts(reranker, query: Query, texts: Sequence[Text]) -> List[Text]:
+def rerank_texts(reranker, query: Any, texts: Sequence[Text]) -> List[Text]:
     """New ``Text`` objects sorted by the reranker's score (best first)."""
     return sorted(rescore_texts(reranker, query, texts), key=lambda t: t.score, reverse=True)
 
 
-def _with_score(obj: Any, score: float) -> Any:
+def with_score(obj: Any, score: float) -> Any:
     """A copy of ``obj`` (a dataclass or any object) with a new ``score``; the original is untouched."""
     if dataclasses.is_dataclass(obj):
         return dataclasses.replace(obj, score=score)
@@ -118,12 +120,14 @@ def rerank_requests(reranker, requests: Sequence[Any], rank_start: int = 0, rank
     """rank_llm's ``rerank_batch``: reorder ``candidates[rank_start:rank_end]`` of each request by score."""
     if rank_start < 0 or rank_end < rank_start:
         raise InputError(f"need 0 <= rank_start <= rank_end, got {rank_start} and {rank_end}")
+    from .hits import query_text
+
     results = []
     for request in requests:
         candidates = list(request.candidates)
         window = candidates[rank_start:rank_end]
-        scores = reranker.score(request.query.text, [rank_llm_text(c) for c in window]) if window else []
-        rescored = [_with_score(c, s) for c, s in zip(window, scores)]
+        scores = reranker.score(query_text(request.query), [rank_llm_text(c) for c in window]) if window else []
+        rescored = [with_score(c, s) for c, s in zip(window, scores)]
         rescored.sort(key=lambda c: c.score, reverse=True)
         reordered = candidates[:rank_start] + rescored + candidates[rank_end:]
         results.append(_result_type(request)(query=request.query, candidates=reordered, invocations_history=[]))

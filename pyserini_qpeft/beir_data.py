@@ -61,7 +61,10 @@ def load_queries(path: str | os.PathLike, split: str | None = None) -> Dict[str,
         text = record.get("text")
         if not isinstance(text, str):
             raise InputError(f"{root / 'queries.jsonl'}:{number}: \"text\" must be a string")
-        queries[str(record["_id"])] = text
+        qid = str(record["_id"])
+        if qid in queries:
+            raise InputError(f"{root / 'queries.jsonl'}:{number}: query id {qid!r} appears twice; query ids must be unique")
+        queries[qid] = text
     if split is None:
         return queries
     qrels = load_qrels(qrels_path(root, split))
@@ -114,16 +117,23 @@ def load_topics(path: str | os.PathLike) -> Dict[str, str]:
     path = Path(path)
     _require_file(path, "topics file", "pass a file of 'qid<TAB>query text' lines")
     topics: Dict[str, str] = {}
+    lines: Dict[str, int] = {}
     for number, line in text_lines(path):
         line = line.rstrip("\r\n")
         if not line.strip():
             continue
         qid, sep, text = line.partition("\t")
-        if not sep or not qid.strip():
+        qid = qid.strip()
+        if not sep or not qid:
             raise InputError(f"{path}:{number}: expected 'qid<TAB>query text'")
+        if any(c.isspace() for c in qid):
+            raise InputError(f"{path}:{number}: query id {qid!r} contains spaces; TREC query ids are one word")
         if not text.strip():
             raise InputError(f"{path}:{number}: query {qid!r} has empty text")
-        topics[qid.strip()] = text
+        if qid in topics:
+            raise InputError(f"{path}:{number}: query id {qid!r} appears twice (first on line {lines[qid]}); "
+                             "query ids must be unique")
+        topics[qid], lines[qid] = text, number
     if not topics:
         raise InputError(f"{path}: no topics found")
     return topics

@@ -1,26 +1,44 @@
 """Save and load the trainable parts of a Q-PEFT model (never the LM).
 
-A checkpoint folder holds ``qpeft_config.json`` (variant, sizes, base model name and fingerprint),
-and, when the variant has them, the soft prompt in peft's own format (``adapter_config.json`` +
-``adapter_model.safetensors``) and the QD module (``qd_module.safetensors``).
+A checkpoint folder holds ``qpeft_config.json`` (variant, sizes, base model name and fingerprint, and the
+size and sha256 of every other file the save wrote), and, when the variant has them, the soft prompt in
+peft's own format (``adapter_config.json`` + ``adapter_model.safetensors``) and the QD module
+(``qd_module.safetensors``).
+
+Saving writes only these fixed names, each atomically, beside whatever else the folder holds; it never
+deletes or replaces a file it cannot prove is ours (a folder without our config is not ours). The config
+goes first, carrying the checksums of the files that follow, so an interrupted (or concurrent) save can
+only leave the old checkpoint, the new one, or a folder whose files do not match its config, which
+loading refuses with "the checkpoint is incomplete, save it again".
 """
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
+import hashlib
+import logging
 import os
-import shutil
+import re
+import tempfile
 from pathlib import Path
+from typing import Dict, List, Optional
 
 import torch
 
-from .atomic import atomic_directory
-from .config import CONFIG_NAME, QPEFTConfig
+from .atomic import atomic_write
+from .config import (CHECKPOINT_FILES, CONFIG_NAME, FORMAT_VERSION, PROMPT_CONFIG, PROMPT_WEIGHTS, QD_WEIGHTS,
+                     QPEFTConfig)
 from .errors import InputError
 from .qpeft_model import QPEFTModel, base_fingerprint
 
-PROMPT_CONFIG = "adapter_config.json"
-PROMPT_WEIGHTS = "adapter_model.safetensors"
-QD_WEIGHTS = "qd_module.safetensors"
+logger = logging.getLogger(__name__)
+
+__all__ = ["is_checkpoint", "save_checkpoint", "load_checkpoint", "fingerprint_matches", "PROMPT_CONFIG",
+           "PROMPT_WEIGHTS", "QD_WEIGHTS", "CHECKPOINT_FILES"]
+
+TABLE = "query_table.weight"
+_LEGACY_FINGERPRINT = re.compile(r"[0-9a-f]{16}")
 
 
 def is_checkpoint(path: str | os.PathLike) -> bool:
@@ -28,38 +46,101 @@ def is_checkpoint(path: str | os.PathLike) -> bool:
     return (Path(path) / CONFIG_NAME).is_file()
 
 
+# -- saving ----------------------------------------------------------------------------------------------
+def _sha256(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make the renames in ``folder`` durable before the next step (where the platform allows)."""
+    with contextlib.suppress(OSError, AttributeError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+
+
+def _peft_config_bytes(peft_config) -> bytes:
+    """``adapter_config.json`` exactly as peft writes it (peft writes it into a private temporary folder)."""
+    with tempfile.TemporaryDirectory(prefix="pyserini_qpeft-") as tmp:
+        peft_config.save_pretrained(tmp)
+        return (Path(tmp) / PROMPT_CONFIG).read_bytes()
+
+
+def _payload(model: QPEFTModel) -> Dict[str, bytes]:
+    """The bytes of every file the checkpoint has besides its config."""
+    from safetensors.torch import save
+
+    files = {}
+    if model.prompt is not None:
+        files[PROMPT_CONFIG] = _peft_config_bytes(model.peft_config)
+        weight = model.prompt.embedding.weight.detach().float().cpu().contiguous()
+        files[PROMPT_WEIGHTS] = save({"prompt_embeddings": weight})
+    if model.qd is not None:
+        files[QD_WEIGHTS] = save(_sparse_table(model))
+    return files
+
+
+def _check_target(folder: Path) -> bool:
+    """Refuse targets we may not write into; True when ``folder`` already holds our config."""
+    if folder.exists() and not folder.is_dir():
+        raise InputError(f"{folder}: is a file, not a folder; save the checkpoint to a folder path")
+    if not folder.exists():
+        return False
+    config_path = folder / CONFIG_NAME
+    if config_path.is_file():
+        return True
+    if os.path.lexists(config_path):
+        raise InputError(f"{config_path}: exists and is not a file; move it away or save to another folder")
+    foreign = [name for name in CHECKPOINT_FILES if os.path.lexists(folder / name)]
+    if foreign:
+        raise InputError(f"{folder}: holds {', '.join(foreign)} but no {CONFIG_NAME}, so they are not from a Q-PEFT "
+                         "checkpoint and will not be replaced; move them away or save to another folder")
+    return False
+
+
 def save_checkpoint(model: QPEFTModel, folder: str | os.PathLike) -> Path:
-    """Write the config and trainable weights to ``folder`` (replaced as a whole, atomically)."""
-    from safetensors.torch import save_file
+    """Write the config and trainable weights into ``folder`` (created if missing) and return it.
 
+    Only our fixed file names are written, each atomically; other files in the folder are left alone.
+    Our weight files that the new variant does not use are removed only when the folder held our config.
+    """
     folder = Path(folder)
-    model.config.base_fingerprint = base_fingerprint(model.lm)
-    staging = folder.with_name(folder.name + ".saving")
-    shutil.rmtree(staging, ignore_errors=True)
-    with atomic_directory(staging) as tmp:
-        model.config.save(tmp)
-        if model.prompt is not None:
-            model.peft_config.save_pretrained(str(tmp))
-            weight = model.prompt.embedding.weight.detach().float().cpu().contiguous()
-            save_file({"prompt_embeddings": weight}, str(tmp / PROMPT_WEIGHTS))
-        if model.qd is not None:
-            save_file(_sparse_table(model), str(tmp / QD_WEIGHTS))
-    old = folder.with_name(folder.name + ".old")
-    if folder.exists():
-        os.replace(folder, old)
-    os.replace(staging, folder)
-    shutil.rmtree(old, ignore_errors=True)
+    ours = _check_target(folder)
+    files = _payload(model)
+    manifest = {name: {"size": len(data), "sha256": _sha256(data)} for name, data in files.items()}
+    saved = dataclasses.replace(model.config, base_fingerprint=base_fingerprint(model.lm), files=manifest,
+                                format_version=FORMAT_VERSION)
+    # The config first: from here on the folder's files must match its checksums, so a reader sees the old
+    # checkpoint (before this rename), the new one (after the last rename below), or "incomplete".
+    with atomic_write(folder / CONFIG_NAME) as handle:
+        handle.write(saved.to_json())
+    _fsync_dir(folder)
+    for name, data in files.items():
+        with atomic_write(folder / name, "wb") as handle:
+            handle.write(data)
+    if ours:
+        for name in CHECKPOINT_FILES:
+            stale = folder / name
+            if name not in files and (stale.is_file() or stale.is_symlink()):
+                with contextlib.suppress(FileNotFoundError):
+                    stale.unlink()
+                    logger.info("removed %s (left by an earlier save of another variant)", stale)
+    _fsync_dir(folder)
+    model.config.base_fingerprint = saved.base_fingerprint
+    model.config.files = saved.files
+    model.config.format_version = FORMAT_VERSION
+    logger.info("saved the %r checkpoint to %s", saved.variant, folder)
     return folder
-
-
-TABLE = "query_table.weight"
 
 
 def _sparse_table(model: QPEFTModel) -> dict:
     """The QD state with the query table stored as the rows that differ from the LM's embeddings.
 
-    The table starts as an exact copy of those embeddings and only rows of tokens seen in training move,
-    so this keeps checkpoints small while restoring the table bit for bit.
+    The table starts as an exact copy of those embeddings (in the LM's dtype, as float32) and only rows of
+    tokens seen in training move, so this keeps checkpoints small while restoring the table bit for bit when
+    the LM is loaded in the same dtype; in another dtype the unchanged rows follow that dtype's embeddings.
     """
     state = {k: v.detach().float().cpu().contiguous() for k, v in model.qd.state_dict().items()}
     table = state.pop(TABLE)
@@ -70,47 +151,169 @@ def _sparse_table(model: QPEFTModel) -> dict:
     return state
 
 
-def _dense_table(state: dict, model: QPEFTModel) -> dict:
+# -- loading ---------------------------------------------------------------------------------------------
+def _dense_table(state: dict, model: QPEFTModel, path: Path) -> dict:
+    """The full query table: the LM's embeddings (in the loading dtype, as float32) with the stored rows."""
     rows, values = state.pop(TABLE + ".rows", None), state.pop(TABLE + ".values", None)
-    if rows is not None and values is not None:
-        table = model.lm.get_input_embeddings().weight.detach().float().cpu().clone()
-        table[rows] = values
-        state[TABLE] = table
+    if rows is None or values is None:
+        return state
+    base = model.lm.get_input_embeddings().weight.detach()
+    vocab, dim = base.shape
+    if (rows.dim() != 1 or rows.dtype != torch.int64 or values.shape != (rows.shape[0], dim)
+            or (rows.numel() and (int(rows.min()) < 0 or int(rows.max()) >= vocab))):
+        raise InputError(f"{path}: the stored query-table rows do not fit the LM's {vocab}x{dim} embeddings; "
+                         "load it with its own base model")
+    table = base.float().cpu().clone()
+    table[rows] = values.float()
+    state[TABLE] = table
     return state
 
 
-def _weights(folder: Path, name: str) -> dict:
-    from safetensors.torch import load_file
+def _stored_head(lm, rows: int) -> Optional[torch.Tensor]:
+    """The first rows of ``lm``'s input embeddings as stored in the safetensors files it was loaded from, or None."""
+    from safetensors import safe_open
 
-    path = folder / name
-    if not path.is_file():
-        raise InputError(f"{path}: missing; the checkpoint is incomplete, save it again with save_pretrained")
-    return load_file(str(path))
+    folder = Path(str(getattr(lm, "name_or_path", "") or ""))
+    if not str(folder) or not folder.is_dir():
+        return None
+    weight = lm.get_input_embeddings().weight
+    names = {name for name, p in lm.named_parameters(remove_duplicate=False) if p is weight}
+    for path in sorted(folder.glob("*.safetensors")):
+        try:
+            with safe_open(str(path), framework="pt") as handle:
+                for key in names.intersection(handle.keys()):
+                    stored = handle.get_slice(key)
+                    if tuple(stored.get_shape()) == tuple(weight.shape):
+                        return stored[:rows]
+        except Exception:  # an unreadable file: no second opinion
+            continue
+    return None
 
 
-def load_checkpoint(folder: str | os.PathLike, lm, tokenizer, config: QPEFTConfig | None = None) -> QPEFTModel:
-    """Rebuild a :class:`QPEFTModel` on ``lm`` from ``folder``; the LM must be the checkpoint's base model."""
+def _legacy_fingerprints(lm) -> List[str]:
+    """Format-1 fingerprints (rounded first rows) of ``lm``'s embeddings cast to each 16/32-bit float dtype.
+
+    Format 1 hashed the rows in the dtype the LM was loaded in; float16 cannot reproduce bfloat16's rounding
+    of float32 values, so the rows are also read as stored in the model's safetensors files, when there are.
+    """
+    weight = lm.get_input_embeddings().weight.detach()
+    rows = min(256, weight.shape[0])
+    heads = [weight[:rows]]
+    if weight.dtype != torch.float32:
+        stored = _stored_head(lm, rows)
+        if stored is not None:
+            heads.append(stored)
+    found = []
+    for head in heads:
+        for dtype in (torch.float32, torch.bfloat16, torch.float16):
+            values = head.to(dtype).float().cpu().contiguous().numpy().round(4)
+            found.append(hashlib.sha256(f"{tuple(weight.shape)}".encode() + values.tobytes()).hexdigest()[:16])
+    return found
+
+
+def fingerprint_matches(recorded: str, lm) -> bool:
+    """Whether ``lm`` is the base model a checkpoint recorded (any dtype, any device).
+
+    ``recorded`` is a current ``"v2:"`` fingerprint, or a format-1 one (16 hex digits, which depended on the
+    dtype the LM was loaded in: it matches when ``lm``'s embeddings cast to float32, bfloat16 or float16 give
+    it). An empty fingerprint matches any LM.
+    """
+    if not recorded:
+        return True
+    if recorded.startswith("v2:"):
+        return recorded == base_fingerprint(lm)
+    if _LEGACY_FINGERPRINT.fullmatch(recorded):
+        return recorded in _legacy_fingerprints(lm)
+    raise InputError(f"base_fingerprint={recorded!r} is not a fingerprint this pyserini_qpeft knows; "
+                     "upgrade pyserini_qpeft, or save the checkpoint again")
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
+
+
+def _read_files(folder: Path, config: QPEFTConfig) -> Dict[str, bytes]:
+    """The bytes of the files this checkpoint needs (and of all files its config lists)."""
+    needed = []
+    if config.uses_prompt:
+        needed += [PROMPT_WEIGHTS]
+    if config.uses_hints:
+        needed += [QD_WEIGHTS]
+    if config.files:
+        if config.uses_prompt:
+            needed += [PROMPT_CONFIG]
+        unlisted = [name for name in needed if name not in config.files]
+        if unlisted:
+            raise InputError(f"{folder / CONFIG_NAME}: lists no {', '.join(unlisted)}, which the {config.variant!r} "
+                             "variant needs; the checkpoint is incomplete, save it again")
+    contents = {}
+    for name in dict.fromkeys(needed + list(config.files)):
+        path = folder / name
+        try:
+            contents[name] = path.read_bytes()
+        except FileNotFoundError:
+            raise InputError(f"{path}: missing; the checkpoint is incomplete, save it again with save_pretrained"
+                             ) from None
+        except OSError as exc:
+            raise InputError(f"{path}: cannot be read ({exc.strerror or exc}); save the checkpoint again") from None
+    return contents
+
+
+def _verify(folder: Path, contents: Dict[str, bytes], config: QPEFTConfig) -> None:
+    """Each file must be the one the config's save wrote (size and sha256)."""
+    for name, entry in config.files.items():
+        data = contents[name]
+        if len(data) != entry["size"] or _sha256(data) != entry["sha256"]:
+            what = (f"{len(data)} bytes, but {CONFIG_NAME} records {entry['size']}" if len(data) != entry["size"]
+                    else f"its sha256 differs from the one {CONFIG_NAME} records")
+            raise InputError(f"{folder / name}: {what} (an interrupted save, or files from two saves); "
+                             "the checkpoint is incomplete, save it again")
+
+
+def _tensors(path: Path, data: bytes) -> Dict[str, torch.Tensor]:
+    from safetensors.torch import load
+
+    try:
+        return load(data)
+    except Exception as exc:  # safetensors raises its own error type, and others for odd headers
+        raise InputError(f"{path}: not a valid safetensors file ({_first_line(exc)}); save the checkpoint again"
+                         ) from None
+
+
+def load_checkpoint(folder: str | os.PathLike, lm, tokenizer, config: Optional[QPEFTConfig] = None) -> QPEFTModel:
+    """Rebuild a :class:`QPEFTModel` on ``lm`` from ``folder``; the LM must be the checkpoint's base model
+    (in any dtype, on any device). ``config`` defaults to the folder's ``qpeft_config.json``."""
     folder = Path(folder)
     config = config or QPEFTConfig.load(folder)
-    found = base_fingerprint(lm)
-    if config.base_fingerprint and config.base_fingerprint != found:
+    try:
+        same = fingerprint_matches(config.base_fingerprint, lm)
+    except InputError as exc:
+        raise InputError(f"{folder / CONFIG_NAME}: {exc}") from None
+    if not same:
         raise InputError(
             f"{folder}: this checkpoint was trained on {config.base_model!r} (fingerprint {config.base_fingerprint}), "
-            f"but the loaded LM differs (fingerprint {found}); load it with its own base model"
+            f"but the loaded LM is a different model (its embeddings differ; fingerprint {base_fingerprint(lm)}); "
+            "load it with its own base model"
         )
+    contents = _read_files(folder, config)
+    tensors = {name: _tensors(folder / name, contents[name]) for name in (PROMPT_WEIGHTS, QD_WEIGHTS)
+               if name in contents}
+    _verify(folder, contents, config)
     model = QPEFTModel(lm, tokenizer, config)
     if model.prompt is not None:
-        weight = _weights(folder, PROMPT_WEIGHTS).get("prompt_embeddings")
+        weight = tensors[PROMPT_WEIGHTS].get("prompt_embeddings")
         expected = tuple(model.prompt.embedding.weight.shape)
         if weight is None or tuple(weight.shape) != expected:
             raise InputError(f"{folder / PROMPT_WEIGHTS}: expected prompt_embeddings of shape {expected}")
         with torch.no_grad():
             model.prompt.embedding.weight.copy_(weight)
     if model.qd is not None:
-        state = _dense_table(_weights(folder, QD_WEIGHTS), model)
+        state = _dense_table(tensors[QD_WEIGHTS], model, folder / QD_WEIGHTS)
         try:
             model.qd.load_state_dict(state, strict=True)
         except RuntimeError as exc:
-            first = str(exc).splitlines()[0]
-            raise InputError(f"{folder / QD_WEIGHTS}: does not match the {config.variant!r} module ({first})") from None
+            detail = " ".join(str(exc).split())[:300]
+            raise InputError(f"{folder / QD_WEIGHTS}: does not match the {config.variant!r} module ({detail}); "
+                             "save the checkpoint again") from None
     return model

@@ -4,16 +4,34 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass, fields
+import re
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
+from typing import Dict
 
+from .atomic import atomic_write
 from .errors import InputError
 from .text import read_text
 from .model_loading import DEFAULT_MODEL
 
-FORMAT_VERSION = 1
+# 2: ``files`` (size and sha256 of each file the checkpoint wrote, verified on load) and "v2:" fingerprints.
+# Format 1 configs (no ``files``, 16-hex fingerprints) still load.
+FORMAT_VERSION = 2
 CONFIG_NAME = "qpeft_config.json"
 VARIANTS = ("zeroshot", "prompt", "r", "a")
+PROMPT_CONFIG = "adapter_config.json"
+PROMPT_WEIGHTS = "adapter_model.safetensors"
+QD_WEIGHTS = "qd_module.safetensors"
+CHECKPOINT_FILES = (PROMPT_CONFIG, PROMPT_WEIGHTS, QD_WEIGHTS)  # the files a checkpoint writes beside its config
+
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_EXPECTED = {  # annotation -> (accepted Python types, what to tell the user)
+    "str": ((str,), "a string"),
+    "int": ((int,), "an integer"),
+    "float": ((int, float), "a number"),
+    "bool": ((bool,), "true or false (a JSON boolean, not a string or number)"),
+    "Dict[str, Dict]": ((dict,), "an object"),
+}
 
 
 @dataclass
@@ -22,6 +40,7 @@ class QPEFTConfig:
 
     variant: "zeroshot" (no soft prompt, no hints), "prompt" (soft prompt only),
     "r" (soft prompt + retrieved hint tokens), "a" (soft prompt + attention hints).
+    ``base_fingerprint`` and ``files`` are written by ``save_checkpoint`` and checked on load.
     """
 
     base_model: str = DEFAULT_MODEL
@@ -35,13 +54,19 @@ class QPEFTConfig:
     filter_nonalpha: bool = True
     hint_backend: str = "auto"
     max_length: int = 512
-    base_fingerprint: str = ""  # hash of the base LM's embeddings, checked on load
+    base_fingerprint: str = ""  # identifies the base LM (see qpeft_model.base_fingerprint), checked on load
+    files: Dict[str, Dict] = field(default_factory=dict)  # file name -> {"size", "sha256"}, verified on load
     format_version: int = FORMAT_VERSION
 
     def __post_init__(self) -> None:
         def bad(name: str, fix: str) -> InputError:
             return InputError(f"QPEFTConfig.{name}={getattr(self, name)!r} is invalid: {fix}")
 
+        for spec in fields(self):  # types first: the value checks below compare numbers
+            accepted, described = _EXPECTED[str(spec.type)]
+            value = getattr(self, spec.name)
+            if not isinstance(value, accepted) or (bool not in accepted and isinstance(value, bool)):
+                raise bad(spec.name, f"expected {described}, got {type(value).__name__}")
         if self.variant not in VARIANTS:
             raise bad("variant", f"use one of {', '.join(VARIANTS)}")
         if self.variant != "zeroshot" and self.num_virtual_tokens < 1:
@@ -56,8 +81,18 @@ class QPEFTConfig:
             raise bad("hint_backend", "use 'auto', 'faiss' or 'torch'")
         if self.max_length < 16:
             raise bad("max_length", "use at least 16 tokens")
-        if not isinstance(self.format_version, int) or self.format_version > FORMAT_VERSION:
-            raise bad("format_version", f"this pyserini_qpeft reads format {FORMAT_VERSION} and older; upgrade pyserini_qpeft")
+        if self.format_version > FORMAT_VERSION:
+            raise bad("format_version",
+                      f"this pyserini_qpeft reads format {FORMAT_VERSION} and older; upgrade pyserini_qpeft")
+        for name, entry in self.files.items():
+            if name not in CHECKPOINT_FILES:
+                raise bad("files", f"{name!r} is not a checkpoint file ({', '.join(CHECKPOINT_FILES)}); "
+                                   "save the checkpoint again")
+            if (not isinstance(entry, dict) or set(entry) != {"size", "sha256"}
+                    or type(entry["size"]) is not int or entry["size"] < 0
+                    or not isinstance(entry["sha256"], str) or not _SHA256.fullmatch(entry["sha256"])):
+                raise bad("files", f"the entry for {name} must be {{\"size\": bytes, \"sha256\": 64 hex digits}}; "
+                                   "save the checkpoint again")
 
     @property
     def uses_prompt(self) -> bool:
@@ -67,9 +102,14 @@ class QPEFTConfig:
     def uses_hints(self) -> bool:
         return self.variant in ("r", "a")
 
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+
     def save(self, folder: str | os.PathLike) -> Path:
+        """Write ``qpeft_config.json`` in ``folder`` atomically."""
         path = Path(folder) / CONFIG_NAME
-        path.write_text(json.dumps(asdict(self), indent=2, sort_keys=True) + "\n", encoding="utf-8")
+        with atomic_write(path) as handle:
+            handle.write(self.to_json())
         return path
 
     @classmethod
@@ -81,11 +121,13 @@ class QPEFTConfig:
             data = json.loads(read_text(path))
         except json.JSONDecodeError as exc:
             raise InputError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg})") from None
+        if not isinstance(data, dict):
+            raise InputError(f"{path}: expected a JSON object, got {type(data).__name__}; save the checkpoint again")
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(data) - known)
         if unknown:
             version = data.get("format_version")
-            newer = isinstance(version, int) and version > FORMAT_VERSION
+            newer = type(version) is int and version > FORMAT_VERSION
             fix = "upgrade pyserini_qpeft" if newer else "remove them"
             raise InputError(f"{path}: unknown keys {unknown}; {fix}")
         try:

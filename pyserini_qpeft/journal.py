@@ -1,65 +1,139 @@
 """Resumable run output: finished topics are journaled as they complete, the final file appears at the end.
 
-While a run is going, ``<output>.partial`` holds the TREC lines of finished topics and
-``<output>.done`` lists those topics, one per line, written only after the topic's lines are on
-disk. A killed run leaves at most one half-written topic, which ``resume`` drops and redoes. The
-final file is written atomically in the run's topic order, so it equals an uninterrupted run's.
+The journal is one append-only file, ``<output>.journal``. Its first line records the settings of the
+run (model, depth, tag, source run, ...); each finished topic follows as one block: its TREC lines, then
+``#end <qid> <lines> <sha256 of those lines>``. A block is appended with a single write and synced.
+Whatever a kill leaves (a half-written block, a footer without its lines, garbage), ``--resume`` keeps
+exactly the blocks whose footer checks out, cuts the file after the last of them, and refuses a
+journal written with other settings. The final file is written atomically in the run's topic order,
+so it equals an uninterrupted run's; the journal is removed after it.
 """
 
 from __future__ import annotations
 
+import hashlib
+import json
+import logging
 import os
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Any, Dict, List, Optional, Sequence, Tuple
 
 from .atomic import atomic_write
 from .errors import InputError
 from .runs import check_run_tag, format_run_lines
 
+logger = logging.getLogger(__name__)
+
+MAGIC = "#pyserini-qpeft-journal 1 "
+FOOTER = "#end "
+
+
+def _digest(lines: Sequence[str]) -> str:
+    return hashlib.sha256("".join(lines).encode("utf-8")).hexdigest()
+
+
+def settings_digest(value: Any) -> str:
+    """A short stable hash of JSON-able settings (e.g. a source run), to compare on resume."""
+    return hashlib.sha256(json.dumps(value, sort_keys=True, ensure_ascii=False).encode("utf-8")).hexdigest()[:16]
+
 
 class RunJournal:
-    """Journal for one output run file."""
+    """Journal for one output run file; ``settings`` must match for ``--resume`` to continue it."""
 
-    def __init__(self, output: str | os.PathLike, tag: str):
+    def __init__(self, output: str | os.PathLike, tag: str, settings: Optional[Dict[str, Any]] = None):
         self.output = Path(output)
         self.tag = check_run_tag(tag)
-        self.partial = self.output.with_name(self.output.name + ".partial")
-        self.done_file = self.output.with_name(self.output.name + ".done")
+        self.path = self.output.with_name(self.output.name + ".journal")
+        # As JSON would read them back, so that a resume compares like with like.
+        self.settings = json.loads(json.dumps({"tag": self.tag, **(settings or {})}, sort_keys=True))
         self.lines: Dict[str, List[str]] = {}
 
+    # -- reading ----------------------------------------------------------------------------------
+    def _read(self) -> Tuple[Optional[dict], Dict[str, List[str]], int]:
+        """(header settings or None if not our journal, valid blocks, byte length of the valid part)."""
+        with open(self.path, "rb") as handle:
+            data = handle.read()
+        first, newline, rest = data.partition(b"\n")
+        try:
+            header = first.decode("utf-8")
+            settings = json.loads(header[len(MAGIC):]) if header.startswith(MAGIC) and newline else None
+        except (UnicodeDecodeError, ValueError):
+            settings = None
+        if not isinstance(settings, dict):
+            return None, {}, 0
+        blocks: Dict[str, List[str]] = {}
+        valid_end = offset = len(first) + 1
+        pending: List[str] = []
+        for raw in rest.split(b"\n")[:-1]:  # the part after the last newline is incomplete
+            offset += len(raw) + 1
+            try:
+                line = raw.decode("utf-8") + "\n"
+            except UnicodeDecodeError:
+                break
+            if not line.startswith(FOOTER):
+                pending.append(line)
+                continue
+            parts = line.split()
+            ok = (len(parts) == 4 and parts[2].isdigit() and int(parts[2]) == len(pending)
+                  and parts[3] == _digest(pending) and all(p.split(" ", 1)[0] == parts[1] for p in pending))
+            if not ok or parts[1] in blocks:
+                break
+            blocks[parts[1]] = pending
+            pending = []
+            valid_end = offset
+        return settings, blocks, valid_end
+
+    def _differences(self, saved: dict) -> List[str]:
+        keys = sorted(set(saved) | set(self.settings))
+        return [f"{k}: {saved.get(k)!r} then, {self.settings.get(k)!r} now" for k in keys if saved.get(k) != self.settings.get(k)]
+
+    # -- writing ----------------------------------------------------------------------------------
     def start(self, resume: bool) -> int:
-        """Begin a run; with ``resume`` keep the topics a previous run finished. Returns how many."""
-        if not resume:
-            for path in (self.partial, self.done_file):
-                path.unlink(missing_ok=True)
-            return 0
-        if not self.done_file.exists():
-            return 0
-        done = [line.strip() for line in self.done_file.read_text(encoding="utf-8").splitlines() if line.strip()]
-        finished = set(done)
-        with open(self.partial, encoding="utf-8") as handle:
-            for line in handle:
-                fields = line.split()
-                if len(fields) == 6 and fields[0] in finished and line.endswith("\n"):
-                    self.lines.setdefault(fields[0], []).append(line)
-        self.lines = {qid: self.lines.get(qid, []) for qid in done}
-        # Rewrite the journal with only complete topics, dropping any half-written tail.
-        with atomic_write(self.partial) as handle:
-            for lines in self.lines.values():
-                handle.writelines(lines)
-        return len(self.lines)
+        """Begin a run; with ``resume`` keep the topics a previous run with the same settings finished.
+
+        Returns how many topics were kept.
+        """
+        if self.path.is_dir():
+            raise InputError(f"{self.path}: is a folder; remove it or choose another --output")
+        if self.path.exists():
+            saved, blocks, end = self._read()
+            if saved is None:
+                raise InputError(f"{self.path}: exists and is not a pyserini-qpeft journal; refusing to overwrite it "
+                                 "(remove it yourself or choose another --output)")
+            if resume:
+                differences = self._differences(saved)
+                if differences:
+                    raise InputError(f"--resume: {self.path} was written with other settings ({'; '.join(differences)}); "
+                                     "rerun with the same settings, or without --resume to start over")
+                os.truncate(self.path, end)  # drop a half-written tail
+                self.lines = blocks
+                return len(blocks)
+            if blocks:
+                logger.warning("starting over: %s held %d finished topics of an interrupted run (pass --resume to keep them)",
+                               self.path, len(blocks))
+        with atomic_write(self.path) as handle:
+            handle.write(MAGIC + json.dumps(self.settings, sort_keys=True, ensure_ascii=False) + "\n")
+        self.lines = {}
+        return 0
 
     def finished(self, qid: str) -> bool:
         return qid in self.lines
 
     def record(self, qid: str, hits: Sequence[Tuple[str, float]]) -> None:
-        """Append one finished topic: its lines first (synced), then its id in the done list."""
-        lines = format_run_lines(qid, hits, self.tag)
-        for path, text in ((self.partial, "".join(lines)), (self.done_file, qid + "\n")):
-            with open(path, "a", encoding="utf-8") as handle:
-                handle.write(text)
-                handle.flush()
-                os.fsync(handle.fileno())
+        """Append one finished topic (its lines and a checked footer) in one write, then sync."""
+        if qid in self.lines:
+            raise InputError(f"{self.path}: topic {qid!r} is already journaled")
+        lines = format_run_lines(qid, hits, self.tag)  # a topic without hits is a block of 0 lines
+        block = "".join(lines) + f"{FOOTER}{qid} {len(lines)} {_digest(lines)}\n"
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND)
+        try:
+            data = block.encode("utf-8")
+            while data:
+                written = os.write(fd, data)
+                data = data[written:]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
         self.lines[qid] = lines
 
     def finish(self, order: Sequence[str]) -> None:
@@ -70,5 +144,4 @@ class RunJournal:
         with atomic_write(self.output) as handle:
             for qid in order:
                 handle.writelines(self.lines[qid])
-        self.partial.unlink(missing_ok=True)
-        self.done_file.unlink(missing_ok=True)
+        self.path.unlink(missing_ok=True)

@@ -2,27 +2,33 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
-import shutil
 from pathlib import Path
 from typing import Any, Callable, Optional
 
-from .atomic import atomic_directory
+from .atomic import staging_directory, swap_directory
 from .beir_data import iter_corpus
 from .errors import InputError
 from .text import clean_text, title_and_text
 from .java import lucene, lucene_indexer
+from .outputs import is_lucene_index
 
 logger = logging.getLogger(__name__)
 
 
-def index_record(record: dict) -> str:
-    """The JSON document we index for a BEIR record: title and text searchable, both also stored in raw."""
+def index_record(record: dict) -> Optional[str]:
+    """The JSON document we index for a BEIR record (title and text searchable, both also stored in raw).
+
+    None for a record with no text at all: Lucene would drop it without a word.
+    """
     title, text = clean_text(record.get("title", "") or ""), clean_text(record.get("text", "") or "")
-    return json.dumps({"id": str(record["_id"]), "contents": title_and_text(title, text), "title": title, "text": text},
-                      ensure_ascii=False)
+    contents = title_and_text(title, text)
+    if not contents.strip():
+        return None
+    return json.dumps({"id": str(record["_id"]), "contents": contents, "title": title, "text": text}, ensure_ascii=False)
 
 
 def build_index(
@@ -36,47 +42,58 @@ def build_index(
     """Index ``corpus.jsonl`` of a BEIR folder into ``index_dir`` (built aside, moved in when done).
 
     Stores positions, document vectors and the raw JSON, like Pyserini's prebuilt BEIR "flat" indexes.
-    ``progress(n)`` is called after each batch of ``n`` documents. Returns the number of documents.
+    Documents with neither title nor text cannot be indexed; they are skipped with a warning naming them.
+    ``overwrite`` replaces an existing folder only if it is a Lucene index. ``progress(n)`` is called after
+    each batch with the ``n`` records read for it. Returns the number of documents indexed.
     """
     index_dir = Path(index_dir)
-    if index_dir.exists() and not overwrite:
-        raise InputError(f"{index_dir}: already exists; remove it or pass --overwrite")
+    if index_dir.exists() or index_dir.is_symlink():
+        if not overwrite:
+            raise InputError(f"{index_dir}: already exists; pass --overwrite to replace the index there")
+        if not is_lucene_index(index_dir):
+            raise InputError(f"{index_dir}: exists and is not a Lucene index (it holds other files); refusing to "
+                             "delete it: choose another --index")
     records = iter_corpus(beir_folder)  # validates the folder before any Java work
     first = next(records, None)
     if first is None:
         raise InputError(f"{Path(beir_folder) / 'corpus.jsonl'}: the corpus is empty")
     indexer_cls = lucene_indexer()
-    count = 0
-    staging = index_dir.with_name(index_dir.name + ".building")
-    shutil.rmtree(staging, ignore_errors=True)
-    with atomic_directory(staging) as tmp:
+    count, skipped = 0, []
+    with staging_directory(index_dir) as tmp:
         indexer = indexer_cls(args=["-index", str(tmp), "-storePositions", "-storeDocvectors", "-storeRaw"], threads=threads)
         try:
-            batch = [index_record(first)]
-            for record in records:
-                batch.append(index_record(record))
+            batch: list = []
+            seen = 0  # records read since the last progress call, skipped ones included
+            for record in itertools.chain([first], records):
+                seen += 1
+                document = index_record(record)
+                if document is None:
+                    skipped.append(str(record["_id"]))
+                else:
+                    batch.append(document)
                 if len(batch) >= batch_size:
                     indexer.add_batch_raw(batch)
                     count += len(batch)
                     if progress:
-                        progress(len(batch))
-                    batch = []
+                        progress(seen)
+                    batch, seen = [], 0
             if batch:
                 indexer.add_batch_raw(batch)
                 count += len(batch)
-                if progress:
-                    progress(len(batch))
+            if progress and seen:
+                progress(seen)
         finally:
             indexer.close()
-    # Only a complete new index replaces an old one.
-    if index_dir.exists():
-        old = index_dir.with_name(index_dir.name + ".old")
-        shutil.rmtree(old, ignore_errors=True)
-        os.replace(index_dir, old)
-        os.replace(staging, index_dir)
-        shutil.rmtree(old, ignore_errors=True)
-    else:
-        os.replace(staging, index_dir)
+        if count == 0:
+            raise InputError(f"{Path(beir_folder) / 'corpus.jsonl'}: no document has any text to index")
+        # Only a complete new index replaces an old one.
+        if index_dir.exists():
+            swap_directory(tmp, index_dir)
+        else:
+            os.replace(tmp, index_dir)
+    if skipped:
+        logger.warning("skipped %d documents with no title and no text (not indexable, so not retrievable or "
+                       "rerankable): %s%s", len(skipped), ", ".join(skipped[:5]), " ..." if len(skipped) > 5 else "")
     logger.info("indexed %d documents into %s", count, index_dir)
     return count
 
@@ -97,7 +114,8 @@ def document_text(searcher, docid: str) -> str:
     """The text we rerank on for ``docid``: "title\\ntext" from the stored raw JSON (or its contents)."""
     doc = searcher.doc(docid)
     if doc is None:
-        raise InputError(f"document {docid!r} is not in the index {getattr(searcher, 'index_dir', '')}".rstrip())
+        raise InputError(f"document {docid!r} is not in the index; check that the run and the index belong to the same "
+                         "collection (documents with no text are not indexed)")
     raw = doc.raw()
     if raw is None:
         contents = doc.contents()

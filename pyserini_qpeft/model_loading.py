@@ -12,12 +12,14 @@ import importlib.util
 import json
 import logging
 import os
+import pickle
+import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Optional, Tuple
+from typing import Any, Optional, Tuple
 
 from .atomic import atomic_directory
-from .errors import QPEFTError
+from .errors import InputError, QPEFTError
 
 logger = logging.getLogger(__name__)
 
@@ -101,6 +103,11 @@ def resolve_model(name: str) -> str:
     path = Path(name).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
+            ours = [n for n in ("adapter_config.json", "adapter_model.safetensors", "qd_module.safetensors")
+                    if (path / n).exists()]
+            if ours:
+                raise QPEFTError(f"{path}: holds {', '.join(ours)} but no qpeft_config.json and no config.json, so it "
+                                 "is neither a Q-PEFT checkpoint (save it again) nor a Hugging Face model folder")
             raise QPEFTError(f"{path}: not a Hugging Face model folder (no config.json)")
         return str(path)
     if path.suffix == ".gguf":
@@ -133,21 +140,126 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def load_causal_lm(name: str, device: Optional[str] = None, dtype: Optional[str] = None) -> Tuple[object, object]:
-    """Load a frozen causal LM and its tokenizer in eval mode; fp32 on CPU and bf16 on CUDA by default."""
+DTYPE_NAMES = {"float32": "float32", "fp32": "float32", "float": "float32",
+               "bfloat16": "bfloat16", "bf16": "bfloat16",
+               "float16": "float16", "fp16": "float16", "half": "float16"}
+_DEVICE = re.compile(r"(cpu|cuda|mps)(?::(\d+))?")
+
+
+def resolve_dtype(value: Any, argument_name: str = "dtype"):
+    """The ``torch.dtype`` that ``value`` names, or None for None (the caller's default).
+
+    Accepted: "float32", "bfloat16", "float16", the aliases "fp32"/"float", "bf16", "fp16"/"half", and those
+    three ``torch.dtype`` objects. Anything else is an :class:`InputError` naming ``argument_name``.
+    """
     import torch
+
+    if value is None:
+        return None
+    allowed = (torch.float32, torch.bfloat16, torch.float16)
+    if isinstance(value, torch.dtype):
+        if value in allowed:
+            return value
+    elif isinstance(value, str) and value in DTYPE_NAMES:
+        return getattr(torch, DTYPE_NAMES[value])
+    raise InputError(f"{argument_name}={value!r} is not a supported dtype; use float32, bfloat16 or float16 "
+                     "(or fp32, float, bf16, fp16, half)")
+
+
+def resolve_device(value: Any, argument_name: str = "device") -> str:
+    """A checked torch device string for ``value``: "cpu", "cuda", "cuda:N" or "mps" (or a ``torch.device`` of
+    those types); None gives :func:`default_device`. A malformed name, or a device this machine lacks, is an
+    :class:`InputError` naming ``argument_name``."""
+    import torch
+
+    if value is None:
+        return default_device()
+    text = str(value) if isinstance(value, torch.device) else value
+    match = _DEVICE.fullmatch(text) if isinstance(text, str) else None
+    if match is None:
+        raise InputError(f"{argument_name}={value!r} is not a valid device; "
+                         "use cpu, cuda, cuda:N (N a GPU index) or mps")
+    kind, index = match.group(1), match.group(2)
+    if kind == "cuda":
+        if not torch.cuda.is_available():
+            why = "this torch is built without CUDA" if torch.version.cuda is None else "no CUDA GPU is visible"
+            raise InputError(f"{argument_name}={value!r}: CUDA is not available ({why}); use cpu")
+        count = torch.cuda.device_count()
+        if index is not None and int(index) >= count:
+            raise InputError(f"{argument_name}={value!r}: only {count} CUDA device(s) are visible; "
+                             f"use cuda:0 to cuda:{count - 1}")
+    if kind == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
+        raise InputError(f"{argument_name}={value!r}: MPS (Apple GPU) is not available on this machine; use cpu")
+    return text
+
+
+def _first_line(exc: BaseException) -> str:
+    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()  # torch puts terminal colours in some messages
+    line = text.splitlines()[0].strip() if text else type(exc).__name__
+    return line if len(line) <= 200 else line[:197] + "..."
+
+
+def _bin_only(source: str) -> bool:
+    folder = Path(source)
+    return folder.is_dir() and any(folder.glob("*.bin")) and not any(folder.glob("*.safetensors"))
+
+
+_BIN_RECIPE = (
+    "python -c \"import torch; from safetensors.torch import save_file; "
+    "sd = torch.load('pytorch_model.bin', weights_only=False); "
+    "save_file({k: v.clone().contiguous() for k, v in sd.items() if torch.is_tensor(v)}, 'model.safetensors')\" "
+    "in the model folder"
+)
+
+
+def _weights_error(name: str, source: str, exc: BaseException) -> QPEFTError:
+    """A one-line error for model weights that transformers could not read."""
+    if isinstance(exc, pickle.UnpicklingError):
+        return QPEFTError(f"cannot load model {name!r}: torch.load(weights_only=True) refuses the pytorch_model.bin in "
+                          f"{source} (it holds more than tensors, or is damaged: {_first_line(exc)}); if you trust it, "
+                          f"convert it to safetensors: {_BIN_RECIPE}")
+    if _bin_only(source):
+        return QPEFTError(f"cannot load model {name!r}: the pytorch_model.bin in {source} is damaged "
+                          f"({_first_line(exc)}); download or save the model again")
+    return QPEFTError(f"cannot load model {name!r} from {source}: the weights are not a valid safetensors file "
+                      f"({_first_line(exc)}); download or save the model again")
+
+
+def _load_error(name: str, source: str, exc: OSError) -> QPEFTError:
+    if source == name and not Path(name).exists():
+        return QPEFTError(_missing_message(name))
+    return QPEFTError(f"cannot load model {name!r} from {source}: {_first_line(exc)}")
+
+
+def load_causal_lm(name: str, device: Optional[str] = None, dtype: Optional[str] = None) -> Tuple[object, object]:
+    """Load a frozen causal LM and its tokenizer in eval mode; fp32 on CPU and bf16 on CUDA by default.
+
+    ``device`` and ``dtype`` are checked by :func:`resolve_device` and :func:`resolve_dtype`. A folder with
+    only ``pytorch_model.bin`` loads when ``torch.load(weights_only=True)`` accepts it (transformers' default).
+    """
+    import torch
+    from safetensors import SafetensorError
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
-    device = device or default_device()
-    torch_dtype = getattr(torch, dtype) if dtype else (torch.bfloat16 if str(device).startswith("cuda") else torch.float32)
+    device = resolve_device(device, "device")
+    torch_dtype = resolve_dtype(dtype, "dtype")
+    if torch_dtype is None:
+        torch_dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     source = resolve_model(name)
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)
-        model = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype)
     except OSError as exc:
-        if source == name and not Path(name).exists():
-            raise QPEFTError(_missing_message(name)) from exc
-        raise QPEFTError(f"cannot load model {name!r} from {source}: {exc}") from exc
+        raise _load_error(name, source, exc) from exc
+    try:
+        model = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype)
+    except (pickle.UnpicklingError, SafetensorError) as exc:
+        raise _weights_error(name, source, exc) from None
+    except (OSError, RuntimeError) as exc:  # e.g. a truncated pytorch_model.bin: OSError or RuntimeError
+        if _bin_only(source):
+            raise _weights_error(name, source, exc) from None
+        if isinstance(exc, RuntimeError):
+            raise
+        raise _load_error(name, source, exc) from exc
     model.to(device).eval()
     model.requires_grad_(False)
     logger.info("loaded %s from %s on %s (%s)", name, source, device, torch_dtype)

@@ -165,8 +165,11 @@ def load_pipeline_config(path: str | os.PathLike, overrides: Sequence[str] = ())
     source = str(path)
     parts = {name: _section(name, data.get(name), source, base) for name in SECTIONS}
     config = PipelineConfig(**parts, source=source)
-    if "reranker" not in data or not config.reranker.model:
+    if "reranker" not in data:
         config.reranker = None
+    elif not config.reranker.model:
+        raise InputError(f"{source}: 'reranker.model' is required in the reranker section (a model id, folder or "
+                         "checkpoint); remove the section for a BM25-only run")
     if "evaluation" not in data and not config.topics.beir and not config.collection.beir:
         config.evaluation = None
     _check(config, data)
@@ -191,8 +194,14 @@ def _check(config: PipelineConfig, data: dict) -> None:
         raise InputError(f"{source}: 'first_stage.hits' must be at least 1")
     if config.topics.max_queries is not None and config.topics.max_queries < 1:
         raise InputError(f"{source}: 'topics.max_queries' must be at least 1")
-    if config.reranker is not None and config.reranker.depth is not None and config.reranker.depth < 1:
-        raise InputError(f"{source}: 'reranker.depth' must be at least 1")
+    if config.reranker is not None:
+        from .model_loading import resolve_device, resolve_dtype
+
+        if config.reranker.depth is not None and config.reranker.depth < 1:
+            raise InputError(f"{source}: 'reranker.depth' must be at least 1")
+        if config.reranker.device is not None:
+            resolve_device(config.reranker.device, f"{source}: 'reranker.device'")
+        resolve_dtype(config.reranker.dtype, f"{source}: 'reranker.dtype'")
     if config.evaluation is not None:
         from .evaluation import metric_list
 

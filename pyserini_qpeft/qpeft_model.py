@@ -18,11 +18,20 @@ logger = logging.getLogger(__name__)
 
 
 def base_fingerprint(lm) -> str:
-    """A short hash of the LM's input embeddings (first rows) and shape, to recognise the base model."""
-    weight = lm.get_input_embeddings().weight
-    head = weight[: min(256, weight.shape[0])].detach().float().cpu().contiguous()
-    digest = hashlib.sha256(f"{tuple(weight.shape)}".encode() + head.numpy().round(4).tobytes()).hexdigest()
-    return digest[:16]
+    """``"v2:"`` + 16 hex digits identifying the base LM, the same in every dtype and on every device.
+
+    It hashes the input embeddings' shape and the sign bits of up to 512 rows (the first 256 and 256 spread
+    evenly over the vocabulary). Rounding between float32, bfloat16 and float16 never changes a sign bit
+    (signed zeros and infinities keep theirs), so a checkpoint saved in one dtype is recognised in another;
+    a different model has different signs. Older checkpoints hold a 16-hex fingerprint without prefix
+    (see ``checkpoint.fingerprint_matches``).
+    """
+    weight = lm.get_input_embeddings().weight.detach()
+    vocab = weight.shape[0]
+    rows = torch.unique(torch.cat([torch.arange(min(256, vocab)), torch.linspace(0, vocab - 1, 256).long()]))
+    signs = torch.signbit(weight[rows.to(weight.device)]).cpu().contiguous().numpy()
+    digest = hashlib.sha256(f"{tuple(weight.shape)}".encode() + signs.tobytes()).hexdigest()
+    return "v2:" + digest[:16]
 
 
 def soft_prompt(lm, tokenizer, config: QPEFTConfig):

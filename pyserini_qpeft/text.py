@@ -25,9 +25,9 @@ def title_and_text(title: str | None, text: str | None) -> str:
 
 
 def text_lines(path: str | os.PathLike) -> Iterator[Tuple[int, str]]:
-    """(line number, line) of a UTF-8 file, split on "\\n" only; a non-UTF-8 file is an InputError naming the line."""
+    """(line number, line) of a UTF-8 file (a byte-order mark is dropped), split on "\\n" only; a non-UTF-8 file is an InputError naming the line."""
     number = 0
-    with open(path, encoding="utf-8", newline="\n") as handle:
+    with open(path, encoding="utf-8-sig", newline="\n") as handle:  # a leading byte-order mark is dropped
         try:
             for number, line in enumerate(handle, 1):
                 yield number, line
@@ -38,6 +38,6 @@ def text_lines(path: str | os.PathLike) -> Iterator[Tuple[int, str]]:
 def read_text(path: str | os.PathLike) -> str:
     """A whole UTF-8 file, with an InputError naming the file when it is not UTF-8."""
     try:
-        return Path(path).read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
         raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); convert the file to UTF-8") from None

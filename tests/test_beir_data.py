@@ -289,3 +289,25 @@ def test_corpus_is_read_lazily_and_unchanged(make_beir):
     folder = make_beir(CORPUS, QUERIES)
     on_disk = [json.loads(line) for line in (folder / "corpus.jsonl").read_text(encoding="utf-8").splitlines()]
     assert list(iter_corpus(folder)) == on_disk
+
+
+def test_topics_with_a_byte_order_mark_keep_the_first_qid_clean(tmp_path):
+    path = tmp_path / "topics.tsv"
+    path.write_bytes("\ufeffq1\tfirst query\nq2\tsecond\n".encode("utf-8"))
+    assert load_topics(path) == {"q1": "first query", "q2": "second"}
+
+
+def test_topics_refuse_a_repeated_qid_and_qids_with_spaces(tmp_path):
+    path = tmp_path / "topics.tsv"
+    path.write_text("q1\tfirst\nq2\tsecond\nq1\tagain\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"topics.tsv:3: query id 'q1' appears twice \(first on line 1\)"):
+        load_topics(path)
+    path.write_text("q 1\tfirst\n", encoding="utf-8")
+    with pytest.raises(InputError, match="topics.tsv:1: query id 'q 1' contains spaces"):
+        load_topics(path)
+
+
+def test_beir_queries_refuse_a_repeated_id(make_beir):
+    folder = make_beir([{"_id": "d", "text": "x"}], [{"_id": "q1", "text": "a"}, {"_id": "q1", "text": "b"}])
+    with pytest.raises(InputError, match=r"queries.jsonl:2: query id 'q1' appears twice"):
+        load_queries(folder)

@@ -31,9 +31,28 @@ def test_train_writes_a_loadable_checkpoint(tmp_path, scifact, scifact_index, ti
 def test_train_refuses_to_clobber_and_resume_needs_state(tmp_path, scifact, scifact_index, tiny_model_dir, capsys):
     output = tmp_path / "ckpt"
     output.mkdir()
+    (output / "qpeft_config.json").write_text("{}")  # a checkpoint already there
     assert main(train_args(scifact, scifact_index, tiny_model_dir, output)) == 1
     assert "--resume" in capsys.readouterr().err
     assert main(train_args(scifact, scifact_index, tiny_model_dir, tmp_path / "new", "--resume")) == 1
     assert "no training state to resume" in capsys.readouterr().err
     assert main(train_args(scifact, scifact_index, tiny_model_dir, tmp_path / "x", "--epochs", "0")) == 1
     assert "--epochs must be at least 1" in capsys.readouterr().err
+
+
+def test_train_overwrite_replaces_only_its_own_checkpoint_and_state(tmp_path, scifact, scifact_index, tiny_model_dir):
+    output = tmp_path / "ckpt"
+    assert main(train_args(scifact, scifact_index, tiny_model_dir, output, "--variant", "prompt")) == 0
+    (output / "NOTES.md").write_text("my notes")  # a user's file beside the checkpoint
+    state = tmp_path / "ckpt.train-state"
+    assert state.is_dir()
+    assert main(train_args(scifact, scifact_index, tiny_model_dir, output, "--variant", "r", "--overwrite")) == 0
+    assert (output / "NOTES.md").read_text() == "my notes"
+    assert QPEFTReranker.from_pretrained(str(output), device="cpu").config.variant == "r"
+
+
+def test_train_into_an_empty_folder(tmp_path, scifact, scifact_index, tiny_model_dir):
+    output = tmp_path / "ckpt"
+    output.mkdir()
+    assert main(train_args(scifact, scifact_index, tiny_model_dir, output, "--variant", "prompt")) == 0
+    assert (output / "qpeft_config.json").is_file()

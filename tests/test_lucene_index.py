@@ -5,6 +5,7 @@ import pytest
 from pyserini_qpeft.errors import InputError
 from pyserini_qpeft.first_stage import bm25_search, hits_to_run
 from pyserini_qpeft.lucene_index import build_index, document_text, index_record, open_searcher, text_from_raw
+from pyserini_qpeft.outputs import is_lucene_index
 
 
 def leftover_temp_dirs(folder, name):
@@ -208,3 +209,40 @@ def test_failed_overwrite_keeps_the_old_index(tmp_path):
     with pytest.raises(InputError):
         build_index(tmp_path / "missing-beir-folder", target, overwrite=True)
     assert (target / "segments_1").read_bytes() == b"an existing index"
+
+
+def test_overwrite_refuses_a_folder_that_is_not_an_index(tiny_beir, tmp_path):
+    target = tmp_path / "mine"
+    target.mkdir()
+    (target / "segments_1").write_text("looks like lucene")
+    (target / "thesis.tex").write_text("mine")
+    with pytest.raises(InputError, match="is not a Lucene index"):
+        build_index(tiny_beir, target, overwrite=True)
+    assert sorted(p.name for p in target.iterdir()) == ["segments_1", "thesis.tex"]
+    a_file = tmp_path / "a-file"
+    a_file.write_text("mine")
+    with pytest.raises(InputError, match="is not a Lucene index"):
+        build_index(tiny_beir, a_file, overwrite=True)
+    assert a_file.read_text() == "mine"
+    assert leftover_temp_dirs(tmp_path, "mine") == [] and leftover_temp_dirs(tmp_path, "a-file") == []
+
+
+def test_overwrite_of_a_real_index_leaves_nothing_else_behind(tiny_beir, tmp_path):
+    target = tmp_path / "idx"
+    build_index(tiny_beir, target)
+    assert is_lucene_index(target)
+    assert build_index(tiny_beir, target, overwrite=True) == 30
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["idx", "tiny_beir"]
+
+
+def test_documents_without_text_are_skipped_with_a_warning(make_beir, tmp_path, caplog):
+    corpus = [{"_id": "d1", "title": "Cats", "text": "cats are nice"}, {"_id": "d2", "title": "", "text": ""},
+              {"_id": "d3", "title": "Dogs", "text": ""}, {"_id": "d4", "title": " ", "text": "  \n"}]
+    folder = make_beir(corpus, [{"_id": "q", "text": "cats"}], name="with-empty")
+    with caplog.at_level("WARNING", logger="pyserini_qpeft"):
+        assert build_index(folder, tmp_path / "idx") == 2
+    assert "skipped 2 documents with no title and no text" in caplog.text and "d2, d4" in caplog.text
+    searcher = open_searcher(tmp_path / "idx")
+    assert searcher.num_docs == 2 and document_text(searcher, "d3") == "Dogs\n"
+    with pytest.raises(InputError, match="documents with no text are not indexed"):
+        document_text(searcher, "d2")

@@ -80,3 +80,19 @@ def test_pipeline_cli_errors_are_one_line(tmp_path, scifact, capsys):
     assert main(["-q", "pipeline", str(path)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "reranker.modle" in err[0] and str(path) in err[0]
+
+
+def test_a_reranker_section_without_a_model_is_an_error_not_a_bm25_run(tmp_path, scifact):
+    for extra in ("reranker: {depth: 5}\n", "reranker:\n"):
+        with pytest.raises(InputError, match="'reranker.model' is required"):
+            load_pipeline_config(write(tmp_path, base(tmp_path, scifact) + extra))
+    with pytest.raises(InputError, match="'reranker.model' is required"):
+        load_pipeline_config(write(tmp_path, base(tmp_path, scifact)), ["reranker.depth=50"])
+
+
+def test_a_failed_pipeline_leaves_no_bm25_run(tmp_path, scifact, scifact_index, tiny_model_dir, capsys):
+    path = write(tmp_path, base(tmp_path, scifact, index=scifact_index)
+                 + f"reranker: {{model: {tiny_model_dir}, depth: 5, max_length: 16}}\n")
+    assert main(["-q", "pipeline", str(path)]) == 1  # max_length too small for the queries: fails while reranking
+    assert "too long for max_length" in capsys.readouterr().err
+    assert [p.name for p in (tmp_path / "out").iterdir()] == ["run.trec.journal"]  # only what --resume needs

@@ -170,3 +170,16 @@ def test_atomic_directory(tmp_path):
         (tmp / "file").write_text("x")
     assert (target / "file").read_text() == "x"
     assert os.listdir(tmp_path) == ["idx"]
+
+
+def test_run_listing_a_document_twice_for_one_query_is_refused(tmp_path):
+    path = tmp_path / "run.trec"
+    path.write_text("q1 Q0 d1 1 2.0 t\nq1 Q0 d2 2 1.0 t\nq2 Q0 d1 1 1.0 t\nq1 Q0 d1 3 0.5 t\n", encoding="utf-8")
+    with pytest.raises(InputError, match=r"run.trec:4: document 'd1' is listed twice for query 'q1' \(first on line 1\)"):
+        read_run(path)
+
+
+def test_run_with_a_byte_order_mark_reads_the_first_qid_clean(tmp_path):
+    path = tmp_path / "run.trec"
+    path.write_bytes("\ufeffq1 Q0 d1 1 2.0 t\n".encode("utf-8"))
+    assert read_run(path) == {"q1": [("d1", 2.0)]}

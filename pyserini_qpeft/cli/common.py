@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import argparse
 import logging
-from typing import Dict, Optional
+from typing import Any, Dict, Optional
 
 from ..beir_data import load_queries, load_topics
 from ..errors import InputError
+
+# Names --dtype accepts (pyserini_qpeft.model_loading.resolve_dtype reads them all).
+DTYPE_CHOICES = ["float32", "bfloat16", "float16", "fp32", "bf16", "fp16", "float", "half"]
 
 
 def progress_bar(args: argparse.Namespace, **kwargs):
@@ -48,16 +51,19 @@ def add_model_args(parser: argparse.ArgumentParser, flag: str = "--model", requi
                        help="padded tokens per forward pass (default: 2048 on CPU, 8192 on GPU)")
     group.add_argument("--max-length", type=int, default=None,
                        help="tokens per pair; documents are cut to fit (default: the checkpoint's, else 512)")
-    group.add_argument("--device", default=None, help="torch device (default: cuda if available, else cpu)")
-    group.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"],
-                       help="model dtype (default: float32 on CPU, bfloat16 on CUDA)")
+    group.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: cuda if available, else cpu)")
+    group.add_argument("--dtype", default=None, choices=DTYPE_CHOICES, metavar="DTYPE",
+                       help="float32, bfloat16 or float16, or fp32/bf16/fp16 (default: float32 on CPU, bfloat16 on CUDA)")
 
 
 def load_reranker(args: argparse.Namespace, model: Optional[str]):
     """A QPEFTReranker from the reranker arguments."""
     if args.depth is not None and args.depth < 1:
         raise InputError(f"--rerank-depth must be at least 1, got {args.depth}")
+    from ..model_loading import resolve_device
     from ..reranker import QPEFTReranker
+
+    resolve_device(args.device, "--device")  # named as the user typed it
 
     logging.getLogger(__name__).info("loading reranker %s", model)
     return QPEFTReranker.from_pretrained(model, device=args.device, dtype=args.dtype, max_length=args.max_length,
@@ -69,13 +75,34 @@ def add_resume_arg(parser: argparse.ArgumentParser) -> None:
                         help="keep the topics an interrupted run already finished (journaled beside --output)")
 
 
+def model_identity(reranker) -> Dict[str, Any]:
+    """What makes a reranker's scores what they are: base model, variant, trained weights, length, dtype."""
+    import hashlib
+
+    from ..qpeft_model import base_fingerprint
+
+    model = reranker.model
+    digest = hashlib.sha256()
+    for name, tensor in sorted(model.trainable_parameters().items()):
+        digest.update(name.encode())
+        digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
+    return {"base_model": model.config.base_model, "variant": model.config.variant,
+            "base_fingerprint": base_fingerprint(model.lm), "weights": digest.hexdigest()[:16],
+            "max_length": model.encoder.max_length, "dtype": str(model.lm.dtype).replace("torch.", "")}
+
+
 def rerank_to_file(args: argparse.Namespace, reranker, run, queries, searcher, source: str, tag: str) -> int:
     """Rerank every query of ``run`` with a progress bar, journaling each finished topic; then write
-    ``args.output`` atomically in the run's order. Returns the number of topics done in this call."""
-    from ..journal import RunJournal
+    ``args.output`` atomically in the run's order. Returns the number of topics done in this call.
+
+    ``--resume`` continues a journal only if it was written with the same model, depth, tag and source run.
+    """
+    from ..journal import RunJournal, settings_digest
     from ..reranking import rerank_run
 
-    journal = RunJournal(args.output, tag)
+    settings = {"model": model_identity(reranker), "depth": args.depth,
+                "source_run": settings_digest(run), "queries": settings_digest({q: queries.get(q) for q in run})}
+    journal = RunJournal(args.output, tag, settings)
     kept = journal.start(getattr(args, "resume", False))
     if kept:
         logging.getLogger(__name__).info("resuming: %d of %d topics already done", kept, len(run))

@@ -6,7 +6,7 @@ import argparse
 import logging
 import os
 import sys
-from typing import List, Optional
+from typing import List, NoReturn, Optional
 
 from .. import __version__
 from ..errors import QPEFTError
@@ -15,8 +15,15 @@ from . import evaluate, index, pipeline, rerank, search, train
 COMMANDS = (index, search, rerank, train, evaluate, pipeline)
 
 
+class OneLineParser(argparse.ArgumentParser):
+    """An argparse parser whose usage errors are one line (exit status 2), like every other error here."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="pyserini-qpeft", description="Q-PEFT LLM reranking for Pyserini.")
+    parser = OneLineParser(prog="pyserini-qpeft", description="Q-PEFT LLM reranking for Pyserini.")
     parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     parser.add_argument("-v", "--verbose", action="store_true", help="log debug messages")
     parser.add_argument("-q", "--quiet", action="store_true", help="log warnings only, no progress bars")
@@ -43,7 +50,7 @@ def main(argv: Optional[List[str]] = None) -> int:
         sys.modules["transformers"].utils.logging.disable_progress_bar()
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
     logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    for noisy in ("transformers", "huggingface_hub", "urllib3", "faiss", "faiss.loader"):
+    for noisy in ("transformers", "huggingface_hub", "urllib3", "faiss", "faiss.loader", "kivy"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
     try:
         return args.handler(args) or 0
@@ -53,6 +60,11 @@ def main(argv: Optional[List[str]] = None) -> int:
     except KeyboardInterrupt:
         print(f"pyserini-qpeft {args.command}: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # the machine's side: a read-only folder, a full disk, a vanished file
+        logging.getLogger(__name__).debug("OS error", exc_info=True)
+        where = f": {exc.filename}" if exc.filename else ""
+        print(f"pyserini-qpeft {args.command}: error: {exc.strerror or exc}{where}", file=sys.stderr)
+        return 1
     except Exception as exc:  # a Java exception is still the user's input most of the time
         message = _java_error(exc)
         if message is None:

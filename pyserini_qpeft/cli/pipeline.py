@@ -8,9 +8,12 @@ import logging
 from pathlib import Path
 
 from ..atomic import atomic_write
+from ..outputs import check_json_output, check_run_output
 from .common import progress_bar, rerank_to_file
 
 logger = logging.getLogger(__name__)
+
+METRICS_KEYS = ("config", "runs", "metrics")  # what marks a metrics report as ours
 
 
 def add_parser(sub) -> None:
@@ -41,6 +44,10 @@ def run(args: argparse.Namespace) -> int:
 
     config = load_pipeline_config(args.config, args.overrides)
     check_run_tag(config.output.tag)
+    output = check_run_output(config.output.run, "output.run")
+    bm25_path = output.with_name(output.stem + ".bm25" + output.suffix) if config.reranker else output
+    check_run_output(bm25_path, "output.run (its BM25 run)")
+    metrics_path = check_json_output(output.with_name(output.name + ".metrics.json"), METRICS_KEYS, "output.run (its metrics)")
     qrels = load_qrels(config.evaluation.qrels) if config.evaluation else None
     queries = load_topics(config.topics.file) if config.topics.file else load_queries(config.topics.beir, config.topics.split)
     if config.topics.max_queries:
@@ -53,9 +60,6 @@ def run(args: argparse.Namespace) -> int:
     with progress_bar(args, total=len(queries), desc="bm25", unit="query") as bar:
         first = hits_to_run(bm25_search(searcher, queries, hits=config.first_stage.hits,
                                         threads=config.first_stage.threads, progress=bar.update))
-    output = Path(config.output.run)
-    bm25_path = output.with_name(output.stem + ".bm25" + output.suffix) if config.reranker else output
-    write_run(bm25_path, first, "bm25" if config.reranker else config.output.tag)
     runs = {"bm25": str(bm25_path)}
     if config.reranker:
         from ..reranker import QPEFTReranker
@@ -65,8 +69,10 @@ def run(args: argparse.Namespace) -> int:
                                                  batch_size=r.batch_size, token_budget=r.token_budget)
         options = argparse.Namespace(output=str(output), resume=config.output.resume, depth=r.depth,
                                      quiet=getattr(args, "quiet", False))
-        rerank_to_file(options, reranker, first, queries, searcher, source=str(bm25_path), tag=config.output.tag)
+        rerank_to_file(options, reranker, first, queries, searcher, source=f"BM25 on {index}", tag=config.output.tag)
         runs["reranked"] = str(output)
+    # The BM25 run is written last, so a failed or interrupted pipeline leaves only its resumable journal.
+    write_run(bm25_path, first, "bm25" if config.reranker else config.output.tag)
     if config.evaluation is None:
         logger.info("wrote %s; no qrels, so no evaluation", output)
         return 0
@@ -76,7 +82,6 @@ def run(args: argparse.Namespace) -> int:
     print(_metrics_table(table))
     report = {"config": str(Path(args.config).resolve()), "overrides": args.overrides, "queries": len(queries),
               "qrels": config.evaluation.qrels, "runs": runs, "metrics": table}
-    metrics_path = output.with_name(output.name + ".metrics.json")
     with atomic_write(metrics_path) as handle:
         json.dump(report, handle, indent=2)
     logger.info("wrote %s and %s", output, metrics_path)

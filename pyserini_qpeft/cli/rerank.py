@@ -26,7 +26,9 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..lucene_index import open_searcher
+    from ..outputs import check_run_output
 
+    check_run_output(args.output)
     check_run_tag(args.run_tag)
     queries = load_topic_args(args)
     first_stage = read_run(args.run)

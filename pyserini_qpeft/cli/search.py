@@ -32,7 +32,9 @@ def add_parser(sub) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..lucene_index import open_searcher
+    from ..outputs import check_run_output
 
+    check_run_output(args.output)
     if args.hits < 1:
         raise InputError(f"--hits must be at least 1, got {args.hits}")
     tag = check_run_tag(args.run_tag or ("qpeft" if args.rerank else "bm25"))

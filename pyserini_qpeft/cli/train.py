@@ -14,7 +14,7 @@ from ..atomic import atomic_write
 from ..beir_data import load_qrels, load_queries, qrels_path
 from ..errors import InputError
 from ..model_loading import DEFAULT_MODEL
-from .common import progress_bar
+from .common import DTYPE_CHOICES, progress_bar
 
 logger = logging.getLogger(__name__)
 
@@ -56,11 +56,38 @@ def add_parser(sub) -> None:
     parser.add_argument("--save-every", type=int, default=20, help="optimizer steps between resumable saves")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--threads", type=int, default=1, help="BM25 search threads")
-    parser.add_argument("--device", default=None)
-    parser.add_argument("--dtype", default=None, choices=["float32", "bfloat16", "float16"])
+    parser.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: cuda if available)")
+    parser.add_argument("--dtype", default=None, choices=DTYPE_CHOICES, metavar="DTYPE",
+                        help="float32, bfloat16 or float16, or fp32/bf16/fp16 (default: float32 on CPU, bfloat16 on CUDA)")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run from <output>.train-state")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing checkpoint and training state")
     parser.set_defaults(handler=run)
+
+
+def check_train_output(output: Path, state_dir: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse outputs that are not ours: --output must be new, empty or a Q-PEFT checkpoint, and
+    ``<output>.train-state`` new or our training state; an existing one needs --resume or --overwrite."""
+    from ..checkpoint import is_checkpoint
+    from ..outputs import only_names
+    from ..training import OPTIMIZER_FILE, STATE_FILE
+
+    if resume and overwrite:
+        raise InputError("--resume and --overwrite exclude each other")
+    if output.exists() and not output.is_dir():
+        raise InputError(f"--output {output}: is a file; give a folder for the checkpoint")
+    ours = output.exists() and is_checkpoint(output)
+    if output.is_dir() and any(output.iterdir()) and not ours:
+        raise InputError(f"--output {output}: exists and is not a Q-PEFT checkpoint folder; refusing to write into it "
+                         "(choose a new or empty folder)")
+    if state_dir.exists() and not (only_names(state_dir, (STATE_FILE, OPTIMIZER_FILE, "last"))
+                                   and (not (state_dir / "last").exists() or is_checkpoint(state_dir / "last"))):
+        raise InputError(f"{state_dir}: exists and is not a pyserini-qpeft training state; refusing to touch it "
+                         "(choose another --output)")
+    if (ours or state_dir.exists()) and not (resume or overwrite):
+        raise InputError(f"--output {output}: already holds a checkpoint; pass --resume to continue its training or "
+                         "--overwrite to start over")
+    if resume and not state_dir.is_dir():
+        raise InputError(f"{state_dir}: no training state to resume; start without --resume")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -68,19 +95,15 @@ def run(args: argparse.Namespace) -> int:
 
     from ..config import QPEFTConfig
     from ..lucene_index import document_text, open_searcher
-    from ..model_loading import load_causal_lm
+    from ..model_loading import load_causal_lm, resolve_device
     from ..qpeft_model import QPEFTModel
     from ..training import Trainer, TrainingConfig
     from ..training_data import build_training_queries, split_dev
 
     output = Path(args.output)
     state_dir = Path(str(output) + ".train-state")
-    if args.resume and args.overwrite:
-        raise InputError("--resume and --overwrite exclude each other")
-    if (output.exists() or state_dir.exists()) and not (args.resume or args.overwrite):
-        raise InputError(f"{output}: already exists; pass --resume to continue its training or --overwrite to start over")
-    if args.resume and not state_dir.is_dir():
-        raise InputError(f"{state_dir}: no training state to resume; start without --resume")
+    check_train_output(output, state_dir, args.resume, args.overwrite)
+    resolve_device(args.device, "--device")
     training = TrainingConfig(epochs=args.epochs, lr=args.lr, qd_lr=args.qd_lr, weight_decay=args.weight_decay,
                               margin=args.margin, batch_size=args.batch_size, grad_accum=args.grad_accum,
                               negatives=args.negatives, in_batch=args.in_batch, patience=args.patience,
@@ -125,9 +148,8 @@ def run(args: argparse.Namespace) -> int:
         return cache[docid]
 
     trainer = Trainer(model, training, train, dev, qrels, doc_text, output)
-    if args.overwrite:
-        shutil.rmtree(state_dir, ignore_errors=True)
-        shutil.rmtree(output, ignore_errors=True)
+    if args.overwrite and state_dir.exists():
+        shutil.rmtree(state_dir)  # proven ours by check_train_output; the checkpoint's files are replaced by saving
     if args.resume:
         trainer.resume()
     started = time.time()

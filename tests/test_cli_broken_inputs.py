@@ -1,0 +1,281 @@
+"""The command line over a table of broken inputs: exit 1 (or 2 for usage), one line on stderr, no traceback,
+no new files, and the user's files untouched."""
+
+import errno
+import json
+import os
+from contextlib import nullcontext
+from pathlib import Path
+
+import pytest
+
+from pyserini_qpeft import atomic
+from pyserini_qpeft.cli.main import main
+
+USER_TEXT = "the user's own notes\n"
+
+
+def snapshot(root: Path) -> dict:
+    """Every file and folder under ``root`` with its bytes (None for folders)."""
+    return {str(p.relative_to(root)): (None if p.is_dir() else p.read_bytes()) for p in sorted(root.rglob("*"))}
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory, tiny_model_dir):
+    """A Q-PEFT-R checkpoint on the tiny model (its files are copied and broken by the cases)."""
+    from pyserini_qpeft import QPEFTReranker
+    from pyserini_qpeft.config import QPEFTConfig
+    from pyserini_qpeft.model_loading import load_causal_lm
+
+    lm, tokenizer = load_causal_lm(str(tiny_model_dir), device="cpu")
+    config = QPEFTConfig(base_model=str(tiny_model_dir), variant="r", k=3, max_length=128, num_virtual_tokens=2)
+    folder = tmp_path_factory.mktemp("ckpt") / "r"
+    QPEFTReranker.from_lm(lm, tokenizer, config).save_pretrained(str(folder))
+    return folder
+
+
+@pytest.fixture(scope="module")
+def bm25_run(tmp_path_factory, scifact, scifact_index):
+    path = tmp_path_factory.mktemp("bm25") / "bm25.trec"
+    assert main(["-q", "search", "--index", str(scifact_index), "--beir", str(scifact), "--split", "test",
+                 "--max-queries", "2", "--hits", "3", "--output", str(path)]) == 0
+    return path
+
+
+def copy_tree(src: Path, dst: Path) -> Path:
+    dst.mkdir(parents=True)
+    for item in src.iterdir():
+        (dst / item.name).write_bytes(item.read_bytes())
+    return dst
+
+
+# Each case: name -> function(tmp_path, ctx) returning (argv, expected exit code).
+def _rerank(ctx, *extra, output=None, model=None, run=None):
+    return ["rerank", "--run", str(run or ctx["run"]), "--index", str(ctx["index"]), "--beir", str(ctx["beir"]),
+            "--split", "test", "--model", str(model or ctx["model"]), "--max-length", "128",
+            "--output", str(output or ctx["tmp"] / "out.trec"), *extra]
+
+
+def case_output_is_a_folder(tmp, ctx):
+    (tmp / "folder").mkdir()
+    return _rerank(ctx, output=tmp / "folder"), 1
+
+
+def case_output_is_a_user_file(tmp, ctx):
+    (tmp / "notes.txt").write_text(USER_TEXT)
+    return _rerank(ctx, output=tmp / "notes.txt"), 1
+
+
+def case_output_parent_is_a_file(tmp, ctx):
+    (tmp / "afile").write_text(USER_TEXT)
+    return _rerank(ctx, output=tmp / "afile" / "run.trec"), 1
+
+
+def case_journal_name_taken_by_a_user_file(tmp, ctx):
+    (tmp / "out.trec.journal").write_text(USER_TEXT)
+    return _rerank(ctx), 1
+
+
+def case_truncated_checkpoint_weights(tmp, ctx):
+    ckpt = copy_tree(ctx["checkpoint"], tmp / "ckpt")
+    weights = ckpt / "qd_module.safetensors"
+    weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
+    return _rerank(ctx, model=ckpt), 1
+
+
+def case_garbage_checkpoint_weights(tmp, ctx):
+    ckpt = copy_tree(ctx["checkpoint"], tmp / "ckpt")
+    (ckpt / "adapter_model.safetensors").write_bytes(b"\x00garbage, not safetensors" * 10)
+    return _rerank(ctx, model=ckpt), 1
+
+
+def _config_field(tmp, ctx, key, value):
+    ckpt = copy_tree(ctx["checkpoint"], tmp / "ckpt")
+    data = json.loads((ckpt / "qpeft_config.json").read_text())
+    data[key] = value
+    (ckpt / "qpeft_config.json").write_text(json.dumps(data))
+    return _rerank(ctx, model=ckpt), 1
+
+
+def case_checkpoint_int_field_is_a_string(tmp, ctx):
+    return _config_field(tmp, ctx, "k", "ten")
+
+
+def case_checkpoint_bool_field_is_a_string(tmp, ctx):
+    return _config_field(tmp, ctx, "filter_stopwords", "no")
+
+
+def case_model_folder_with_only_pytorch_model_bin(tmp, ctx):
+    folder = tmp / "binmodel"
+    folder.mkdir()
+    for item in Path(ctx["model"]).iterdir():
+        if not item.name.endswith(".safetensors"):
+            (folder / item.name).write_bytes(item.read_bytes())
+    (folder / "pytorch_model.bin").write_bytes(b"not really a pickle")
+    return _rerank(ctx, model=folder), 1
+
+
+def case_device_gpu0(tmp, ctx):
+    return _rerank(ctx, "--device", "gpu0"), 1
+
+
+def case_dtype_not_a_dtype(tmp, ctx):
+    return _rerank(ctx, "--dtype", "nn"), 2
+
+
+def case_depth_zero(tmp, ctx):
+    return _rerank(ctx, "--depth", "0"), 1
+
+
+def case_run_lists_a_document_twice(tmp, ctx):
+    run = tmp / "dup.trec"
+    lines = Path(ctx["run"]).read_text().splitlines(keepends=True)
+    run.write_text("".join(lines + [lines[0]]))
+    return _rerank(ctx, run=run), 1
+
+
+def case_topics_repeat_a_query_id(tmp, ctx):
+    topics = tmp / "topics.tsv"
+    topics.write_text("q1\tfirst query\nq2\tsecond\nq1\tagain\n")
+    return ["search", "--index", str(ctx["index"]), "--topics", str(topics), "--hits", "3",
+            "--output", str(tmp / "run.trec")], 1
+
+
+def case_resume_other_depth(tmp, ctx):
+    from pyserini_qpeft.journal import MAGIC
+
+    (tmp / "out.trec.journal").write_text(MAGIC + json.dumps({"tag": "qpeft", "depth": 99}) + "\n")
+    return _rerank(ctx, "--resume"), 1
+
+
+def case_index_overwrite_a_user_folder(tmp, ctx):
+    (tmp / "mine").mkdir()
+    (tmp / "mine" / "thesis.tex").write_text(USER_TEXT)
+    (tmp / "mine" / "segments_1").write_text("not lucene")
+    return ["index", "--beir", str(ctx["beir"]), "--index", str(tmp / "mine"), "--overwrite"], 1
+
+
+def case_train_overwrite_a_user_folder(tmp, ctx):
+    (tmp / "mine").mkdir()
+    (tmp / "mine" / "thesis.tex").write_text(USER_TEXT)
+    return ["train", "--beir", str(ctx["beir"]), "--index", str(ctx["index"]), "--model", str(ctx["model"]),
+            "--output", str(tmp / "mine"), "--overwrite"], 1
+
+
+def case_train_state_name_taken_by_a_user_folder(tmp, ctx):
+    (tmp / "ckpt.train-state").mkdir()
+    (tmp / "ckpt.train-state" / "data.csv").write_text(USER_TEXT)
+    return ["train", "--beir", str(ctx["beir"]), "--index", str(ctx["index"]), "--model", str(ctx["model"]),
+            "--output", str(tmp / "ckpt"), "--overwrite"], 1
+
+
+def _pipeline(tmp, ctx, reranker):
+    config = tmp / "p.yaml"
+    config.write_text(f"collection: {{beir: {ctx['beir']}}}\nindex: {{path: {ctx['index']}, build: never}}\n"
+                      f"topics: {{split: test, max_queries: 2}}\nfirst_stage: {{hits: 3}}\n{reranker}"
+                      "output: {run: out/run.trec}\n")
+    return ["pipeline", str(config)], 1
+
+
+def case_pipeline_reranker_without_model(tmp, ctx):
+    return _pipeline(tmp, ctx, "reranker: {depth: 3}\n")
+
+
+def case_pipeline_dtype_not_a_dtype(tmp, ctx):
+    return _pipeline(tmp, ctx, f"reranker: {{model: {ctx['model']}, dtype: nn}}\n")
+
+
+def case_pipeline_device_gpu0(tmp, ctx):
+    return _pipeline(tmp, ctx, f"reranker: {{model: {ctx['model']}, device: gpu0}}\n")
+
+
+def case_evaluate_binary_garbage(tmp, ctx):
+    garbage = tmp / "garbage"
+    garbage.write_bytes(b"\xff\xfe\x00binary\x00junk\n")
+    return ["evaluate", "--run", str(garbage), "--qrels", str(garbage)], 1
+
+
+CASES = {name[len("case_"):]: fn for name, fn in sorted(globals().items()) if name.startswith("case_")}
+
+
+@pytest.fixture
+def ctx(tmp_path, scifact, scifact_index, tiny_model_dir, tiny_checkpoint, bm25_run):
+    work = tmp_path / "work"
+    work.mkdir()
+    return {"tmp": work, "beir": scifact, "index": scifact_index, "model": tiny_model_dir,
+            "checkpoint": tiny_checkpoint, "run": bm25_run}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+def test_cli_broken_input(case, ctx, capsys):
+    argv, expected = CASES[case](ctx["tmp"], ctx)
+    before = snapshot(ctx["tmp"])
+    capsys.readouterr()
+    with pytest.raises(SystemExit) if expected == 2 else nullcontext() as exit_info:
+        code = main(["-q", *argv])
+    if expected == 2:
+        code = exit_info.value.code
+    err = capsys.readouterr().err
+    assert code == expected, err
+    assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert snapshot(ctx["tmp"]) == before, "files were created, changed or deleted"
+
+
+def _simulated_os_error(number, message):
+    def fail(*args, **kwargs):
+        raise OSError(number, message, kwargs.get("dir") or (args[0] if args else None))
+
+    return fail
+
+
+@pytest.mark.parametrize("number, message", [(errno.ENOSPC, "No space left on device"),
+                                             (errno.EROFS, "Read-only file system"),
+                                             (errno.EACCES, "Permission denied")])
+def test_cli_disk_errors_are_one_line_and_leave_nothing(number, message, ctx, capsys, monkeypatch):
+    """A full disk, a read-only file system or a forbidden folder, met when the run file is written."""
+    out = ctx["tmp"] / "sub" / "run.trec"
+    monkeypatch.setattr(atomic.tempfile, "mkstemp", _simulated_os_error(number, message))
+    before = snapshot(ctx["tmp"])
+    code = main(["-q", "search", "--index", str(ctx["index"]), "--beir", str(ctx["beir"]), "--split", "test",
+                 "--max-queries", "2", "--hits", "3", "--output", str(out)])
+    err = capsys.readouterr().err
+    assert code == 1 and message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert snapshot(ctx["tmp"]) == before
+
+
+def test_cli_full_disk_while_writing_leaves_no_partial_file(ctx, capsys, monkeypatch):
+    out = ctx["tmp"] / "run.trec"
+    monkeypatch.setattr(atomic.os, "fsync", _simulated_os_error(errno.ENOSPC, "No space left on device"))
+    code = main(["-q", "search", "--index", str(ctx["index"]), "--beir", str(ctx["beir"]), "--split", "test",
+                 "--max-queries", "2", "--hits", "3", "--output", str(out)])
+    assert code == 1 and "No space left on device" in capsys.readouterr().err
+    assert os.listdir(ctx["tmp"]) == []
+
+
+def test_cli_output_in_a_missing_folder_is_created(ctx, bm25_run):
+    out = ctx["tmp"] / "new" / "deeper" / "run.trec"
+    assert main(["-q", *_rerank(ctx, "--depth", "2", output=out)]) == 0
+    assert out.is_file() and not any(p.name.endswith(".journal") for p in out.parent.iterdir())
+
+
+def test_outputs_honour_the_umask_and_keep_an_existing_mode(ctx):
+    out = ctx["tmp"] / "run.trec"
+    argv = ["-q", "search", "--index", str(ctx["index"]), "--beir", str(ctx["beir"]), "--split", "test",
+            "--max-queries", "2", "--hits", "3", "--output", str(out)]
+    old = os.umask(0o022)
+    try:
+        assert main(argv) == 0
+        assert out.stat().st_mode & 0o777 == 0o644
+        out.chmod(0o664)
+        assert main(argv) == 0
+        assert out.stat().st_mode & 0o777 == 0o664
+        os.umask(0o027)
+        with atomic.atomic_write(ctx["tmp"] / "new" / "x.txt") as handle:
+            handle.write("x")
+        assert (ctx["tmp"] / "new" / "x.txt").stat().st_mode & 0o777 == 0o640
+        with atomic.atomic_directory(ctx["tmp"] / "folder") as folder:
+            (folder / "f").write_text("x")
+        assert (ctx["tmp"] / "folder").stat().st_mode & 0o777 == 0o750
+    finally:
+        os.umask(old)
+    assert not [p for p in ctx["tmp"].rglob(".*") if p.name.endswith(".tmp")]  # no temporaries left behind
