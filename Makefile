@@ -28,6 +28,8 @@ $(STAMP): setup.cfg setup.py
 	touch $@
 
 test: install
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
 	$(BIN)/python -m pytest -q -p no:cacheprovider
 
 demo: install

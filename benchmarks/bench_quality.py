@@ -18,15 +18,15 @@ import logging
 import sys
 import time
 from pathlib import Path
-from typing import Dict, List, Tuple
 
 from tqdm.auto import tqdm
 
-from benchlib import command_line, machine_info, write_results
 from pyserini_qpeft.beir_data import load_qrels, load_queries, qrels_path
 from pyserini_qpeft.evaluation import evaluate, per_query
 from pyserini_qpeft.model_loading import DEFAULT_MODEL
 from pyserini_qpeft.runs import read_run, write_run
+
+from benchlib import command_line, machine_info, write_results
 
 METRICS = ["nDCG@10", "R@100", "MRR@10"]
 
@@ -51,15 +51,16 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def paired_t_test(a, b) -> Tuple[float, float]:
+def paired_t_test(a, b) -> tuple[float, float]:
     from scipy import stats
 
     result = stats.ttest_rel(a, b)
     return float(result.statistic), float(result.pvalue)
 
 
-def run_systems(args, sources: List[Tuple[str, str]], queries: Dict[str, str], searcher, runs_dir: Path,
-                prefix: str) -> Dict[str, dict]:
+def run_systems(
+    args, sources: list[tuple[str, str]], queries: dict[str, str], searcher, runs_dir: Path, prefix: str
+) -> dict[str, dict]:
     """BM25 and every reranker's run over ``queries`` (``runs_dir/<prefix><name>.trec``, reused if present)."""
     from pyserini_qpeft.first_stage import bm25_search, hits_to_run
     from pyserini_qpeft.reranker import QPEFTReranker
@@ -74,12 +75,16 @@ def run_systems(args, sources: List[Tuple[str, str]], queries: Dict[str, str], s
         path = runs_dir / f"{prefix}{name}.trec"
         seconds = None
         if not path.exists():
-            reranker = QPEFTReranker.from_pretrained(source, device="cpu", max_length=args.max_length,
-                                                     batch_size=args.batch_size, dtype=args.dtype)
+            reranker = QPEFTReranker.from_pretrained(
+                source, device="cpu", max_length=args.max_length, batch_size=args.batch_size, dtype=args.dtype
+            )
             started = time.time()
             with tqdm(total=len(bm25), desc=f"{prefix}{name}", unit="query") as bar:
-                reranked = dict(rerank_run(reranker, bm25, queries, searcher, depth=args.depth,
-                                           on_query=lambda qid, n: bar.update(1)))
+                reranked = dict(
+                    rerank_run(
+                        reranker, bm25, queries, searcher, depth=args.depth, on_query=lambda qid, n: bar.update(1)
+                    )
+                )
             seconds = time.time() - started
             write_run(path, reranked, name)
             del reranker
@@ -104,7 +109,7 @@ def main(argv=None) -> int:
     dev = {}
     if args.dev_queries > 0:
         dev_all = list(load_queries(args.beir, args.dev_split).items())
-        dev_queries = dict(dev_all[args.dev_offset: args.dev_offset + args.dev_queries])
+        dev_queries = dict(dev_all[args.dev_offset : args.dev_offset + args.dev_queries])
         dev_systems = run_systems(args, sources, dev_queries, searcher, runs_dir, "dev-")
         dev = {"split": args.dev_split, "offset": args.dev_offset, "queries": len(dev_queries), "systems": dev_systems}
         dev_qrels = load_qrels(qrels_path(args.beir, args.dev_split))
@@ -114,7 +119,7 @@ def main(argv=None) -> int:
     base = per_query(bm25, qrels, ["nDCG@10"])["nDCG@10"]
     qids = sorted(base)
 
-    def versus_bm25(run) -> Tuple[float, float]:
+    def versus_bm25(run) -> tuple[float, float]:
         ndcg = per_query(run, qrels, ["nDCG@10"])["nDCG@10"]
         return paired_t_test([ndcg[q] for q in qids], [base[q] for q in qids])
 
@@ -127,34 +132,57 @@ def main(argv=None) -> int:
             if dev:
                 alpha, curve = pick_weight(dev_bm25, read_run(dev_systems[name]["run"]), dev_qrels, args.depth)
                 fused = interpolate(bm25, run, alpha, args.depth)
-                row["interpolation"] = {"alpha_bm25": alpha, "dev_nDCG@10": curve[alpha], "dev_curve": curve,
-                                        **evaluate(fused, qrels, METRICS), "p_vs_bm25": versus_bm25(fused)[1]}
+                row["interpolation"] = {
+                    "alpha_bm25": alpha,
+                    "dev_nDCG@10": curve[alpha],
+                    "dev_curve": curve,
+                    **evaluate(fused, qrels, METRICS),
+                    "p_vs_bm25": versus_bm25(fused)[1],
+                }
         table[name] = row
 
     result = {
-        "command": command_line(), **machine_info(), "split": args.split, "queries": len(queries),
-        "depth": args.depth, "max_length": args.max_length, "dtype": args.dtype or "float32", "systems": table,
+        "command": command_line(),
+        **machine_info(),
+        "split": args.split,
+        "queries": len(queries),
+        "depth": args.depth,
+        "max_length": args.max_length,
+        "dtype": args.dtype or "float32",
+        "systems": table,
         "dev": dev,
     }
-    lines = [f"# Quality on {Path(args.beir).name} {args.split} (first {len(queries)} queries, top {args.depth} reranked)",
-             "", f"Command: `{result['command']}`  ", f"Date: {result['date']}; {result['machine']}; "
-             f"max_length {args.max_length}, {result['dtype']}", "",
-             "| system | nDCG@10 | R@100 | MRR@10 | p (paired t vs BM25) |", "| --- | --- | --- | --- | --- |"]
+    lines = [
+        f"# Quality on {Path(args.beir).name} {args.split} (first {len(queries)} queries, top {args.depth} reranked)",
+        "",
+        f"Command: `{result['command']}`  ",
+        f"Date: {result['date']}; {result['machine']}; max_length {args.max_length}, {result['dtype']}",
+        "",
+        "| system | nDCG@10 | R@100 | MRR@10 | p (paired t vs BM25) |",
+        "| --- | --- | --- | --- | --- |",
+    ]
     for name, row in table.items():
         p = "" if row["p_vs_bm25"] is None else f"{row['p_vs_bm25']:.3g}"
         lines.append(f"| {name} | {row['nDCG@10']:.4f} | {row['R@100']:.4f} | {row['MRR@10']:.4f} | {p} |")
     if dev:
-        lines += ["", f"## BM25 + reranker interpolation (weight picked on {dev['queries']} {args.dev_split} queries "
-                  f"from #{args.dev_offset + 1}, which training never used)", "",
-                  "Per query, the top-depth scores of both runs are min-max normalised; "
-                  "fused = alpha * BM25 + (1 - alpha) * reranker.", "",
-                  "| system | alpha (BM25 weight) | dev nDCG@10 | test nDCG@10 | test MRR@10 | p vs BM25 |",
-                  "| --- | --- | --- | --- | --- | --- |"]
+        lines += [
+            "",
+            f"## BM25 + reranker interpolation (weight picked on {dev['queries']} {args.dev_split} queries "
+            f"from #{args.dev_offset + 1}, which training never used)",
+            "",
+            "Per query, the top-depth scores of both runs are min-max normalised; "
+            "fused = alpha * BM25 + (1 - alpha) * reranker.",
+            "",
+            "| system | alpha (BM25 weight) | dev nDCG@10 | test nDCG@10 | test MRR@10 | p vs BM25 |",
+            "| --- | --- | --- | --- | --- | --- |",
+        ]
         for name, row in table.items():
             fused = row.get("interpolation")
             if fused:
-                lines.append(f"| bm25+{name} | {fused['alpha_bm25']:.2f} | {fused['dev_nDCG@10']:.4f} | "
-                             f"{fused['nDCG@10']:.4f} | {fused['MRR@10']:.4f} | {fused['p_vs_bm25']:.3g} |")
+                lines.append(
+                    f"| bm25+{name} | {fused['alpha_bm25']:.2f} | {fused['dev_nDCG@10']:.4f} | "
+                    f"{fused['nDCG@10']:.4f} | {fused['MRR@10']:.4f} | {fused['p_vs_bm25']:.3g} |"
+                )
     write_results(out, result, lines)
     print("\n".join(lines))
     return 0

@@ -24,26 +24,29 @@ reported where the device's peak is known (``--peak-tflops`` or a known GPU).
 from __future__ import annotations
 
 import argparse
+import functools
 import itertools
 import json
 import logging
 import statistics
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Dict, List, Tuple
 
 import torch
 from tqdm.auto import tqdm
 
-from benchlib import PeakMemory, command_line, current_rss_mib, machine_info, write_results
 from pyserini_qpeft.beir_data import iter_corpus, load_queries
 from pyserini_qpeft.config import QPEFTConfig
+from pyserini_qpeft.hint_selection import select_paper
 from pyserini_qpeft.model_loading import DEFAULT_MODEL, load_causal_lm
 from pyserini_qpeft.qpeft_model import QPEFTModel
 from pyserini_qpeft.runs import read_run
 from pyserini_qpeft.scoring import QueryLikelihoodScorer, default_token_budget
 from pyserini_qpeft.text import title_and_text
+
+from benchlib import PeakMemory, command_line, current_rss_mib, machine_info, write_results
 from speed_impls import bare_forward, naive_scores, our_batches, random_llama
 
 logger = logging.getLogger("bench_speed")
@@ -51,7 +54,7 @@ DEFAULT_RUN = "benchmarks/results/scifact_quality/runs/bm25.trec"
 IMPLEMENTATIONS = ("ours", "bare", "naive")
 # Dense bf16 tensor-core peaks (TFLOP/s) from the vendors' data sheets.
 GPU_PEAK_TFLOPS = {"H100 PCIe": 756.0, "H100": 989.4, "H200": 989.4, "A100": 312.0, "L4": 121.0}
-Groups = List[Tuple[str, List[str]]]
+Groups = list[tuple[str, list[str]]]
 
 
 def parse_args(argv=None):
@@ -59,8 +62,12 @@ def parse_args(argv=None):
     parser.add_argument("--beir", required=True, help="BEIR folder (queries, corpus)")
     parser.add_argument("--run", default=DEFAULT_RUN, help="first-stage run giving each query's candidates")
     parser.add_argument("--split", default="test")
-    parser.add_argument("--model", action="append", default=None,
-                        help=f"causal LM (repeatable); 'random-llama-1b' builds a random-weight 1B Llama (default {DEFAULT_MODEL})")
+    parser.add_argument(
+        "--model",
+        action="append",
+        default=None,
+        help=f"causal LM (repeatable); 'random-llama-1b' builds a random-weight 1B Llama (default {DEFAULT_MODEL})",
+    )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
     parser.add_argument("--variants", default="zeroshot,prompt,r,a")
@@ -69,8 +76,12 @@ def parse_args(argv=None):
     parser.add_argument("--docs", type=int, default=20, help="candidates per query")
     parser.add_argument("--max-length", type=int, default=512)
     parser.add_argument("--batch-size", type=int, default=32, help="ours: most pairs per batch (library default)")
-    parser.add_argument("--token-budget", type=int, default=None,
-                        help="ours: padded tokens per batch (default: the library's, 2048 on CPU, 8192 on GPU)")
+    parser.add_argument(
+        "--token-budget",
+        type=int,
+        default=None,
+        help="ours: padded tokens per batch (default: the library's, 2048 on CPU, 8192 on GPU)",
+    )
     parser.add_argument("--naive-batch-size", type=int, default=16, help="naive: pairs per batch")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--selection-candidates", default="20,100,1000", help="empty skips (d)")
@@ -80,10 +91,13 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def corpus_texts(beir: str, docids: set) -> Dict[str, str]:
-    """"title\\ntext" (the reranker's document text) of the wanted documents."""
-    return {str(r["_id"]): title_and_text(r.get("title"), r.get("text")) for r in iter_corpus(beir)
-            if str(r["_id"]) in docids}
+def corpus_texts(beir: str, docids: set) -> dict[str, str]:
+    """ "title\\ntext" (the reranker's document text) of the wanted documents."""
+    return {
+        str(r["_id"]): title_and_text(r.get("title"), r.get("text"))
+        for r in iter_corpus(beir)
+        if str(r["_id"]) in docids
+    }
 
 
 def load_groups(args, queries: int, docs: int) -> Groups:
@@ -126,12 +140,12 @@ def count_flops(fn: Callable[[], object]) -> int:
     return int(counter.get_total_flops())
 
 
-def time_alternating(impls: Dict[str, Callable[[], object]], repeats: int, device: str, bar=None) -> Dict[str, dict]:
+def time_alternating(impls: dict[str, Callable[[], object]], repeats: int, device: str, bar=None) -> dict[str, dict]:
     """Run every implementation once per repeat, rotating their order; times and peak memory of each run."""
     names = list(impls)
     found = {name: {"seconds": [], "peak_rss_mib": 0.0, "peak_cuda_mib": None} for name in names}
     for repeat in range(repeats):
-        for name in names[repeat % len(names):] + names[: repeat % len(names)]:
+        for name in names[repeat % len(names) :] + names[: repeat % len(names)]:
             synchronize(device)
             with PeakMemory(device) as memory:
                 started = time.perf_counter()
@@ -147,7 +161,7 @@ def time_alternating(impls: Dict[str, Callable[[], object]], repeats: int, devic
     return found
 
 
-def measure_variant(args, lm, tokenizer, variant: str, groups: Groups, impl_names: List[str], bar) -> List[dict]:
+def measure_variant(args, lm, tokenizer, variant: str, groups: Groups, impl_names: list[str], bar) -> list[dict]:
     """Rows (one per implementation) for one variant of one model."""
     model = QPEFTModel(lm, tokenizer, QPEFTConfig(variant=variant, max_length=args.max_length))
     model.eval()
@@ -161,7 +175,9 @@ def measure_variant(args, lm, tokenizer, variant: str, groups: Groups, impl_name
     for group in batches:
         lengths = [len(p) + 1 for p in sorted((p for b in group for p in b.pairs), key=lambda p: p.index)]
         size = args.naive_batch_size
-        naive_padded += sum(max(lengths[s: s + size]) * len(lengths[s: s + size]) for s in range(0, len(lengths), size))
+        naive_padded += sum(
+            max(lengths[s : s + size]) * len(lengths[s : s + size]) for s in range(0, len(lengths), size)
+        )
 
     impls = {
         "ours": lambda: [scorer.score_pairs([q] * len(docs), docs) for q, docs in groups],
@@ -184,18 +200,31 @@ def measure_variant(args, lm, tokenizer, variant: str, groups: Groups, impl_name
     rows = []
     for name, found in timed.items():
         median = statistics.median(found["seconds"])
-        rows.append({
-            "variant": variant, "implementation": name, "pairs": pairs, "real_tokens": real_tokens,
-            "padded_tokens": naive_padded if name == "naive" else ours_padded,
-            "median_s": median, "seconds": found["seconds"], "pairs_per_s": pairs / median,
-            "tokens_per_s": real_tokens / median, "peak_rss_mib": found["peak_rss_mib"],
-            "peak_cuda_mib": found["peak_cuda_mib"], "model_flops": flops,
-            "tflops_per_s": flops / median / 1e12 if flops else None,
-            "mfu": flops / median / (peak * 1e12) if flops and peak else None,
-            "max_abs_score_diff_ours_vs_naive": agreement,
-        })
-    del model, scorer, batches
-    return rows
+        rows.append(
+            {
+                "variant": variant,
+                "implementation": name,
+                "pairs": pairs,
+                "real_tokens": real_tokens,
+                "padded_tokens": naive_padded if name == "naive" else ours_padded,
+                "median_s": median,
+                "seconds": found["seconds"],
+                "pairs_per_s": pairs / median,
+                "tokens_per_s": real_tokens / median,
+                "peak_rss_mib": found["peak_rss_mib"],
+                "peak_cuda_mib": found["peak_cuda_mib"],
+                "model_flops": flops,
+                "tflops_per_s": flops / median / 1e12 if flops else None,
+                "mfu": flops / median / (peak * 1e12) if flops and peak else None,
+                "max_abs_score_diff_ours_vs_naive": agreement,
+            }
+        )
+    return rows  # the model, scorer and batches are freed with this frame
+
+
+def _paper_all(q_vecs, q_ids, doc_ids, table, allowed, k) -> list[list[int]]:
+    """The paper's per-pair selection over every candidate document of one query."""
+    return [select_paper(q_vecs, q_ids, d, table, allowed, k) for d in doc_ids]
 
 
 def peak_flops(args):
@@ -209,81 +238,110 @@ def peak_flops(args):
     return None
 
 
-def selection_curve(args, lm, tokenizer) -> List[dict]:
+def selection_curve(args, lm, tokenizer) -> list[dict]:
     """Hint selection time per query (median) for FAISS, torch and the paper's per-pair procedure."""
-    from pyserini_qpeft.hint_selection import faiss_available, select_faiss, select_paper, select_torch
+    from pyserini_qpeft.hint_selection import faiss_available, select_faiss, select_torch
 
     counts = [int(c) for c in args.selection_candidates.split(",") if c.strip()]
     if not counts:
         return []
     model = QPEFTModel(lm, tokenizer, QPEFTConfig(variant="r", max_length=args.max_length))
-    qd, k = model.qd, model.config.k
+    qd, k = model.qd, model.qd.num_hints
     groups = load_groups(args, args.selection_queries, max(counts))
     run_depth = min(len(docs) for _, docs in groups)
     if run_depth < max(counts):  # extend with further corpus documents, in file order
-        extra_texts = [title_and_text(r.get("title"), r.get("text"))
-                       for r in itertools.islice(iter_corpus(args.beir), max(counts))]
+        extra_texts = [
+            title_and_text(r.get("title"), r.get("text")) for r in itertools.islice(iter_corpus(args.beir), max(counts))
+        ]
         groups = [(q, (docs + [t for t in extra_texts if t not in docs])[: max(counts)]) for q, docs in groups]
     methods = {"torch": select_torch, "paper_per_pair": None}
     if faiss_available():
         methods = {"faiss": select_faiss, **methods}
     rows = []
     for count in counts:
-        times: Dict[str, List[float]] = {name: [] for name in methods}
+        times: dict[str, list[float]] = {name: [] for name in methods}
         for query, docs in groups:
             q_ids = model.encoder.query_ids(query)
-            doc_ids = [model.encoder.truncate(q_ids, d, model.prompt_slots, k)
-                       for d in model.encoder.document_ids(docs[:count])]
-            with torch.no_grad():
-                q_vecs = torch.nn.functional.normalize(qd.query_vectors(q_ids).float(), dim=-1)
-            allowed, table = qd.allowed.to(q_vecs.device), qd.normalized_frozen
-            calls = {name: (lambda f=fn: f(q_vecs, q_ids, doc_ids, table, allowed, k)) for name, fn in methods.items()
-                     if fn is not None}
-            calls["paper_per_pair"] = lambda: [select_paper(q_vecs, q_ids, d, table, allowed, k) for d in doc_ids]
+            doc_ids = [
+                model.encoder.truncate(q_ids, d, model.prompt_slots, k)
+                for d in model.encoder.document_ids(docs[:count])
+            ]
+            q_vecs, table, allowed = qd.selection_inputs(q_ids)
+            inputs = (q_vecs, q_ids, doc_ids, table, allowed, k)
+            calls = {name: functools.partial(fn, *inputs) for name, fn in methods.items() if fn is not None}
+            calls["paper_per_pair"] = functools.partial(_paper_all, *inputs)
             results = {name: call() for name, call in calls.items()}  # warm-up, and the answers must agree
             if len({json.dumps(r) for r in results.values()}) != 1:
                 raise AssertionError(f"hint selection methods disagree for query {query!r}")
             for name, found in time_alternating(calls, 3, args.device).items():
                 times[name] += found["seconds"]
-        rows.append({"candidates": count, "queries": len(groups),
-                     **{f"{name}_ms": 1000 * statistics.median(values) for name, values in times.items()}})
+        rows.append(
+            {
+                "candidates": count,
+                "queries": len(groups),
+                **{f"{name}_ms": 1000 * statistics.median(values) for name, values in times.items()},
+            }
+        )
         logger.info("selection %s", rows[-1])
     return rows
 
 
-def markdown(result: dict) -> List[str]:
-    lines = ["# Reranking speed: ours vs bare LM forward vs naive", "", f"Command: `{result['command']}`  ",
-             f"Date: {result['date']}; {result['machine']}  ",
-             "Versions: " + ", ".join(f"{k} {v}" for k, v in result["versions"].items()), ""]
+def markdown(result: dict) -> list[str]:
+    lines = [
+        "# Reranking speed: ours vs bare LM forward vs naive",
+        "",
+        f"Command: `{result['command']}`  ",
+        f"Date: {result['date']}; {result['machine']}  ",
+        "Versions: " + ", ".join(f"{k} {v}" for k, v in result["versions"].items()),
+        "",
+    ]
     for model in result["models"]:
-        lines += [f"## {model['name']} ({model['dtype']}, {model['device']}), {model['pairs']} pairs "
-                  f"({model['queries']} queries x {model['docs']} docs), max_length {model['max_length']}, "
-                  f"ours: batch {model['batch_size']}, token budget {model['token_budget']}; naive: batch "
-                  f"{model['naive_batch_size']}; {model['repeats']} repeats", "",
-                  f"Resident set with the model loaded, before any run: {model['rss_with_model_loaded_mib'] or float('nan'):.0f} MiB.", "",
-                  "| variant | implementation | pairs/s | tokens/s | median s | padded/real tokens | peak RSS MiB"
-                  + (" | peak CUDA MiB" if model["device"].startswith("cuda") else "")
-                  + " | TFLOP/s | MFU |", "| --- " * (9 + model["device"].startswith("cuda")) + "|"]
+        lines += [
+            f"## {model['name']} ({model['dtype']}, {model['device']}), {model['pairs']} pairs "
+            f"({model['queries']} queries x {model['docs']} docs), max_length {model['max_length']}, "
+            f"ours: batch {model['batch_size']}, token budget {model['token_budget']}; naive: batch "
+            f"{model['naive_batch_size']}; {model['repeats']} repeats",
+            "",
+            "Resident set with the model loaded, before any run: "
+            f"{model['rss_with_model_loaded_mib'] or float('nan'):.0f} MiB.",
+            "",
+            "| variant | implementation | pairs/s | tokens/s | median s | padded/real tokens | peak RSS MiB"
+            + (" | peak CUDA MiB" if model["device"].startswith("cuda") else "")
+            + " | TFLOP/s | MFU |",
+            "| --- " * (9 + model["device"].startswith("cuda")) + "|",
+        ]
         for row in model["rows"]:
             cuda = f" | {row['peak_cuda_mib']:.0f}" if model["device"].startswith("cuda") else ""
             tflops = f"{row['tflops_per_s']:.3f}" if row["tflops_per_s"] else ""
             mfu = f"{100 * row['mfu']:.1f}%" if row["mfu"] else ""
-            lines.append(f"| {row['variant']} | {row['implementation']} | {row['pairs_per_s']:.2f} | "
-                         f"{row['tokens_per_s']:.0f} | {row['median_s']:.2f} | "
-                         f"{row['padded_tokens'] / row['real_tokens']:.2f} | {row['peak_rss_mib']:.0f}{cuda} | "
-                         f"{tflops} | {mfu} |")
-        lines += ["", "| variant | ours / bare (target >= 0.85) | ours / naive (target >= 1.5) | max abs score diff ours vs naive |",
-                  "| --- | --- | --- | --- |"]
+            lines.append(
+                f"| {row['variant']} | {row['implementation']} | {row['pairs_per_s']:.2f} | "
+                f"{row['tokens_per_s']:.0f} | {row['median_s']:.2f} | "
+                f"{row['padded_tokens'] / row['real_tokens']:.2f} | {row['peak_rss_mib']:.0f}{cuda} | "
+                f"{tflops} | {mfu} |"
+            )
+        lines += [
+            "",
+            "| variant | ours / bare (target >= 0.85) | ours / naive (target >= 1.5) "
+            "| max abs score diff ours vs naive |",
+            "| --- | --- | --- | --- |",
+        ]
         for variant, ratio in model["ratios"].items():
-            cells = [f"{ratio['ours_over_bare']:.3f}" if "ours_over_bare" in ratio else "n/a",
-                     f"{ratio['ours_over_naive']:.2f}x" if "ours_over_naive" in ratio else "n/a",
-                     f"{ratio['max_abs_score_diff']:.2g}" if ratio.get("max_abs_score_diff") is not None else "n/a"]
+            cells = [
+                f"{ratio['ours_over_bare']:.3f}" if "ours_over_bare" in ratio else "n/a",
+                f"{ratio['ours_over_naive']:.2f}x" if "ours_over_naive" in ratio else "n/a",
+                f"{ratio['max_abs_score_diff']:.2g}" if ratio.get("max_abs_score_diff") is not None else "n/a",
+            ]
             lines.append(f"| {variant} | " + " | ".join(cells) + " |")
         lines.append("")
     if result["selection"]:
         names = [k[:-3] for k in result["selection"][0] if k.endswith("_ms")]
-        lines += ["## Q-PEFT-R hint selection per query (median ms; k=10)", "",
-                  "| candidates | " + " | ".join(names) + " |", "| --- " * (len(names) + 1) + "|"]
+        lines += [
+            "## Q-PEFT-R hint selection per query (median ms; k=10)",
+            "",
+            "| candidates | " + " | ".join(names) + " |",
+            "| --- " * (len(names) + 1) + "|",
+        ]
         for row in result["selection"]:
             lines.append(f"| {row['candidates']} | " + " | ".join(f"{row[n + '_ms']:.1f}" for n in names) + " |")
     return lines
@@ -324,14 +382,26 @@ def main(argv=None) -> int:
                     ratio["max_abs_score_diff"] = by_impl["ours"]["max_abs_score_diff_ours_vs_naive"]
                 ratios[variant] = ratio
             params = sum(p.numel() for p in lm.parameters())
-            result["models"].append({"name": name, "parameters": params, "device": args.device, "dtype": args.dtype,
-                                     "queries": len(groups), "docs": args.docs,
-                                     "pairs": sum(len(d) for _, d in groups), "max_length": args.max_length,
-                                     "batch_size": args.batch_size, "token_budget": args.token_budget,
-                                     "naive_batch_size": args.naive_batch_size,
-                                     "repeats": args.repeats, "peak_tflops": peak_flops(args),
-                                     "rss_with_model_loaded_mib": loaded_rss,
-                                     "rows": rows, "ratios": ratios})
+            result["models"].append(
+                {
+                    "name": name,
+                    "parameters": params,
+                    "device": args.device,
+                    "dtype": args.dtype,
+                    "queries": len(groups),
+                    "docs": args.docs,
+                    "pairs": sum(len(d) for _, d in groups),
+                    "max_length": args.max_length,
+                    "batch_size": args.batch_size,
+                    "token_budget": args.token_budget,
+                    "naive_batch_size": args.naive_batch_size,
+                    "repeats": args.repeats,
+                    "peak_tflops": peak_flops(args),
+                    "rss_with_model_loaded_mib": loaded_rss,
+                    "rows": rows,
+                    "ratios": ratios,
+                }
+            )
             if name == models[0]:
                 result["selection"] = selection_curve(args, lm, tokenizer)
             del lm

@@ -12,7 +12,6 @@ import sys
 from datetime import datetime, timezone
 from importlib import metadata
 from pathlib import Path
-from typing import Dict, List, Optional
 
 import torch
 
@@ -36,14 +35,14 @@ def _cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def _memory_gib() -> Optional[float]:
+def _memory_gib() -> float | None:
     try:
         return round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30, 1)
     except (ValueError, OSError):
         return None
 
 
-def versions() -> Dict[str, str]:
+def versions() -> dict[str, str]:
     found = {"python": platform.python_version()}
     for name in PACKAGES:
         try:
@@ -53,17 +52,20 @@ def versions() -> Dict[str, str]:
     return found
 
 
-def machine_info(device: str = "cpu") -> Dict[str, object]:
+def machine_info(device: str = "cpu") -> dict[str, object]:
     """Date, machine (CPU or GPU name, cores, memory, torch threads) and package versions."""
     cpu = f"{_cpu_model()}, {os.cpu_count()} cores, {_memory_gib()} GiB, {torch.get_num_threads()} torch threads"
     machine = cpu
     if device.startswith("cuda") and torch.cuda.is_available():
         machine = f"{torch.cuda.get_device_name(0)} (host: {cpu})"
-    return {"date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "machine": machine,
-            "versions": versions()}
+    return {
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "machine": machine,
+        "versions": versions(),
+    }
 
 
-def write_results(out: Path, result: dict, markdown: List[str]) -> None:
+def write_results(out: Path, result: dict, markdown: list[str]) -> None:
     """``out/results.json`` and ``out/results.md`` (each written atomically), then the PNG plots."""
     from plots import plot_results
 
@@ -79,7 +81,7 @@ _HWM = re.compile(r"VmHWM:\s+(\d+)\s+kB")
 _RSS = re.compile(r"VmRSS:\s+(\d+)\s+kB")
 
 
-def current_rss_mib() -> Optional[float]:
+def current_rss_mib() -> float | None:
     """The resident set size now (Linux), e.g. with only the model loaded."""
     try:
         match = _RSS.search(Path("/proc/self/status").read_text())
@@ -98,7 +100,7 @@ class PeakMemory:
         self.cuda = device.startswith("cuda")
         self.resettable = True
 
-    def __enter__(self) -> "PeakMemory":
+    def __enter__(self) -> PeakMemory:
         try:
             with open("/proc/self/clear_refs", "w") as handle:
                 handle.write("5")

@@ -21,8 +21,12 @@ def quality_plot(result: dict, path: Path) -> None:
     positions = range(len(names))
     ax.bar([p - 0.2 for p in positions], plain, width=0.4, label="reranker alone (BM25: first stage)")
     if any(v is not None for v in fused):
-        ax.bar([p + 0.2 for p, v in zip(positions, fused) if v is not None], [v for v in fused if v is not None],
-               width=0.4, label="BM25 + reranker interpolation")
+        ax.bar(
+            [p + 0.2 for p, v in zip(positions, fused) if v is not None],
+            [v for v in fused if v is not None],
+            width=0.4,
+            label="BM25 + reranker interpolation",
+        )
     ax.axhline(result["systems"]["bm25"]["nDCG@10"], color="grey", linestyle="--", linewidth=1)
     ax.set_xticks(list(positions), names)
     ax.set_ylabel("nDCG@10")
@@ -45,13 +49,16 @@ def speed_plot(result: dict, path: Path) -> None:
         impls = list(dict.fromkeys(r["implementation"] for r in rows))
         width = 0.8 / len(impls)
         for i, impl in enumerate(impls):
-            values = [next((r["pairs_per_s"] for r in rows if r["variant"] == v and r["implementation"] == impl), 0)
-                      for v in variants]
+            values = [
+                next((r["pairs_per_s"] for r in rows if r["variant"] == v and r["implementation"] == impl), 0)
+                for v in variants
+            ]
             ax.bar([j - 0.4 + width * (i + 0.5) for j in range(len(variants))], values, width=width, label=impl)
         ax.set_xticks(range(len(variants)), variants)
         ax.set_ylabel("pairs / s (median)")
-        ax.set_title(f"{model['name']} ({model['dtype']}, {model['device']}, max_length {model['max_length']})",
-                     fontsize=9)
+        ax.set_title(
+            f"{model['name']} ({model['dtype']}, {model['device']}, max_length {model['max_length']})", fontsize=9
+        )
         ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(path, dpi=120)

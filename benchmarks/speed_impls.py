@@ -9,17 +9,19 @@
 
 from __future__ import annotations
 
-from typing import List, Sequence
+from collections.abc import Sequence
 
 import torch
 
 from pyserini_qpeft.hint_selection import select_paper
 from pyserini_qpeft.qpeft_model import QPEFTModel
 from pyserini_qpeft.scoring import EncodedPair, LeftPaddedBatch, collate, length_batches
+from pyserini_qpeft.variants.retrieval import RetrievalHints
 
 
-def our_batches(model: QPEFTModel, query: str, docs: Sequence[str], batch_size: int,
-                token_budget: int) -> List[LeftPaddedBatch]:
+def our_batches(
+    model: QPEFTModel, query: str, docs: Sequence[str], batch_size: int, token_budget: int
+) -> list[LeftPaddedBatch]:
     """The padded batches ``QueryLikelihoodScorer`` feeds the LM for one query's documents."""
     pairs = model.prepare([query] * len(docs), list(docs))
     return [collate(b, model.encoder.pad_id, model.device) for b in length_batches(pairs, batch_size, token_budget)]
@@ -30,34 +32,40 @@ def bare_forward(model: QPEFTModel, batches: Sequence[LeftPaddedBatch]) -> None:
     trunk = model.lm.base_model
     with torch.inference_mode():
         for batch in batches:
-            trunk(input_ids=batch.input_ids, attention_mask=batch.attention_mask, position_ids=batch.position_ids,
-                  use_cache=False)
+            trunk(
+                input_ids=batch.input_ids,
+                attention_mask=batch.attention_mask,
+                position_ids=batch.position_ids,
+                use_cache=False,
+            )
 
 
 def _naive_pair(model: QPEFTModel, query: str, doc: str) -> EncodedPair:
-    encoder, config = model.encoder, model.config
+    encoder, qd = model.encoder, model.qd
     q_ids = encoder.query_ids(query)
     d_ids = encoder.document_ids([doc])[0]
     prompt_slots, budget = model.prompt_slots, model.hint_budget(q_ids)
     d_ids = encoder.truncate(q_ids, d_ids, prompt_slots, budget)
-    hints: List[int] = []
-    if config.variant == "r":
-        qd = model.qd
-        q_vecs = torch.nn.functional.normalize(qd.query_vectors(q_ids).float(), dim=-1).to(qd.normalized_frozen.device)
-        hints = select_paper(q_vecs, q_ids, d_ids, qd.normalized_frozen, qd.allowed.to(q_vecs.device), config.k)
+    hints: list[int] = []
+    if isinstance(qd, RetrievalHints):  # the paper's per-pair selection, not one search per query
+        q_vecs, table, allowed = qd.selection_inputs(q_ids)
+        hints = select_paper(q_vecs, q_ids, d_ids, table, allowed, qd.num_hints)
         budget = len(hints)
+    elif qd is not None:
+        prepared = qd.prepare(q_ids, [d_ids])[0]
+        hints, budget = prepared.tokens, prepared.slots
     pair = encoder.encode(q_ids, d_ids, 0, prompt_slots, budget)
     pair.hint_tokens = hints
     return pair
 
 
-def naive_scores(model: QPEFTModel, query: str, docs: Sequence[str], batch_size: int) -> List[float]:
+def naive_scores(model: QPEFTModel, query: str, docs: Sequence[str], batch_size: int) -> list[float]:
     """Mean log-probability of the query (and EOS) given each document, computed the straightforward way."""
     lm, pad = model.lm, model.encoder.pad_id
-    scores: List[float] = []
+    scores: list[float] = []
     with torch.no_grad():
         for start in range(0, len(docs), batch_size):
-            pairs = [_naive_pair(model, query, doc) for doc in docs[start: start + batch_size]]
+            pairs = [_naive_pair(model, query, doc) for doc in docs[start : start + batch_size]]
             width = max(len(p.context) + len(p.target) for p in pairs)
             ids = torch.full((len(pairs), width), pad, dtype=torch.long)
             mask = torch.zeros_like(ids)
@@ -66,7 +74,7 @@ def naive_scores(model: QPEFTModel, query: str, docs: Sequence[str], batch_size:
                 sequence = pair.context + pair.target
                 ids[row, : len(sequence)] = torch.tensor(sequence)
                 mask[row, : len(sequence)] = 1
-                labels[row, len(pair.context): len(sequence)] = torch.tensor(pair.target)
+                labels[row, len(pair.context) : len(sequence)] = torch.tensor(pair.target)
             ids, mask, labels = ids.to(model.device), mask.to(model.device), labels.to(model.device)
             if model.prompt is None and model.qd is None:
                 output = lm(input_ids=ids, attention_mask=mask, labels=labels)
@@ -77,7 +85,7 @@ def naive_scores(model: QPEFTModel, query: str, docs: Sequence[str], batch_size:
                     embeds[:, :slots] = model.prompt(torch.arange(slots, device=ids.device)).to(embeds.dtype)
                 if model.qd is not None:
                     for row, (pair, vectors) in enumerate(zip(pairs, model.hint_vectors(pairs))):
-                        embeds[row, pair.hint_at: pair.hint_at + pair.hint_slots] = vectors.to(embeds.dtype)
+                        embeds[row, pair.hint_at : pair.hint_at + pair.hint_slots] = vectors.to(embeds.dtype)
                 output = lm(inputs_embeds=embeds, attention_mask=mask, labels=labels)
             log_probs = output.logits.float().log_softmax(-1)[:, :-1]
             targets = labels[:, 1:]
@@ -87,16 +95,33 @@ def naive_scores(model: QPEFTModel, query: str, docs: Sequence[str], batch_size:
     return scores
 
 
-def random_llama(tokenizer, hidden: int = 2048, layers: int = 16, heads: int = 32, kv_heads: int = 8,
-                 intermediate: int = 8192, max_positions: int = 2048, device: str = "cpu", dtype=torch.bfloat16):
+def random_llama(
+    tokenizer,
+    hidden: int = 2048,
+    layers: int = 16,
+    heads: int = 32,
+    kv_heads: int = 8,
+    intermediate: int = 8192,
+    max_positions: int = 2048,
+    device: str = "cpu",
+    dtype=torch.bfloat16,
+):
     """A Llama-style causal LM with random weights (about 1.07B parameters at the defaults, Llama-3.2-1B's shape)."""
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    config = LlamaConfig(vocab_size=len(tokenizer), hidden_size=hidden, intermediate_size=intermediate,
-                         num_hidden_layers=layers, num_attention_heads=heads, num_key_value_heads=kv_heads,
-                         max_position_embeddings=max_positions, tie_word_embeddings=True,
-                         bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-                         pad_token_id=tokenizer.pad_token_id)
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=hidden,
+        intermediate_size=intermediate,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        num_key_value_heads=kv_heads,
+        max_position_embeddings=max_positions,
+        tie_word_embeddings=True,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     with torch.device(device):
         torch.manual_seed(0)
         lm = LlamaForCausalLM(config).to(dtype)

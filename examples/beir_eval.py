@@ -3,6 +3,7 @@
 Usage: python examples/beir_eval.py BEIR_DIR [MODEL_OR_CHECKPOINT] [MAX_QUERIES] [TOP_K]
 (needs `pip install beir`, the `beir` extra).
 """
+
 import sys
 from pathlib import Path
 

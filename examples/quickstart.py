@@ -1,4 +1,8 @@
-"""Index scifact, run BM25, rerank the top 20 with the default LM, evaluate. Usage: python examples/quickstart.py [BEIR_DIR]"""
+"""Index scifact, run BM25, rerank the top 20 with the default LM, evaluate.
+
+Usage: python examples/quickstart.py [BEIR_DIR]
+"""
+
 import sys
 from pathlib import Path
 

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import dataclasses
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any
 
 from .errors import InputError
 from .text import title_and_text
@@ -22,7 +23,7 @@ class Query:
     """pygaggle's query: text and an optional id."""
 
     text: str
-    id: Optional[str] = None
+    id: str | None = None
 
 
 @dataclass
@@ -30,9 +31,9 @@ class Text:
     """pygaggle's candidate text, with its score after reranking."""
 
     text: str
-    metadata: Dict[str, Any] = field(default_factory=dict)
-    score: Optional[float] = 0.0
-    title: Optional[str] = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    score: float | None = 0.0
+    title: str | None = None
 
 
 @dataclass
@@ -49,7 +50,7 @@ class RankCandidate:
 
     docid: Any
     score: float
-    doc: Dict[str, Any] = field(default_factory=dict)
+    doc: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -57,7 +58,7 @@ class Request:
     """rank_llm's ``Request``."""
 
     query: RankQuery
-    candidates: List[RankCandidate] = field(default_factory=list)
+    candidates: list[RankCandidate] = field(default_factory=list)
 
 
 @dataclass
@@ -65,8 +66,8 @@ class Result:
     """rank_llm's ``Result``."""
 
     query: RankQuery
-    candidates: List[RankCandidate] = field(default_factory=list)
-    invocations_history: List[Any] = field(default_factory=list)
+    candidates: list[RankCandidate] = field(default_factory=list)
+    invocations_history: list[Any] = field(default_factory=list)
 
 
 def pygaggle_text(text: Text) -> str:
@@ -87,7 +88,7 @@ def rank_llm_text(candidate: Any) -> str:
     raise InputError(f"candidate {candidate.docid!r} has no text: its doc needs 'contents', 'segment' or 'text'")
 
 
-def rescore_texts(reranker, query: Any, texts: Sequence[Text]) -> List[Text]:
+def rescore_texts(reranker, query: Any, texts: Sequence[Text]) -> list[Text]:
     """New ``Text`` objects (same order) whose ``score`` is the reranker's; ``query`` is a str or a ``Query``."""
     from .hits import query_text
 
@@ -95,7 +96,7 @@ def rescore_texts(reranker, query: Any, texts: Sequence[Text]) -> List[Text]:
     return [with_score(t, s) for t, s in zip(texts, scores)]
 
 
-def rerank_texts(reranker, query: Any, texts: Sequence[Text]) -> List[Text]:
+def rerank_texts(reranker, query: Any, texts: Sequence[Text]) -> list[Text]:
     """New ``Text`` objects sorted by the reranker's score (best first)."""
     return sorted(rescore_texts(reranker, query, texts), key=lambda t: t.score, reverse=True)
 
@@ -116,7 +117,7 @@ def _result_type(request: Any):
     return getattr(module, "Result", Result) if module is not None and module.__name__ != __name__ else Result
 
 
-def rerank_requests(reranker, requests: Sequence[Any], rank_start: int = 0, rank_end: int = 100) -> List[Any]:
+def rerank_requests(reranker, requests: Sequence[Any], rank_start: int = 0, rank_end: int = 100) -> list[Any]:
     """rank_llm's ``rerank_batch``: reorder ``candidates[rank_start:rank_end]`` of each request by score."""
     if rank_start < 0 or rank_end < rank_start:
         raise InputError(f"need 0 <= rank_start <= rank_end, got {rank_start} and {rank_end}")

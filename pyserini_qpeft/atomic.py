@@ -12,8 +12,9 @@ import os
 import shutil
 import stat
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Iterator, List
+from typing import IO
 
 from .errors import InputError
 
@@ -30,7 +31,7 @@ def current_umask() -> int:
     return mask
 
 
-def make_parents(path: Path) -> List[Path]:
+def make_parents(path: Path) -> list[Path]:
     """Create the missing parent folders of ``path``; returns those created, deepest last."""
     missing = []
     parent = path.parent
@@ -51,7 +52,7 @@ def make_parents(path: Path) -> List[Path]:
     return created
 
 
-def remove_empty(folders: List[Path]) -> None:
+def remove_empty(folders: list[Path]) -> None:
     """Remove the folders we created (deepest first) if they are still empty."""
     for folder in reversed(folders):
         with contextlib.suppress(OSError):

@@ -4,13 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Dict, Iterator, Tuple
 
 from .errors import InputError
 from .text import text_lines
 
-Qrels = Dict[str, Dict[str, int]]
+Qrels = dict[str, dict[str, int]]
 
 
 def _require_file(path: Path, what: str, fix: str) -> Path:
@@ -19,7 +19,7 @@ def _require_file(path: Path, what: str, fix: str) -> Path:
     return path
 
 
-def _jsonl(path: Path) -> Iterator[Tuple[int, dict]]:
+def _jsonl(path: Path) -> Iterator[tuple[int, dict]]:
     # Split on "\n" only: some BEIR texts contain U+0085 and friends, which str.splitlines() would split on.
     for number, line in text_lines(path):
         if not line.strip():
@@ -29,7 +29,7 @@ def _jsonl(path: Path) -> Iterator[Tuple[int, dict]]:
         except json.JSONDecodeError as exc:
             raise InputError(f"{path}:{number}: not valid JSON ({exc.msg}); fix or remove that line") from None
         if not isinstance(record, dict) or "_id" not in record:
-            raise InputError(f"{path}:{number}: expected a JSON object with an \"_id\" field")
+            raise InputError(f'{path}:{number}: expected a JSON object with an "_id" field')
         yield number, record
 
 
@@ -49,21 +49,23 @@ def iter_corpus(path: str | os.PathLike) -> Iterator[dict]:
     corpus = beir_dir(path) / "corpus.jsonl"
     for number, record in _jsonl(corpus):
         if not isinstance(record.get("text", ""), str) or not isinstance(record.get("title", ""), str):
-            raise InputError(f"{corpus}:{number}: \"title\" and \"text\" must be strings")
+            raise InputError(f'{corpus}:{number}: "title" and "text" must be strings')
         yield record
 
 
-def load_queries(path: str | os.PathLike, split: str | None = None) -> Dict[str, str]:
+def load_queries(path: str | os.PathLike, split: str | None = None) -> dict[str, str]:
     """Query texts of a BEIR folder; with ``split``, only the queries judged in qrels/<split>.tsv, in qrels order."""
     root = beir_dir(path)
     queries = {}
     for number, record in _jsonl(root / "queries.jsonl"):
         text = record.get("text")
         if not isinstance(text, str):
-            raise InputError(f"{root / 'queries.jsonl'}:{number}: \"text\" must be a string")
+            raise InputError(f'{root / "queries.jsonl"}:{number}: "text" must be a string')
         qid = str(record["_id"])
         if qid in queries:
-            raise InputError(f"{root / 'queries.jsonl'}:{number}: query id {qid!r} appears twice; query ids must be unique")
+            raise InputError(
+                f"{root / 'queries.jsonl'}:{number}: query id {qid!r} appears twice; query ids must be unique"
+            )
         queries[qid] = text
     if split is None:
         return queries
@@ -101,7 +103,8 @@ def load_qrels(path: str | os.PathLike) -> Qrels:
             qid, _, docid, rel = fields
         else:
             raise InputError(
-                f"{path}:{number}: expected 'query-id corpus-id score' (BEIR) or 'qid 0 docid rel' (TREC), got {len(fields)} fields"
+                f"{path}:{number}: expected 'query-id corpus-id score' (BEIR) or 'qid 0 docid rel' (TREC), "
+                f"got {len(fields)} fields"
             )
         try:
             qrels.setdefault(qid, {})[docid] = int(float(rel))
@@ -112,12 +115,12 @@ def load_qrels(path: str | os.PathLike) -> Qrels:
     return qrels
 
 
-def load_topics(path: str | os.PathLike) -> Dict[str, str]:
+def load_topics(path: str | os.PathLike) -> dict[str, str]:
     """Read a topics file with ``qid<TAB>text`` lines (Pyserini's TSV topics)."""
     path = Path(path)
     _require_file(path, "topics file", "pass a file of 'qid<TAB>query text' lines")
-    topics: Dict[str, str] = {}
-    lines: Dict[str, int] = {}
+    topics: dict[str, str] = {}
+    lines: dict[str, int] = {}
     for number, line in text_lines(path):
         line = line.rstrip("\r\n")
         if not line.strip():
@@ -131,9 +134,23 @@ def load_topics(path: str | os.PathLike) -> Dict[str, str]:
         if not text.strip():
             raise InputError(f"{path}:{number}: query {qid!r} has empty text")
         if qid in topics:
-            raise InputError(f"{path}:{number}: query id {qid!r} appears twice (first on line {lines[qid]}); "
-                             "query ids must be unique")
+            raise InputError(
+                f"{path}:{number}: query id {qid!r} appears twice (first on line {lines[qid]}); "
+                "query ids must be unique"
+            )
         topics[qid], lines[qid] = text, number
     if not topics:
         raise InputError(f"{path}: no topics found")
     return topics
+
+
+def first_queries(
+    queries: dict[str, str], limit: int | None, minimum: int = 1, name: str = "--max-queries"
+) -> dict[str, str]:
+    """The first ``limit`` queries in order (all of them for None); a limit under ``minimum`` is an
+    :class:`InputError` naming ``name``."""
+    if limit is None:
+        return queries
+    if limit < minimum:
+        raise InputError(f"{name} must be at least {minimum}, got {limit}")
+    return dict(list(queries.items())[:limit])

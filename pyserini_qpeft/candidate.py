@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Optional
 
 
 @dataclass
@@ -12,10 +11,10 @@ class Candidate:
 
     docid: str
     score: float = 0.0
-    text: Optional[str] = None
-    first_stage_score: Optional[float] = field(default=None, compare=False)
+    text: str | None = None
+    first_stage_score: float | None = field(default=None, compare=False)
 
     @property
-    def raw(self) -> Optional[str]:
+    def raw(self) -> str | None:
         """Alias for ``text``, for code written against Pyserini documents."""
         return self.text

@@ -22,20 +22,35 @@ import os
 import re
 import tempfile
 from pathlib import Path
-from typing import Dict, List, Optional
 
 import torch
 
 from .atomic import atomic_write
-from .config import (CHECKPOINT_FILES, CONFIG_NAME, FORMAT_VERSION, PROMPT_CONFIG, PROMPT_WEIGHTS, QD_WEIGHTS,
-                     QPEFTConfig)
+from .config import (
+    CHECKPOINT_FILES,
+    CONFIG_NAME,
+    FORMAT_VERSION,
+    PROMPT_CONFIG,
+    PROMPT_WEIGHTS,
+    QD_WEIGHTS,
+    QPEFTConfig,
+)
 from .errors import InputError
 from .qpeft_model import QPEFTModel, base_fingerprint
+from .variants import get_variant
 
 logger = logging.getLogger(__name__)
 
-__all__ = ["is_checkpoint", "save_checkpoint", "load_checkpoint", "fingerprint_matches", "PROMPT_CONFIG",
-           "PROMPT_WEIGHTS", "QD_WEIGHTS", "CHECKPOINT_FILES"]
+__all__ = [
+    "is_checkpoint",
+    "save_checkpoint",
+    "load_checkpoint",
+    "fingerprint_matches",
+    "PROMPT_CONFIG",
+    "PROMPT_WEIGHTS",
+    "QD_WEIGHTS",
+    "CHECKPOINT_FILES",
+]
 
 TABLE = "query_table.weight"
 _LEGACY_FINGERPRINT = re.compile(r"[0-9a-f]{16}")
@@ -68,7 +83,7 @@ def _peft_config_bytes(peft_config) -> bytes:
         return (Path(tmp) / PROMPT_CONFIG).read_bytes()
 
 
-def _payload(model: QPEFTModel) -> Dict[str, bytes]:
+def _payload(model: QPEFTModel) -> dict[str, bytes]:
     """The bytes of every file the checkpoint has besides its config."""
     from safetensors.torch import save
 
@@ -95,8 +110,10 @@ def _check_target(folder: Path) -> bool:
         raise InputError(f"{config_path}: exists and is not a file; move it away or save to another folder")
     foreign = [name for name in CHECKPOINT_FILES if os.path.lexists(folder / name)]
     if foreign:
-        raise InputError(f"{folder}: holds {', '.join(foreign)} but no {CONFIG_NAME}, so they are not from a Q-PEFT "
-                         "checkpoint and will not be replaced; move them away or save to another folder")
+        raise InputError(
+            f"{folder}: holds {', '.join(foreign)} but no {CONFIG_NAME}, so they are not from a Q-PEFT "
+            "checkpoint and will not be replaced; move them away or save to another folder"
+        )
     return False
 
 
@@ -110,8 +127,9 @@ def save_checkpoint(model: QPEFTModel, folder: str | os.PathLike) -> Path:
     ours = _check_target(folder)
     files = _payload(model)
     manifest = {name: {"size": len(data), "sha256": _sha256(data)} for name, data in files.items()}
-    saved = dataclasses.replace(model.config, base_fingerprint=base_fingerprint(model.lm), files=manifest,
-                                format_version=FORMAT_VERSION)
+    saved = dataclasses.replace(
+        model.config, base_fingerprint=base_fingerprint(model.lm), files=manifest, format_version=FORMAT_VERSION
+    )
     # The config first: from here on the folder's files must match its checksums, so a reader sees the old
     # checkpoint (before this rename), the new one (after the last rename below), or "incomplete".
     with atomic_write(folder / CONFIG_NAME) as handle:
@@ -159,17 +177,23 @@ def _dense_table(state: dict, model: QPEFTModel, path: Path) -> dict:
         return state
     base = model.lm.get_input_embeddings().weight.detach()
     vocab, dim = base.shape
-    if (rows.dim() != 1 or rows.dtype != torch.int64 or values.shape != (rows.shape[0], dim)
-            or (rows.numel() and (int(rows.min()) < 0 or int(rows.max()) >= vocab))):
-        raise InputError(f"{path}: the stored query-table rows do not fit the LM's {vocab}x{dim} embeddings; "
-                         "load it with its own base model")
+    if (
+        rows.dim() != 1
+        or rows.dtype != torch.int64
+        or values.shape != (rows.shape[0], dim)
+        or (rows.numel() and (int(rows.min()) < 0 or int(rows.max()) >= vocab))
+    ):
+        raise InputError(
+            f"{path}: the stored query-table rows do not fit the LM's {vocab}x{dim} embeddings; "
+            "load it with its own base model"
+        )
     table = base.float().cpu().clone()
     table[rows] = values.float()
     state[TABLE] = table
     return state
 
 
-def _stored_head(lm, rows: int) -> Optional[torch.Tensor]:
+def _stored_head(lm, rows: int) -> torch.Tensor | None:
     """The first rows of ``lm``'s input embeddings as stored in the safetensors files it was loaded from, or None."""
     from safetensors import safe_open
 
@@ -190,7 +214,7 @@ def _stored_head(lm, rows: int) -> Optional[torch.Tensor]:
     return None
 
 
-def _legacy_fingerprints(lm) -> List[str]:
+def _legacy_fingerprints(lm) -> list[str]:
     """Format-1 fingerprints (rounded first rows) of ``lm``'s embeddings cast to each 16/32-bit float dtype.
 
     Format 1 hashed the rows in the dtype the LM was loaded in; float16 cannot reproduce bfloat16's rounding
@@ -224,8 +248,10 @@ def fingerprint_matches(recorded: str, lm) -> bool:
         return recorded == base_fingerprint(lm)
     if _LEGACY_FINGERPRINT.fullmatch(recorded):
         return recorded in _legacy_fingerprints(lm)
-    raise InputError(f"base_fingerprint={recorded!r} is not a fingerprint this pyserini_qpeft knows; "
-                     "upgrade pyserini_qpeft, or save the checkpoint again")
+    raise InputError(
+        f"base_fingerprint={recorded!r} is not a fingerprint this pyserini_qpeft knows; "
+        "upgrade pyserini_qpeft, or save the checkpoint again"
+    )
 
 
 def _first_line(exc: BaseException) -> str:
@@ -233,55 +259,65 @@ def _first_line(exc: BaseException) -> str:
     return text.splitlines()[0] if text else type(exc).__name__
 
 
-def _read_files(folder: Path, config: QPEFTConfig) -> Dict[str, bytes]:
+def _read_files(folder: Path, config: QPEFTConfig) -> dict[str, bytes]:
     """The bytes of the files this checkpoint needs (and of all files its config lists)."""
+    spec = get_variant(config.variant)
     needed = []
-    if config.uses_prompt:
+    if spec.uses_prompt:
         needed += [PROMPT_WEIGHTS]
-    if config.uses_hints:
+    if spec.uses_hints:
         needed += [QD_WEIGHTS]
     if config.files:
-        if config.uses_prompt:
+        if spec.uses_prompt:
             needed += [PROMPT_CONFIG]
         unlisted = [name for name in needed if name not in config.files]
         if unlisted:
-            raise InputError(f"{folder / CONFIG_NAME}: lists no {', '.join(unlisted)}, which the {config.variant!r} "
-                             "variant needs; the checkpoint is incomplete, save it again")
+            raise InputError(
+                f"{folder / CONFIG_NAME}: lists no {', '.join(unlisted)}, which the {config.variant!r} "
+                "variant needs; the checkpoint is incomplete, save it again"
+            )
     contents = {}
     for name in dict.fromkeys(needed + list(config.files)):
         path = folder / name
         try:
             contents[name] = path.read_bytes()
         except FileNotFoundError:
-            raise InputError(f"{path}: missing; the checkpoint is incomplete, save it again with save_pretrained"
-                             ) from None
+            raise InputError(
+                f"{path}: missing; the checkpoint is incomplete, save it again with save_pretrained"
+            ) from None
         except OSError as exc:
             raise InputError(f"{path}: cannot be read ({exc.strerror or exc}); save the checkpoint again") from None
     return contents
 
 
-def _verify(folder: Path, contents: Dict[str, bytes], config: QPEFTConfig) -> None:
+def _verify(folder: Path, contents: dict[str, bytes], config: QPEFTConfig) -> None:
     """Each file must be the one the config's save wrote (size and sha256)."""
     for name, entry in config.files.items():
         data = contents[name]
         if len(data) != entry["size"] or _sha256(data) != entry["sha256"]:
-            what = (f"{len(data)} bytes, but {CONFIG_NAME} records {entry['size']}" if len(data) != entry["size"]
-                    else f"its sha256 differs from the one {CONFIG_NAME} records")
-            raise InputError(f"{folder / name}: {what} (an interrupted save, or files from two saves); "
-                             "the checkpoint is incomplete, save it again")
+            what = (
+                f"{len(data)} bytes, but {CONFIG_NAME} records {entry['size']}"
+                if len(data) != entry["size"]
+                else f"its sha256 differs from the one {CONFIG_NAME} records"
+            )
+            raise InputError(
+                f"{folder / name}: {what} (an interrupted save, or files from two saves); "
+                "the checkpoint is incomplete, save it again"
+            )
 
 
-def _tensors(path: Path, data: bytes) -> Dict[str, torch.Tensor]:
+def _tensors(path: Path, data: bytes) -> dict[str, torch.Tensor]:
     from safetensors.torch import load
 
     try:
         return load(data)
     except Exception as exc:  # safetensors raises its own error type, and others for odd headers
-        raise InputError(f"{path}: not a valid safetensors file ({_first_line(exc)}); save the checkpoint again"
-                         ) from None
+        raise InputError(
+            f"{path}: not a valid safetensors file ({_first_line(exc)}); save the checkpoint again"
+        ) from None
 
 
-def load_checkpoint(folder: str | os.PathLike, lm, tokenizer, config: Optional[QPEFTConfig] = None) -> QPEFTModel:
+def load_checkpoint(folder: str | os.PathLike, lm, tokenizer, config: QPEFTConfig | None = None) -> QPEFTModel:
     """Rebuild a :class:`QPEFTModel` on ``lm`` from ``folder``; the LM must be the checkpoint's base model
     (in any dtype, on any device). ``config`` defaults to the folder's ``qpeft_config.json``."""
     folder = Path(folder)
@@ -297,8 +333,9 @@ def load_checkpoint(folder: str | os.PathLike, lm, tokenizer, config: Optional[Q
             "load it with its own base model"
         )
     contents = _read_files(folder, config)
-    tensors = {name: _tensors(folder / name, contents[name]) for name in (PROMPT_WEIGHTS, QD_WEIGHTS)
-               if name in contents}
+    tensors = {
+        name: _tensors(folder / name, contents[name]) for name in (PROMPT_WEIGHTS, QD_WEIGHTS) if name in contents
+    }
     _verify(folder, contents, config)
     model = QPEFTModel(lm, tokenizer, config)
     if model.prompt is not None:
@@ -314,6 +351,8 @@ def load_checkpoint(folder: str | os.PathLike, lm, tokenizer, config: Optional[Q
             model.qd.load_state_dict(state, strict=True)
         except RuntimeError as exc:
             detail = " ".join(str(exc).split())[:300]
-            raise InputError(f"{folder / QD_WEIGHTS}: does not match the {config.variant!r} module ({detail}); "
-                             "save the checkpoint again") from None
+            raise InputError(
+                f"{folder / QD_WEIGHTS}: does not match the {config.variant!r} module ({detail}); "
+                "save the checkpoint again"
+            ) from None
     return model

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Dict, List, Sequence, Tuple
+from collections.abc import Sequence
 
 from .errors import InputError
 from .runs import Run
@@ -19,14 +19,14 @@ _PATTERNS = {
 }
 
 
-def _parse(metric: str) -> Tuple[str, int | None]:
+def _parse(metric: str) -> tuple[str, int | None]:
     match = re.fullmatch(r"([A-Za-z]+)(?:@(\d+))?", metric.strip())
     if not match:
         raise InputError(f"--metrics: cannot read {metric!r}; use names like nDCG@10, R@100, MRR@10, MAP, P@5")
     return match.group(1).lower(), int(match.group(2)) if match.group(2) else None
 
 
-def _measure(metric: str) -> Tuple[str, int | None]:
+def _measure(metric: str) -> tuple[str, int | None]:
     """The pytrec_eval measure for a metric name, and the cutoff applied before it (MRR@k only)."""
     name, k = _parse(metric)
     if name in ("mrr", "rr"):
@@ -39,8 +39,8 @@ def _measure(metric: str) -> Tuple[str, int | None]:
 
 
 def per_query(
-    run: Run, qrels: Dict[str, Dict[str, int]], metrics: Sequence[str] = DEFAULT_METRICS, complete: bool = False
-) -> Dict[str, Dict[str, float]]:
+    run: Run, qrels: dict[str, dict[str, int]], metrics: Sequence[str] = DEFAULT_METRICS, complete: bool = False
+) -> dict[str, dict[str, float]]:
     """metric -> {qid: value}.
 
     Like trec_eval, the queries are those judged and in the run; with ``complete`` (trec_eval -c) every
@@ -48,14 +48,16 @@ def per_query(
     """
     import pytrec_eval
 
-    results: Dict[str, Dict[str, float]] = {}
+    results: dict[str, dict[str, float]] = {}
     judged = {qid: docs for qid, docs in qrels.items() if docs and (complete or qid in run)}
     for metric in metrics:
         measure, cutoff = _measure(metric)
         scored = run
         if cutoff is not None:  # cut after ranking as trec_eval does: score descending, then docid descending
             scored = {qid: sorted(hits, key=lambda h: (h[1], h[0]), reverse=True)[:cutoff] for qid, hits in run.items()}
-        trec_run = {qid: {docid: float(score) for docid, score in hits} for qid, hits in scored.items() if qid in judged}
+        trec_run = {
+            qid: {docid: float(score) for docid, score in hits} for qid, hits in scored.items() if qid in judged
+        }
         evaluator = pytrec_eval.RelevanceEvaluator(judged, {measure})
         values = evaluator.evaluate(trec_run)
         results[metric] = {qid: values.get(qid, {}).get(measure, 0.0) for qid in judged}
@@ -63,8 +65,8 @@ def per_query(
 
 
 def evaluate(
-    run: Run, qrels: Dict[str, Dict[str, int]], metrics: Sequence[str] = DEFAULT_METRICS, complete: bool = False
-) -> Dict[str, float]:
+    run: Run, qrels: dict[str, dict[str, int]], metrics: Sequence[str] = DEFAULT_METRICS, complete: bool = False
+) -> dict[str, float]:
     """Mean of each metric over the evaluated queries (see :func:`per_query`).
 
     As in trec_eval, ranking within a query follows the scores (ties broken by docid), not the file order.
@@ -75,7 +77,7 @@ def evaluate(
     return {metric: sum(values.values()) / len(values) for metric, values in table.items()}
 
 
-def metric_list(text: str | None) -> List[str]:
+def metric_list(text: str | None) -> list[str]:
     """Split a comma-separated ``--metrics`` value (None gives the defaults)."""
     if not text:
         return list(DEFAULT_METRICS)

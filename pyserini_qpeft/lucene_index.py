@@ -6,20 +6,21 @@ import itertools
 import json
 import logging
 import os
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable, Optional
+from typing import Any
 
 from .atomic import staging_directory, swap_directory
 from .beir_data import iter_corpus
 from .errors import InputError
-from .text import clean_text, title_and_text
 from .java import lucene, lucene_indexer
 from .outputs import is_lucene_index
+from .text import clean_text, title_and_text
 
 logger = logging.getLogger(__name__)
 
 
-def index_record(record: dict) -> Optional[str]:
+def index_record(record: dict) -> str | None:
     """The JSON document we index for a BEIR record (title and text searchable, both also stored in raw).
 
     None for a record with no text at all: Lucene would drop it without a word.
@@ -28,7 +29,9 @@ def index_record(record: dict) -> Optional[str]:
     contents = title_and_text(title, text)
     if not contents.strip():
         return None
-    return json.dumps({"id": str(record["_id"]), "contents": contents, "title": title, "text": text}, ensure_ascii=False)
+    return json.dumps(
+        {"id": str(record["_id"]), "contents": contents, "title": title, "text": text}, ensure_ascii=False
+    )
 
 
 def build_index(
@@ -37,7 +40,7 @@ def build_index(
     threads: int = 2,
     batch_size: int = 2000,
     overwrite: bool = False,
-    progress: Optional[Callable[[int], Any]] = None,
+    progress: Callable[[int], Any] | None = None,
 ) -> int:
     """Index ``corpus.jsonl`` of a BEIR folder into ``index_dir`` (built aside, moved in when done).
 
@@ -51,8 +54,10 @@ def build_index(
         if not overwrite:
             raise InputError(f"{index_dir}: already exists; pass --overwrite to replace the index there")
         if not is_lucene_index(index_dir):
-            raise InputError(f"{index_dir}: exists and is not a Lucene index (it holds other files); refusing to "
-                             "delete it: choose another --index")
+            raise InputError(
+                f"{index_dir}: exists and is not a Lucene index (it holds other files); refusing to "
+                "delete it: choose another --index"
+            )
     records = iter_corpus(beir_folder)  # validates the folder before any Java work
     first = next(records, None)
     if first is None:
@@ -60,7 +65,9 @@ def build_index(
     indexer_cls = lucene_indexer()
     count, skipped = 0, []
     with staging_directory(index_dir) as tmp:
-        indexer = indexer_cls(args=["-index", str(tmp), "-storePositions", "-storeDocvectors", "-storeRaw"], threads=threads)
+        indexer = indexer_cls(
+            args=["-index", str(tmp), "-storePositions", "-storeDocvectors", "-storeRaw"], threads=threads
+        )
         try:
             batch: list = []
             seen = 0  # records read since the last progress call, skipped ones included
@@ -92,8 +99,12 @@ def build_index(
         else:
             os.replace(tmp, index_dir)
     if skipped:
-        logger.warning("skipped %d documents with no title and no text (not indexable, so not retrievable or "
-                       "rerankable): %s%s", len(skipped), ", ".join(skipped[:5]), " ..." if len(skipped) > 5 else "")
+        logger.warning(
+            "skipped %d documents with no title and no text (not indexable, so not retrievable or rerankable): %s%s",
+            len(skipped),
+            ", ".join(skipped[:5]),
+            " ..." if len(skipped) > 5 else "",
+        )
     logger.info("indexed %d documents into %s", count, index_dir)
     return count
 
@@ -102,7 +113,9 @@ def open_searcher(index_dir: str | os.PathLike, k1: float = 0.9, b: float = 0.4)
     """A Pyserini ``LuceneSearcher`` with BM25(k1, b) on ``index_dir``, with a clear error for a bad folder."""
     index_dir = Path(index_dir)
     if not index_dir.is_dir():
-        raise InputError(f"{index_dir}: index folder not found; build one with `pyserini-qpeft index --beir DIR --index {index_dir}`")
+        raise InputError(
+            f"{index_dir}: index folder not found; build one with `pyserini-qpeft index --beir DIR --index {index_dir}`"
+        )
     if not any(index_dir.glob("segments_*")):
         raise InputError(f"{index_dir}: not a Lucene index (no segments_* file); build one with `pyserini-qpeft index`")
     searcher = lucene().LuceneSearcher(str(index_dir))
@@ -114,8 +127,10 @@ def document_text(searcher, docid: str) -> str:
     """The text we rerank on for ``docid``: "title\\ntext" from the stored raw JSON (or its contents)."""
     doc = searcher.doc(docid)
     if doc is None:
-        raise InputError(f"document {docid!r} is not in the index; check that the run and the index belong to the same "
-                         "collection (documents with no text are not indexed)")
+        raise InputError(
+            f"document {docid!r} is not in the index; check that the run and the index belong to the same "
+            "collection (documents with no text are not indexed)"
+        )
     raw = doc.raw()
     if raw is None:
         contents = doc.contents()

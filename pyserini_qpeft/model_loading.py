@@ -16,7 +16,7 @@ import pickle
 import re
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional, Tuple
+from typing import Any
 
 from .atomic import atomic_directory
 from .errors import InputError, QPEFTError
@@ -45,7 +45,7 @@ def cache_root() -> Path:
     return Path(os.environ.get("PYSERINI_QPEFT_CACHE") or Path.home() / ".cache" / "pyserini_qpeft")
 
 
-def packaged_gguf(name: str) -> Optional[Path]:
+def packaged_gguf(name: str) -> Path | None:
     """The GGUF file that an installed package ships for ``name``, or None."""
     package = OFFLINE_PACKAGES.get(name)
     if package is None:
@@ -69,7 +69,7 @@ def _in_hf_cache(name: str) -> bool:
     return isinstance(found, str)
 
 
-def convert_gguf(gguf: Path, out_dir: Optional[Path] = None) -> Path:
+def convert_gguf(gguf: Path, out_dir: Path | None = None) -> Path:
     """De-quantise a GGUF model to a safetensors folder (once; reused while the GGUF file is unchanged)."""
     gguf = Path(gguf).resolve()
     stat = gguf.stat()
@@ -103,11 +103,16 @@ def resolve_model(name: str) -> str:
     path = Path(name).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
-            ours = [n for n in ("adapter_config.json", "adapter_model.safetensors", "qd_module.safetensors")
-                    if (path / n).exists()]
+            ours = [
+                n
+                for n in ("adapter_config.json", "adapter_model.safetensors", "qd_module.safetensors")
+                if (path / n).exists()
+            ]
             if ours:
-                raise QPEFTError(f"{path}: holds {', '.join(ours)} but no qpeft_config.json and no config.json, so it "
-                                 "is neither a Q-PEFT checkpoint (save it again) nor a Hugging Face model folder")
+                raise QPEFTError(
+                    f"{path}: holds {', '.join(ours)} but no qpeft_config.json and no config.json, so it "
+                    "is neither a Q-PEFT checkpoint (save it again) nor a Hugging Face model folder"
+                )
             raise QPEFTError(f"{path}: not a Hugging Face model folder (no config.json)")
         return str(path)
     if path.suffix == ".gguf":
@@ -140,9 +145,16 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-DTYPE_NAMES = {"float32": "float32", "fp32": "float32", "float": "float32",
-               "bfloat16": "bfloat16", "bf16": "bfloat16",
-               "float16": "float16", "fp16": "float16", "half": "float16"}
+DTYPE_NAMES = {
+    "float32": "float32",
+    "fp32": "float32",
+    "float": "float32",
+    "bfloat16": "bfloat16",
+    "bf16": "bfloat16",
+    "float16": "float16",
+    "fp16": "float16",
+    "half": "float16",
+}
 _DEVICE = re.compile(r"(cpu|cuda|mps)(?::(\d+))?")
 
 
@@ -162,8 +174,10 @@ def resolve_dtype(value: Any, argument_name: str = "dtype"):
             return value
     elif isinstance(value, str) and value in DTYPE_NAMES:
         return getattr(torch, DTYPE_NAMES[value])
-    raise InputError(f"{argument_name}={value!r} is not a supported dtype; use float32, bfloat16 or float16 "
-                     "(or fp32, float, bf16, fp16, half)")
+    raise InputError(
+        f"{argument_name}={value!r} is not a supported dtype; use float32, bfloat16 or float16 "
+        "(or fp32, float, bf16, fp16, half)"
+    )
 
 
 def resolve_device(value: Any, argument_name: str = "device") -> str:
@@ -177,8 +191,9 @@ def resolve_device(value: Any, argument_name: str = "device") -> str:
     text = str(value) if isinstance(value, torch.device) else value
     match = _DEVICE.fullmatch(text) if isinstance(text, str) else None
     if match is None:
-        raise InputError(f"{argument_name}={value!r} is not a valid device; "
-                         "use cpu, cuda, cuda:N (N a GPU index) or mps")
+        raise InputError(
+            f"{argument_name}={value!r} is not a valid device; use cpu, cuda, cuda:N (N a GPU index) or mps"
+        )
     kind, index = match.group(1), match.group(2)
     if kind == "cuda":
         if not torch.cuda.is_available():
@@ -186,8 +201,9 @@ def resolve_device(value: Any, argument_name: str = "device") -> str:
             raise InputError(f"{argument_name}={value!r}: CUDA is not available ({why}); use cpu")
         count = torch.cuda.device_count()
         if index is not None and int(index) >= count:
-            raise InputError(f"{argument_name}={value!r}: only {count} CUDA device(s) are visible; "
-                             f"use cuda:0 to cuda:{count - 1}")
+            raise InputError(
+                f"{argument_name}={value!r}: only {count} CUDA device(s) are visible; use cuda:0 to cuda:{count - 1}"
+            )
     if kind == "mps" and not (getattr(torch.backends, "mps", None) and torch.backends.mps.is_available()):
         raise InputError(f"{argument_name}={value!r}: MPS (Apple GPU) is not available on this machine; use cpu")
     return text
@@ -205,7 +221,7 @@ def _bin_only(source: str) -> bool:
 
 
 _BIN_RECIPE = (
-    "python -c \"import torch; from safetensors.torch import save_file; "
+    'python -c "import torch; from safetensors.torch import save_file; '
     "sd = torch.load('pytorch_model.bin', weights_only=False); "
     "save_file({k: v.clone().contiguous() for k, v in sd.items() if torch.is_tensor(v)}, 'model.safetensors')\" "
     "in the model folder"
@@ -215,14 +231,20 @@ _BIN_RECIPE = (
 def _weights_error(name: str, source: str, exc: BaseException) -> QPEFTError:
     """A one-line error for model weights that transformers could not read."""
     if isinstance(exc, pickle.UnpicklingError):
-        return QPEFTError(f"cannot load model {name!r}: torch.load(weights_only=True) refuses the pytorch_model.bin in "
-                          f"{source} (it holds more than tensors, or is damaged: {_first_line(exc)}); if you trust it, "
-                          f"convert it to safetensors: {_BIN_RECIPE}")
+        return QPEFTError(
+            f"cannot load model {name!r}: torch.load(weights_only=True) refuses the pytorch_model.bin in "
+            f"{source} (it holds more than tensors, or is damaged: {_first_line(exc)}); if you trust it, "
+            f"convert it to safetensors: {_BIN_RECIPE}"
+        )
     if _bin_only(source):
-        return QPEFTError(f"cannot load model {name!r}: the pytorch_model.bin in {source} is damaged "
-                          f"({_first_line(exc)}); download or save the model again")
-    return QPEFTError(f"cannot load model {name!r} from {source}: the weights are not a valid safetensors file "
-                      f"({_first_line(exc)}); download or save the model again")
+        return QPEFTError(
+            f"cannot load model {name!r}: the pytorch_model.bin in {source} is damaged "
+            f"({_first_line(exc)}); download or save the model again"
+        )
+    return QPEFTError(
+        f"cannot load model {name!r} from {source}: the weights are not a valid safetensors file "
+        f"({_first_line(exc)}); download or save the model again"
+    )
 
 
 def _load_error(name: str, source: str, exc: OSError) -> QPEFTError:
@@ -231,7 +253,7 @@ def _load_error(name: str, source: str, exc: OSError) -> QPEFTError:
     return QPEFTError(f"cannot load model {name!r} from {source}: {_first_line(exc)}")
 
 
-def load_causal_lm(name: str, device: Optional[str] = None, dtype: Optional[str] = None) -> Tuple[object, object]:
+def load_causal_lm(name: str, device: str | None = None, dtype: str | None = None) -> tuple[object, object]:
     """Load a frozen causal LM and its tokenizer in eval mode; fp32 on CPU and bf16 on CUDA by default.
 
     ``device`` and ``dtype`` are checked by :func:`resolve_device` and :func:`resolve_dtype`. A folder with

@@ -11,13 +11,15 @@ from __future__ import annotations
 import json
 import os
 import re
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 from .errors import InputError
 
 # File names Lucene writes in an index folder (segments, per-segment files, the lock).
-LUCENE_FILE = re.compile(r"^(segments_[0-9a-z]+|pending_segments_[0-9a-z]+|write\.lock|_[0-9a-z]+(_[^.]*)?\.[a-z0-9]+)$")
+LUCENE_FILE = re.compile(
+    r"^(segments_[0-9a-z]+|pending_segments_[0-9a-z]+|write\.lock|_[0-9a-z]+(_[^.]*)?\.[a-z0-9]+)$"
+)
 
 
 def _nearest_existing(path: Path) -> Path:
@@ -65,8 +67,10 @@ def check_run_output(path: str | os.PathLike, flag: str = "--output") -> Path:
     """Refuse to write a run over a folder or over a file that is not a TREC run."""
     path = check_writable_target(path, flag)
     if path.exists() and not (path.is_file() and looks_like_run(path)):
-        raise InputError(f"{flag} {path}: exists and is not a TREC run file; refusing to overwrite it "
-                         "(choose another path, or remove it yourself)")
+        raise InputError(
+            f"{flag} {path}: exists and is not a TREC run file; refusing to overwrite it "
+            "(choose another path, or remove it yourself)"
+        )
     return path
 
 
@@ -80,8 +84,10 @@ def check_json_output(path: str | os.PathLike, keys: Iterable[str], flag: str) -
         except (OSError, ValueError):
             ours = False
         if not ours:
-            raise InputError(f"{flag} {path}: exists and was not written by pyserini-qpeft; refusing to overwrite it "
-                             "(choose another path, or remove it yourself)")
+            raise InputError(
+                f"{flag} {path}: exists and was not written by pyserini-qpeft; refusing to overwrite it "
+                "(choose another path, or remove it yourself)"
+            )
     return path
 
 
@@ -99,5 +105,6 @@ def only_names(path: Path, allowed: Iterable[str]) -> bool:
     allowed = set(allowed)
     if not path.is_dir() or path.is_symlink():
         return False
-    return all(e.name in allowed or (e.name.startswith(".") and e.name.endswith((".tmp", ".old")))
-               for e in path.iterdir())
+    return all(
+        e.name in allowed or (e.name.startswith(".") and e.name.endswith((".tmp", ".old"))) for e in path.iterdir()
+    )

@@ -1,83 +1,111 @@
-"""The one-file YAML pipeline: what it may say, checked up front with messages that name the key and fix.
+"""The one-file YAML pipeline: what it may say, checked up front with messages that name the file, line and key.
 
-Sections and keys (paths are relative to the YAML file):
+Each section is a dataclass below; its fields are the section's keys, with their types and defaults:
 
-    collection:  {beir: DIR}                                  # the corpus to index (optional with index.path existing)
-    index:       {path: DIR, build: auto|always|never}
-    topics:      {beir: DIR, split: test, file: FILE, max_queries: N}   # beir defaults to collection.beir
-    first_stage: {hits: 100, k1: 0.9, b: 0.4, threads: 1}
-    reranker:    {model: ID|DIR, depth: 20, batch_size: 32, token_budget: null, max_length: null, device: null, dtype: null}
-    output:      {run: FILE, tag: qpeft, resume: false}
-    evaluation:  {qrels: FILE, metrics: [nDCG@10, R@100, MRR@10]}      # qrels defaults to the topics' split
+    collection:  Collection       the BEIR folder to index (optional when index.path exists)
+    index:       Index            where the Lucene index is or goes, and when to build it
+    topics:      Topics           a BEIR split or a topics file; beir defaults to collection.beir
+    first_stage: FirstStage       BM25
+    reranker:    RerankerOptions  optional: without it the run is BM25 only
+    output:      Output           the TREC run to write
+    evaluation:  Evaluation       qrels default to the topics' split
+
+Types come from the annotations and are checked strictly by pydantic (no "5" for 5, unknown keys refused);
+paths are relative to the YAML file. ``Topics``, ``FirstStage`` and ``RerankerOptions`` also define the flags of
+``search`` and ``rerank`` (``pyserini_qpeft.cli.common.add_options``), which keep their own defaults where noted.
 """
 
 from __future__ import annotations
 
+import functools
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Sequence
+from typing import Any, Literal
 
+from .config import FieldProblem, PositiveInt, dataclass_schema, field_problems, option, strict_schema
 from .errors import InputError
+from .evaluation import DEFAULT_METRICS
+from .model_loading import DTYPE_NAMES
 from .text import read_text
 
-PATH_KEYS = {("collection", "beir"), ("index", "path"), ("topics", "beir"), ("topics", "file"), ("output", "run"),
-             ("evaluation", "qrels")}
+DTYPE_CHOICES = tuple(DTYPE_NAMES)  # the names resolve_dtype reads
 
 
 @dataclass
 class Collection:
-    beir: Optional[str] = None
+    beir: str | None = option(None, path=True)
 
 
 @dataclass
 class Index:
-    path: Optional[str] = None
-    build: str = "auto"
+    path: str | None = option(None, path=True)
+    build: Literal["auto", "always", "never"] = "auto"  # auto: only when index.path does not exist
 
 
 @dataclass
 class Topics:
-    beir: Optional[str] = None
-    split: str = "test"
-    file: Optional[str] = None
-    max_queries: Optional[int] = None
+    beir: str | None = option(
+        None, "BEIR folder whose queries.jsonl and qrels/<split>.tsv give the topics", metavar="DIR", path=True
+    )
+    split: str = option("test", "BEIR split whose judged queries are used")
+    file: str | None = option(None, "topics file with 'qid<TAB>query' lines", "--topics", metavar="FILE", path=True)
+    max_queries: PositiveInt | None = option(None, "use only the first N topics", metavar="N")
 
 
 @dataclass
 class FirstStage:
-    hits: int = 100
-    k1: float = 0.9
-    b: float = 0.4
-    threads: int = 1
+    hits: PositiveInt = option(100, "hits per query")
+    threads: int = option(1, "search threads")
+    k1: float = option(0.9, "BM25 k1")
+    b: float = option(0.4, "BM25 b")
 
 
 @dataclass
-class Reranker:
-    model: Optional[str] = None
-    depth: Optional[int] = 20
-    batch_size: int = 32
-    token_budget: Optional[int] = None
-    max_length: Optional[int] = None
-    device: Optional[str] = None
-    dtype: Optional[str] = None
+class RerankerOptions:
+    """How to load and run a reranker: the YAML ``reranker:`` section and the reranking flags of the CLI."""
+
+    model: str | None = option(None, "causal LM id or folder, or a saved Q-PEFT checkpoint folder", metavar="MODEL")
+    depth: PositiveInt | None = option(
+        20, "rerank only the top N hits of each query", "--rerank-depth", "--depth", metavar="N", none="all"
+    )
+    batch_size: int = option(32, "pairs per forward pass")
+    token_budget: int | None = option(None, "padded tokens per forward pass", none="2048 on CPU, 8192 on GPU")
+    max_length: int | None = option(
+        None, "tokens per pair; documents are cut to fit", none="the checkpoint's, else 512"
+    )
+    device: str | None = option(None, "cpu, cuda, cuda:N or mps", none="cuda if available, else cpu")
+    dtype: Literal[DTYPE_CHOICES] | None = option(
+        None,
+        "float32, bfloat16 or float16, or fp32/bf16/fp16",
+        metavar="DTYPE",
+        none="float32 on CPU, bfloat16 on CUDA",
+    )
 
 
 @dataclass
 class Output:
-    run: Optional[str] = None
+    run: str | None = option(None, path=True)
     tag: str = "qpeft"
     resume: bool = False
 
 
 @dataclass
 class Evaluation:
-    qrels: Optional[str] = None
-    metrics: List[str] = field(default_factory=lambda: ["nDCG@10", "R@100", "MRR@10"])
+    qrels: str | None = option(None, path=True)
+    metrics: list[str] = field(default_factory=lambda: list(DEFAULT_METRICS))
 
 
-SECTIONS = {"collection": Collection, "index": Index, "topics": Topics, "first_stage": FirstStage,
-            "reranker": Reranker, "output": Output, "evaluation": Evaluation}
+SECTIONS = {
+    "collection": Collection,
+    "index": Index,
+    "topics": Topics,
+    "first_stage": FirstStage,
+    "reranker": RerankerOptions,
+    "output": Output,
+    "evaluation": Evaluation,
+}
 
 
 @dataclass
@@ -86,41 +114,67 @@ class PipelineConfig:
     index: Index
     topics: Topics
     first_stage: FirstStage
-    reranker: Optional[Reranker]
+    reranker: RerankerOptions | None
     output: Output
-    evaluation: Optional[Evaluation]
+    evaluation: Evaluation | None
     source: str = "<config>"
 
 
-def _type_ok(value: Any, annotation: str) -> bool:
-    if value is None:
-        return "Optional" in annotation
-    if "bool" in annotation:
-        return isinstance(value, bool)
-    if "int" in annotation:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if "float" in annotation:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if "List" in annotation:
-        return isinstance(value, list) and all(isinstance(v, str) for v in value)
-    return isinstance(value, str)
+@functools.cache
+def _schema() -> type:
+    return strict_schema("PipelineConfig", {name: dataclass_schema(cls) for name, cls in SECTIONS.items()})
 
 
-def _section(name: str, raw: Any, source: str, base: Path):
-    cls = SECTIONS[name]
-    if raw is None:
-        raw = {}
-    if not isinstance(raw, dict):
-        raise InputError(f"{source}: '{name}' must be a mapping of keys to values")
-    known = {f.name: f for f in fields(cls)}
-    for key, value in raw.items():
-        if key not in known:
-            raise InputError(f"{source}: unknown key '{name}.{key}'; allowed: {', '.join(known)}")
-        if not _type_ok(value, str(known[key].type)):
-            raise InputError(f"{source}: '{name}.{key}' = {value!r} has the wrong type; expected {known[key].type}")
-        if (name, key) in PATH_KEYS and value is not None:
-            raw[key] = str((base / os.path.expanduser(value)).resolve()) if not os.path.isabs(value) else value
-    return cls(**raw)
+def _dotted(loc: Sequence[Any]) -> str:
+    return "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in loc).lstrip(".")
+
+
+class _Source:
+    """Where a value came from: ``file:line`` through the YAML node tree, or the ``--set`` that gave it."""
+
+    def __init__(self, path: Path, root: Any):
+        self.path = path
+        self.root = root
+        self.overrides: dict[tuple[str, str], str] = {}
+
+    def line(self, loc: Sequence[Any]) -> int | None:
+        """The line of the deepest key (or list item) of ``loc`` found in the file (the last of repeated keys)."""
+        import yaml
+
+        node, line = self.root, None
+        for part in loc:
+            if isinstance(node, yaml.MappingNode):
+                found = [(k, v) for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == str(part)]
+                if not found:
+                    break
+                key, node = found[-1]
+                line = key.start_mark.line + 1
+            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+                node = node.value[part]
+                line = node.start_mark.line + 1
+            else:
+                break
+        return line
+
+    def where(self, *loc: Any) -> str:
+        """``--set section.key=value`` when that gave the value, else ``file:line`` (or the file alone)."""
+        override = self.overrides.get(tuple(loc[:2]))
+        if override is None and len(loc) == 1 and self.line(loc) is None:
+            override = next((text for (section, _), text in self.overrides.items() if section == loc[0]), None)
+        if override is not None:
+            return f"--set {override}"
+        line = self.line(loc)
+        return f"{self.path}:{line}" if line else str(self.path)
+
+    def explain(self, problem: FieldProblem) -> str:
+        loc = problem.loc
+        if problem.unknown:
+            if len(loc) == 1:
+                what, allowed = "section", list(SECTIONS)
+            else:
+                what, allowed = "key", [spec.name for spec in fields(SECTIONS[loc[0]])]
+            return f"{self.where(*loc)}: unknown {what} '{_dotted(loc)}'; allowed: {', '.join(allowed)}"
+        return f"{self.where(*loc)}: '{_dotted(loc)}' = {problem.value!r}: {problem.describe()}"
 
 
 def parse_override(text: str) -> tuple:
@@ -134,6 +188,16 @@ def parse_override(text: str) -> tuple:
     return parts[0], parts[1], yaml.safe_load(value)
 
 
+def _section(cls: type, values: dict, base: Path):
+    """``cls`` from validated ``values``, with its path fields made absolute against ``base``."""
+    values = dict(values)
+    for spec in fields(cls):
+        value = values.get(spec.name)
+        if spec.metadata.get("path") and isinstance(value, str) and not os.path.isabs(value):
+            values[spec.name] = str((base / os.path.expanduser(value)).resolve())
+    return cls(**values)
+
+
 def load_pipeline_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> PipelineConfig:
     """Read and validate a pipeline YAML file, applying ``--set`` overrides first."""
     import yaml
@@ -141,8 +205,9 @@ def load_pipeline_config(path: str | os.PathLike, overrides: Sequence[str] = ())
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: pipeline config not found")
+    text = read_text(path)
     try:
-        data = yaml.safe_load(read_text(path))
+        data, root = yaml.safe_load(text), yaml.compose(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         where = f":{mark.line + 1}" if mark is not None else ""
@@ -151,64 +216,70 @@ def load_pipeline_config(path: str | os.PathLike, overrides: Sequence[str] = ())
         data = {}
     if not isinstance(data, dict):
         raise InputError(f"{path}: the top level must be a mapping with sections {', '.join(SECTIONS)}")
+    source = _Source(path, root)
     for override in overrides:
         section, key, value = parse_override(override)
-        if section not in SECTIONS:
-            raise InputError(f"--set {override!r}: unknown section '{section}'; allowed: {', '.join(SECTIONS)}")
         if data.get(section) is None:
             data[section] = {}
+        if not isinstance(data[section], dict):
+            raise InputError(f"--set {override}: '{section}' in {path} is not a mapping")
         data[section][key] = value
-    unknown = sorted(set(data) - set(SECTIONS))
-    if unknown:
-        raise InputError(f"{path}: unknown sections {unknown}; allowed: {', '.join(SECTIONS)}")
+        source.overrides[(section, key)] = override
+    data = {name: {} if value is None else value for name, value in data.items()}  # "reranker:" alone: defaults
+    problems = field_problems(_schema(), data)
+    if problems:
+        first = min(problems, key=lambda p: (source.line(p.loc) is None, source.line(p.loc) or 0))
+        raise InputError(source.explain(first))
     base = path.resolve().parent
-    source = str(path)
-    parts = {name: _section(name, data.get(name), source, base) for name in SECTIONS}
-    config = PipelineConfig(**parts, source=source)
+    config = PipelineConfig(
+        **{name: _section(cls, data.get(name, {}), base) for name, cls in SECTIONS.items()}, source=str(path)
+    )
     if "reranker" not in data:
         config.reranker = None
-    elif not config.reranker.model:
-        raise InputError(f"{source}: 'reranker.model' is required in the reranker section (a model id, folder or "
-                         "checkpoint); remove the section for a BM25-only run")
     if "evaluation" not in data and not config.topics.beir and not config.collection.beir:
         config.evaluation = None
-    _check(config, data)
+    _check(config, data, source)
     return config
 
 
-def _check(config: PipelineConfig, data: dict) -> None:
-    source = config.source
+def _check(config: PipelineConfig, data: dict, source: _Source) -> None:
+    """What the types cannot say: required keys, keys that depend on each other, devices and metric names."""
     if not config.index.path:
-        raise InputError(f"{source}: 'index.path' is required (where the Lucene index is or will be)")
-    if config.index.build not in ("auto", "always", "never"):
-        raise InputError(f"{source}: 'index.build' = {config.index.build!r}; use auto, always or never")
+        raise InputError(f"{source.where('index')}: 'index.path' is required (where the Lucene index is or will be)")
     if config.index.build != "never" and not config.collection.beir and not Path(config.index.path).exists():
-        raise InputError(f"{source}: 'collection.beir' is needed to build the index {config.index.path}")
+        raise InputError(
+            f"{source.where('index', 'path')}: 'collection.beir' is needed to build the index {config.index.path}"
+        )
     if not config.topics.beir:
         config.topics.beir = config.collection.beir
     if not config.topics.file and not config.topics.beir:
-        raise InputError(f"{source}: give 'topics.file' or 'topics.beir' (or 'collection.beir')")
+        raise InputError(f"{source.where('topics')}: give 'topics.file' or 'topics.beir' (or 'collection.beir')")
     if not config.output.run:
-        raise InputError(f"{source}: 'output.run' is required (the TREC run to write)")
-    if config.first_stage.hits < 1:
-        raise InputError(f"{source}: 'first_stage.hits' must be at least 1")
-    if config.topics.max_queries is not None and config.topics.max_queries < 1:
-        raise InputError(f"{source}: 'topics.max_queries' must be at least 1")
+        raise InputError(f"{source.where('output')}: 'output.run' is required (the TREC run to write)")
     if config.reranker is not None:
-        from .model_loading import resolve_device, resolve_dtype
-
-        if config.reranker.depth is not None and config.reranker.depth < 1:
-            raise InputError(f"{source}: 'reranker.depth' must be at least 1")
+        if not config.reranker.model:
+            raise InputError(
+                f"{source.where('reranker')}: 'reranker.model' is required in the reranker section "
+                "(a model id, folder or checkpoint); remove the section for a BM25-only run"
+            )
         if config.reranker.device is not None:
-            resolve_device(config.reranker.device, f"{source}: 'reranker.device'")
-        resolve_dtype(config.reranker.dtype, f"{source}: 'reranker.dtype'")
+            from .model_loading import resolve_device
+
+            resolve_device(config.reranker.device, f"{source.where('reranker', 'device')}: 'reranker.device'")
     if config.evaluation is not None:
         from .evaluation import metric_list
 
-        metric_list(",".join(config.evaluation.metrics))
+        for i, metric in enumerate(config.evaluation.metrics):
+            try:
+                metric_list(metric)
+            except InputError as exc:
+                message = str(exc).removeprefix("--metrics: ")
+                raise InputError(
+                    f"{source.where('evaluation', 'metrics', i)}: 'evaluation.metrics[{i}]' = {metric!r}: {message}"
+                ) from None
         if not config.evaluation.qrels and config.topics.file:
             if "evaluation" in data:
-                raise InputError(f"{source}: 'evaluation.qrels' is required with 'topics.file'")
+                raise InputError(f"{source.where('evaluation')}: 'evaluation.qrels' is required with 'topics.file'")
             config.evaluation = None  # nothing to evaluate against
         elif not config.evaluation.qrels:
             config.evaluation.qrels = str(Path(config.topics.beir) / "qrels" / f"{config.topics.split}.tsv")

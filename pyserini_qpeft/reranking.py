@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import logging
-from typing import Any, Callable, Dict, Iterator, Optional, Tuple
+from collections.abc import Callable, Iterator
+from typing import Any
 
 from .candidate import Candidate
 from .errors import InputError
@@ -15,12 +16,12 @@ logger = logging.getLogger(__name__)
 def rerank_run(
     reranker,
     run: Run,
-    queries: Dict[str, str],
+    queries: dict[str, str],
     searcher,
-    depth: Optional[int] = None,
+    depth: int | None = None,
     source: str = "the run",
-    on_query: Optional[Callable[[str, int], Any]] = None,
-) -> Iterator[Tuple[str, list]]:
+    on_query: Callable[[str, int], Any] | None = None,
+) -> Iterator[tuple[str, list]]:
     """Yield (qid, [(docid, score)]) for each query of ``run``, its top ``depth`` hits reranked.
 
     Document texts come from ``searcher``. ``source`` names the run in error messages;
@@ -28,7 +29,9 @@ def rerank_run(
     """
     missing = [qid for qid in run if qid not in queries]
     if missing:
-        raise InputError(f"{source}: query ids {missing[:5]} have no text in the topics; pass the matching --topics/--beir")
+        raise InputError(
+            f"{source}: query ids {missing[:5]} have no text in the topics; pass the matching --topics/--beir"
+        )
     for qid, hits in run.items():
         candidates = [Candidate(docid=docid, score=score) for docid, score in hits]
         try:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Dict, Iterable, List, Sequence, Tuple
 
 from .atomic import atomic_write
 from .errors import InputError
 from .text import text_lines
 
-Run = Dict[str, List[Tuple[str, float]]]  # qid -> [(docid, score)] in rank order
+Run = dict[str, list[tuple[str, float]]]  # qid -> [(docid, score)] in rank order
 
 
 def read_run(path: str | os.PathLike) -> Run:
@@ -18,8 +18,8 @@ def read_run(path: str | os.PathLike) -> Run:
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: run file not found")
-    rows: Dict[str, List[Tuple[int, float, str]]] = {}
-    seen: Dict[Tuple[str, str], int] = {}
+    rows: dict[str, list[tuple[int, float, str]]] = {}
+    seen: dict[tuple[str, str], int] = {}
     for number, line in text_lines(path):
         fields = line.split()
         if not fields:
@@ -28,19 +28,26 @@ def read_run(path: str | os.PathLike) -> Run:
             raise InputError(f"{path}:{number}: expected 6 fields 'qid Q0 docid rank score tag', got {len(fields)}")
         qid, _, docid, rank, score, _tag = fields
         if (qid, docid) in seen:
-            raise InputError(f"{path}:{number}: document {docid!r} is listed twice for query {qid!r} "
-                             f"(first on line {seen[qid, docid]}); a run ranks each document once")
+            raise InputError(
+                f"{path}:{number}: document {docid!r} is listed twice for query {qid!r} "
+                f"(first on line {seen[qid, docid]}); a run ranks each document once"
+            )
         seen[qid, docid] = number
         try:
             rows.setdefault(qid, []).append((int(rank), float(score), docid))
         except ValueError:
-            raise InputError(f"{path}:{number}: rank {rank!r} must be an integer and score {score!r} a number") from None
+            raise InputError(
+                f"{path}:{number}: rank {rank!r} must be an integer and score {score!r} a number"
+            ) from None
     if not rows:
         raise InputError(f"{path}: no run lines found")
-    return {qid: [(docid, score) for _, score, docid in sorted(hits, key=lambda r: (r[0], -r[1]))] for qid, hits in rows.items()}
+    return {
+        qid: [(docid, score) for _, score, docid in sorted(hits, key=lambda r: (r[0], -r[1]))]
+        for qid, hits in rows.items()
+    }
 
 
-def format_run_lines(qid: str, hits: Sequence[Tuple[str, float]], tag: str) -> List[str]:
+def format_run_lines(qid: str, hits: Sequence[tuple[str, float]], tag: str) -> list[str]:
     """TREC lines for one query; ``hits`` must already be in rank order."""
     return [f"{qid} Q0 {docid} {rank} {score:.6f} {tag}\n" for rank, (docid, score) in enumerate(hits, 1)]
 
@@ -52,7 +59,7 @@ def check_run_tag(tag: str) -> str:
     return tag
 
 
-def write_run(path: str | os.PathLike, run: Run | Iterable[Tuple[str, Sequence[Tuple[str, float]]]], tag: str) -> None:
+def write_run(path: str | os.PathLike, run: Run | Iterable[tuple[str, Sequence[tuple[str, float]]]], tag: str) -> None:
     """Write a run atomically (a temporary file renamed into place when complete)."""
     check_run_tag(tag)
     items = run.items() if isinstance(run, dict) else run

@@ -10,8 +10,8 @@ Documents are truncated to fit ``max_length``; the query never is.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Iterator, List, Optional, Sequence
 
 import torch
 
@@ -34,15 +34,15 @@ class EncodedPair:
     placeholders for vectors (soft prompt, hints). ``query_ids``/``doc_ids`` (truncated) feed the QD module.
     """
 
-    context: List[int]
-    target: List[int]
+    context: list[int]
+    target: list[int]
     index: int  # position in the caller's list
     prompt_slots: int = 0
     hint_at: int = 0
     hint_slots: int = 0
-    query_ids: List[int] = field(default_factory=list)
-    doc_ids: List[int] = field(default_factory=list)
-    hint_tokens: List[int] = field(default_factory=list)
+    query_ids: list[int] = field(default_factory=list)
+    doc_ids: list[int] = field(default_factory=list)
+    hint_tokens: list[int] = field(default_factory=list)
 
     def __len__(self) -> int:
         # The last target token is predicted, never fed in.
@@ -58,23 +58,23 @@ class PairEncoder:
         self.pad_id = pad_id  # placeholder id at vector slots
         with_special = tokenizer("a", add_special_tokens=True)["input_ids"]
         without = tokenizer("a", add_special_tokens=False)["input_ids"]
-        self.bos = with_special[: len(with_special) - len(without)] if with_special[-len(without):] == without else []
+        self.bos = with_special[: len(with_special) - len(without)] if with_special[-len(without) :] == without else []
         self.passage_prefix = self._ids(PASSAGE_PREFIX)
         self.passage_suffix = self._ids(PASSAGE_SUFFIX)
         self.question_prefix = self._ids(QUESTION_PREFIX)
         self.hints_prefix = self._ids(HINTS_PREFIX)
         self.eos = [tokenizer.eos_token_id] if tokenizer.eos_token_id is not None else []
 
-    def _ids(self, text: str) -> List[int]:
+    def _ids(self, text: str) -> list[int]:
         return self.tokenizer(text, add_special_tokens=False)["input_ids"]
 
-    def query_ids(self, query: str) -> List[int]:
+    def query_ids(self, query: str) -> list[int]:
         """Token ids of the query as it follows "Question:" (with its leading space)."""
         if not isinstance(query, str) or not query.strip():
             raise InputError("the query is empty; give it some text")
         return self._ids(" " + clean_text(query.strip()))
 
-    def document_ids(self, docs: Sequence[str]) -> List[List[int]]:
+    def document_ids(self, docs: Sequence[str]) -> list[list[int]]:
         """Token ids of each document (batched tokenisation); empty documents are an error."""
         for position, doc in enumerate(docs):
             if not isinstance(doc, str) or not doc.strip():
@@ -83,14 +83,24 @@ class PairEncoder:
             return []
         return self.tokenizer([clean_text(d.strip()) for d in docs], add_special_tokens=False)["input_ids"]
 
-    def fixed_length(self, query_ids: List[int], prompt_slots: int = 0, hint_slots: Optional[int] = None) -> int:
+    def fixed_length(self, query_ids: list[int], prompt_slots: int = 0, hint_slots: int | None = None) -> int:
         """Sequence length without the document (the last target token is never fed in)."""
         hints = 0 if hint_slots is None else len(self.hints_prefix) + hint_slots + len(self.passage_suffix)
-        return (prompt_slots + len(self.bos) + len(self.passage_prefix) + len(self.passage_suffix) + hints
-                + len(self.question_prefix) + len(query_ids) + len(self.eos) - 1)
+        return (
+            prompt_slots
+            + len(self.bos)
+            + len(self.passage_prefix)
+            + len(self.passage_suffix)
+            + hints
+            + len(self.question_prefix)
+            + len(query_ids)
+            + len(self.eos)
+            - 1
+        )
 
-    def truncate(self, query_ids: List[int], doc_ids: List[int], prompt_slots: int = 0,
-                 hint_slots: Optional[int] = None) -> List[int]:
+    def truncate(
+        self, query_ids: list[int], doc_ids: list[int], prompt_slots: int = 0, hint_slots: int | None = None
+    ) -> list[int]:
         """The document cut so that the whole sequence fits ``max_length``."""
         room = self.max_length - self.fixed_length(query_ids, prompt_slots, hint_slots)
         if room < 1:
@@ -99,8 +109,9 @@ class PairEncoder:
             )
         return list(doc_ids[:room])
 
-    def encode(self, query_ids: List[int], doc_ids: List[int], index: int, prompt_slots: int = 0,
-               hint_slots: Optional[int] = None) -> EncodedPair:
+    def encode(
+        self, query_ids: list[int], doc_ids: list[int], index: int, prompt_slots: int = 0, hint_slots: int | None = None
+    ) -> EncodedPair:
         """Lay out one pair (document truncated to fit), with placeholder slots for soft prompt and hints.
 
         ``hint_slots=None`` leaves out the "Hints:" line; 0 keeps the line with no hint vectors.
@@ -113,13 +124,21 @@ class PairEncoder:
             hint_at = len(context)
             context += [self.pad_id] * hint_slots + self.passage_suffix
         context += self.question_prefix
-        return EncodedPair(context=context, target=query_ids + self.eos, index=index, prompt_slots=prompt_slots,
-                           hint_at=hint_at, hint_slots=hint_slots or 0, query_ids=list(query_ids), doc_ids=doc_ids)
+        return EncodedPair(
+            context=context,
+            target=query_ids + self.eos,
+            index=index,
+            prompt_slots=prompt_slots,
+            hint_at=hint_at,
+            hint_slots=hint_slots or 0,
+            query_ids=list(query_ids),
+            doc_ids=doc_ids,
+        )
 
 
-def length_batches(pairs: Sequence[EncodedPair], batch_size: int, token_budget: int) -> Iterator[List[EncodedPair]]:
+def length_batches(pairs: Sequence[EncodedPair], batch_size: int, token_budget: int) -> Iterator[list[EncodedPair]]:
     """Longest-first batches of at most ``batch_size`` pairs and ``token_budget`` padded tokens."""
-    batch: List[EncodedPair] = []
+    batch: list[EncodedPair] = []
     for pair in sorted(pairs, key=len, reverse=True):
         width = len(batch[0]) if batch else len(pair)
         if batch and (len(batch) >= batch_size or width * (len(batch) + 1) > token_budget):
@@ -139,10 +158,10 @@ class LeftPaddedBatch:
     position_ids: torch.Tensor  # (B, T)
     targets: torch.Tensor  # (B, L): target ids, right-aligned, pad where mask is 0
     target_mask: torch.Tensor  # (B, L) float
-    indices: List[int]
+    indices: list[int]
     prompt_mask: torch.Tensor  # (B, T) bool: soft-prompt slots
     hint_mask: torch.Tensor  # (B, T) bool: hint slots
-    pairs: List[EncodedPair]
+    pairs: list[EncodedPair]
 
 
 def collate(batch: Sequence[EncodedPair], pad_id: int, device) -> LeftPaddedBatch:
@@ -178,9 +197,7 @@ def collate(batch: Sequence[EncodedPair], pad_id: int, device) -> LeftPaddedBatc
     )
 
 
-def mean_target_log_prob(
-    model, batch: LeftPaddedBatch, inputs_embeds: Optional[torch.Tensor] = None
-) -> torch.Tensor:
+def mean_target_log_prob(model, batch: LeftPaddedBatch, inputs_embeds: torch.Tensor | None = None) -> torch.Tensor:
     """Mean log-probability of each row's targets (B,), computing logits only at the target positions."""
     width = batch.targets.shape[1]
     kwargs = {"inputs_embeds": inputs_embeds} if inputs_embeds is not None else {"input_ids": batch.input_ids}
@@ -213,7 +230,7 @@ class QueryLikelihoodScorer:
     ``token_budget`` (padded tokens per forward pass) defaults to :func:`default_token_budget`.
     """
 
-    def __init__(self, model, batch_size: int = 32, token_budget: Optional[int] = None):
+    def __init__(self, model, batch_size: int = 32, token_budget: int | None = None):
         if token_budget is None:
             token_budget = default_token_budget(model.device, model.encoder.max_length)
         if batch_size < 1 or token_budget < model.encoder.max_length:
@@ -225,7 +242,7 @@ class QueryLikelihoodScorer:
         self.batch_size = batch_size
         self.token_budget = token_budget
 
-    def score_pairs(self, queries: Sequence[str], docs: Sequence[str], batch_size: Optional[int] = None) -> List[float]:
+    def score_pairs(self, queries: Sequence[str], docs: Sequence[str], batch_size: int | None = None) -> list[float]:
         """Scores for ``zip(queries, docs)``, in input order."""
         pairs = self.model.prepare(queries, docs)
         scores = [0.0] * len(pairs)

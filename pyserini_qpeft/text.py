@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator, Tuple
 
 from .errors import InputError
 
@@ -24,8 +24,11 @@ def title_and_text(title: str | None, text: str | None) -> str:
     return f"{title}\n{text}" if title else text
 
 
-def text_lines(path: str | os.PathLike) -> Iterator[Tuple[int, str]]:
-    """(line number, line) of a UTF-8 file (a byte-order mark is dropped), split on "\\n" only; a non-UTF-8 file is an InputError naming the line."""
+def text_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
+    """(line number, line) of a UTF-8 file (a byte-order mark is dropped), split on "\\n" only.
+
+    A non-UTF-8 file is an InputError naming the line.
+    """
     number = 0
     with open(path, encoding="utf-8-sig", newline="\n") as handle:  # a leading byte-order mark is dropped
         try:
@@ -40,4 +43,6 @@ def read_text(path: str | os.PathLike) -> str:
     try:
         return Path(path).read_text(encoding="utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise InputError(f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); convert the file to UTF-8") from None
+        raise InputError(
+            f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); convert the file to UTF-8"
+        ) from None

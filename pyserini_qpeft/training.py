@@ -13,18 +13,21 @@ import logging
 import math
 import os
 import random
-from dataclasses import asdict, dataclass
+from collections.abc import Callable, Sequence
+from dataclasses import asdict
 from pathlib import Path
-from typing import Any, Callable, Dict, List, Optional, Sequence
+from typing import Any
 
 import torch
 
 from .atomic import atomic_write
 from .checkpoint import load_checkpoint, save_checkpoint
+from .config import TrainingConfig
 from .errors import InputError
 from .qpeft_model import QPEFTModel
 from .scoring import collate, length_batches
 from .training_data import StepPairs, TrainingQuery, fixed_dev_pairs, sample_step
+from .variants import trainable_variants
 
 logger = logging.getLogger(__name__)
 
@@ -32,37 +35,9 @@ STATE_FILE = "trainer_state.json"
 OPTIMIZER_FILE = "optimizer.pt"
 
 
-@dataclass
-class TrainingConfig:
-    """Optimisation settings; validated on creation."""
-
-    epochs: int = 3
-    lr: float = 3e-2  # soft prompt (the paper's rate)
-    qd_lr: float = 1e-3  # QD module: query table, MLP, attention
-    weight_decay: float = 0.0
-    margin: float = 0.5
-    batch_size: int = 4  # queries per micro-batch
-    grad_accum: int = 1  # micro-batches per optimizer step
-    negatives: int = 3  # BM25 hard negatives per query and step
-    in_batch: int = 3  # other queries' positives per query and step (at most batch_size - 1)
-    dev_negatives: int = 3
-    patience: int = 2  # epochs without dev improvement before stopping
-    seed: int = 42
-    save_every: int = 20  # optimizer steps between resumable saves
-
-    def __post_init__(self) -> None:
-        for name in ("epochs", "batch_size", "grad_accum", "patience", "save_every"):
-            if getattr(self, name) < 1:
-                raise InputError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
-        for name in ("negatives", "in_batch", "dev_negatives"):
-            if getattr(self, name) < 0:
-                raise InputError(f"--{name.replace('_', '-')} must be 0 or more, got {getattr(self, name)}")
-        if self.negatives + self.in_batch == 0:
-            raise InputError("--negatives and --in-batch are both 0: the pairwise loss needs negatives")
-        if not (self.lr > 0 and self.qd_lr > 0):
-            raise InputError(f"--lr and --qd-lr must be positive, got {self.lr} and {self.qd_lr}")
-        if self.margin < 0:
-            raise InputError(f"--margin must be 0 or more, got {self.margin}")
+def state_dir(output: str | os.PathLike) -> Path:
+    """The folder beside checkpoint ``output`` that holds its resumable training state: ``<output>.train-state``."""
+    return Path(str(output) + ".train-state")
 
 
 def pairwise_loss(log_likelihoods: torch.Tensor, margin: float) -> tuple:
@@ -75,11 +50,22 @@ def pairwise_loss(log_likelihoods: torch.Tensor, margin: float) -> tuple:
 class Trainer:
     """Runs epochs over training queries with dev-loss early stopping, saving the best model to ``output``."""
 
-    def __init__(self, model: QPEFTModel, config: TrainingConfig, train: Sequence[TrainingQuery],
-                 dev: Sequence[TrainingQuery], qrels: Dict[str, Dict[str, int]], doc_text: Callable[[str], str],
-                 output: str | os.PathLike, token_budget: int = 4096):
+    def __init__(
+        self,
+        model: QPEFTModel,
+        config: TrainingConfig,
+        train: Sequence[TrainingQuery],
+        dev: Sequence[TrainingQuery],
+        qrels: dict[str, dict[str, int]],
+        doc_text: Callable[[str], str],
+        output: str | os.PathLike,
+        token_budget: int = 4096,
+    ):
         if not model.trainable_parameters():
-            raise InputError("variant 'zeroshot' has nothing to train; use --variant prompt, r or a")
+            raise InputError(
+                f"variant {model.config.variant!r} has nothing to train; "
+                f"use --variant {', '.join(trainable_variants())}"
+            )
         self.model = model
         self.config = config
         self.train = list(train)
@@ -87,14 +73,17 @@ class Trainer:
         self.qrels = qrels
         self.doc_text = doc_text
         self.output = Path(output)
-        self.state_dir = Path(str(self.output) + ".train-state")
+        self.state_dir = state_dir(self.output)
         self.token_budget = token_budget
         groups = [
-            {"params": [p for n, p in model.trainable_parameters().items() if n.startswith("prompt.")], "lr": config.lr},
+            {
+                "params": [p for n, p in model.trainable_parameters().items() if n.startswith("prompt.")],
+                "lr": config.lr,
+            },
             {"params": [p for n, p in model.trainable_parameters().items() if n.startswith("qd.")], "lr": config.qd_lr},
         ]
         self.optimizer = torch.optim.AdamW([g for g in groups if g["params"]], weight_decay=config.weight_decay)
-        self.state: Dict[str, Any] = {"epoch": 0, "step": 0, "best_dev": None, "bad_epochs": 0, "history": []}
+        self.state: dict[str, Any] = {"epoch": 0, "step": 0, "best_dev": None, "bad_epochs": 0, "history": []}
 
     @property
     def steps_per_epoch(self) -> int:
@@ -114,8 +103,11 @@ class Trainer:
         return torch.cat([v for _, v in parts])[torch.argsort(order)]
 
     def _micro_batch(self, batch: Sequence[TrainingQuery], rng: random.Random, scale: float) -> float:
-        steps = [s for s in sample_step(batch, self.qrels, self.config.negatives, self.config.in_batch, rng)
-                 if len(s.docids) > 1]
+        steps = [
+            s
+            for s in sample_step(batch, self.qrels, self.config.negatives, self.config.in_batch, rng)
+            if len(s.docids) > 1
+        ]
         if not steps:
             return 0.0
         counts = [len(s.docids) - 1 for s in steps]
@@ -155,7 +147,9 @@ class Trainer:
             return False
         saved = json.loads(state_path.read_text(encoding="utf-8"))
         if saved.get("training_config") != asdict(self.config):
-            raise InputError(f"{state_path}: saved with different training settings; use the same flags, or --overwrite")
+            raise InputError(
+                f"{state_path}: saved with different training settings; use the same flags, or --overwrite"
+            )
         restored = load_checkpoint(self.state_dir / "last", self.model.lm, self.model.tokenizer)
         with torch.no_grad():
             mine = self.model.trainable_parameters()
@@ -167,7 +161,7 @@ class Trainer:
         return True
 
     # -- the loop ----------------------------------------------------------------------------------
-    def fit(self, on_step: Optional[Callable[[int, float], Any]] = None) -> Dict[str, Any]:
+    def fit(self, on_step: Callable[[int, float], Any] | None = None) -> dict[str, Any]:
         """Train until ``epochs`` or early stopping; the best model by dev loss ends up in ``output``.
 
         ``on_step(step, running_loss)`` is called after each optimizer step. Returns the trainer state.

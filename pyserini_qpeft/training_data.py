@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import random
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any
 
 from .errors import InputError
 
@@ -15,18 +16,18 @@ class TrainingQuery:
 
     qid: str
     text: str
-    positives: List[str]
-    negatives: List[str] = field(default_factory=list)
+    positives: list[str]
+    negatives: list[str] = field(default_factory=list)
 
 
 def build_training_queries(
-    queries: Dict[str, str],
-    qrels: Dict[str, Dict[str, int]],
+    queries: dict[str, str],
+    qrels: dict[str, dict[str, int]],
     searcher,
     depth: int = 30,
     threads: int = 1,
-    progress: Optional[Callable[[int], Any]] = None,
-) -> List[TrainingQuery]:
+    progress: Callable[[int], Any] | None = None,
+) -> list[TrainingQuery]:
     """Pair each judged query with its positives and the BM25 top-``depth`` hits that are not positives."""
     from .first_stage import bm25_search
 
@@ -43,8 +44,9 @@ def build_training_queries(
     return examples
 
 
-def split_dev(examples: Sequence[TrainingQuery], fraction: float, seed: int,
-              max_dev: Optional[int] = None) -> Tuple[List[TrainingQuery], List[TrainingQuery]]:
+def split_dev(
+    examples: Sequence[TrainingQuery], fraction: float, seed: int, max_dev: int | None = None
+) -> tuple[list[TrainingQuery], list[TrainingQuery]]:
     """Hold back a seeded random ``fraction`` of the queries (at least one) as the dev split."""
     if not 0 < fraction < 1:
         raise InputError(f"--dev-fraction must be between 0 and 1, got {fraction}")
@@ -65,11 +67,12 @@ class StepPairs:
     """The pairs of one query in a training step: index 0 is the positive, the rest negatives."""
 
     query: TrainingQuery
-    docids: List[str]
+    docids: list[str]
 
 
-def sample_step(batch: Sequence[TrainingQuery], qrels: Dict[str, Dict[str, int]], negatives: int, in_batch: int,
-                rng: random.Random) -> List[StepPairs]:
+def sample_step(
+    batch: Sequence[TrainingQuery], qrels: dict[str, dict[str, int]], negatives: int, in_batch: int, rng: random.Random
+) -> list[StepPairs]:
     """For each query: one positive, ``negatives`` hard negatives and up to ``in_batch`` other queries' positives."""
     positives = [rng.choice(q.positives) for q in batch]
     steps = []
@@ -83,6 +86,6 @@ def sample_step(batch: Sequence[TrainingQuery], qrels: Dict[str, Dict[str, int]]
     return steps
 
 
-def fixed_dev_pairs(dev: Sequence[TrainingQuery], negatives: int) -> List[StepPairs]:
+def fixed_dev_pairs(dev: Sequence[TrainingQuery], negatives: int) -> list[StepPairs]:
     """Deterministic dev pairs: the first positive and the top ``negatives`` BM25 hard negatives."""
     return [StepPairs(q, [q.positives[0], *q.negatives[:negatives]]) for q in dev if q.negatives]

@@ -1,4 +1,4 @@
-"""Shared fixtures: paths to the shared data, tiny BEIR folders, and a session-wide scifact index.
+"""Shared fixtures: paths to the shared data, tiny BEIR folders, a session-wide scifact index and its BM25 run.
 
 Model fixtures live with the model tests; keep this file to data and index fixtures.
 """
@@ -26,7 +26,7 @@ def write_jsonl(path, records):
 
 
 def write_beir(folder, corpus, queries, qrels=None):
-    """Write a BEIR folder: ``corpus`` and ``queries`` are lists of dicts, ``qrels`` maps split -> {qid: {docid: rel}}."""
+    """Write a BEIR folder: ``corpus``/``queries`` are lists of dicts, ``qrels`` maps split -> {qid: {docid: rel}}."""
     folder = Path(folder)
     write_jsonl(folder / "corpus.jsonl", corpus)
     write_jsonl(folder / "queries.jsonl", queries)
@@ -127,6 +127,32 @@ def scifact_index(scifact, tmp_path_factory):
     count = build_index(scifact, index)
     assert count == 5183
     return index
+
+
+@pytest.fixture(scope="session")
+def bm25_scifact_run(scifact, scifact_index, tmp_path_factory):
+    """BM25 run of all 300 scifact test queries, top 100, written by `search`."""
+    from pyserini_qpeft.cli.main import main
+
+    output = tmp_path_factory.mktemp("bm25") / "run.trec"
+    code = main(
+        [
+            "-q",
+            "search",
+            "--index",
+            str(scifact_index),
+            "--beir",
+            str(scifact),
+            "--split",
+            "test",
+            "--hits",
+            "100",
+            "--output",
+            str(output),
+        ]
+    )
+    assert code == 0
+    return output
 
 
 @pytest.fixture(scope="session")

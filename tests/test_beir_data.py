@@ -4,6 +4,7 @@ import pytest
 
 from pyserini_qpeft.beir_data import (
     beir_dir,
+    first_queries,
     iter_corpus,
     load_qrels,
     load_queries,
@@ -311,3 +312,14 @@ def test_beir_queries_refuse_a_repeated_id(make_beir):
     folder = make_beir([{"_id": "d", "text": "x"}], [{"_id": "q1", "text": "a"}, {"_id": "q1", "text": "b"}])
     with pytest.raises(InputError, match=r"queries.jsonl:2: query id 'q1' appears twice"):
         load_queries(folder)
+
+
+def test_first_queries_keeps_the_first_n_in_order():
+    queries = {"3": "c", "1": "a", "2": "b"}
+    assert first_queries(queries, None) == queries
+    assert list(first_queries(queries, 2)) == ["3", "1"]
+    assert first_queries(queries, 9) == queries
+    with pytest.raises(InputError, match="--max-queries must be at least 2, got 1"):
+        first_queries(queries, 1, minimum=2)
+    with pytest.raises(InputError, match="topics.max_queries must be at least 1, got 0"):
+        first_queries(queries, 0, name="topics.max_queries")

@@ -8,10 +8,11 @@ from pathlib import Path
 import pytest
 import torch
 
-from _tiny_models import tiny_gpt2, tiny_llama, tiny_tokenizer
 from pyserini_qpeft.config import QPEFTConfig
 from pyserini_qpeft.qpeft_model import QPEFTModel
 from pyserini_qpeft.scoring import QueryLikelihoodScorer
+
+from _tiny_models import tiny_gpt2, tiny_llama, tiny_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "benchmarks"))
@@ -20,15 +21,17 @@ from benchlib import PeakMemory  # noqa: E402
 from speed_impls import bare_forward, naive_scores, our_batches, random_llama  # noqa: E402
 
 QUERY = "Cells respond to stress"
-DOCS = ["The vaccine reduced infection rates in the elderly cohort of the trial.",
-        "Mutations in the gene were associated with higher cancer risk.",
-        "Cells respond to stress by activating signalling pathways " * 6,
-        "Short text."]
+DOCS = [
+    "The vaccine reduced infection rates in the elderly cohort of the trial.",
+    "Mutations in the gene were associated with higher cancer risk.",
+    "Cells respond to stress by activating signalling pathways " * 6,
+    "Short text.",
+]
 
 
 def model_for(variant, lm):
     tokenizer = tiny_tokenizer()
-    model = QPEFTModel(lm, tokenizer, QPEFTConfig(variant=variant, max_length=64, k=3, attention_heads=2))
+    model = QPEFTModel(lm, tokenizer, QPEFTConfig(variant=variant, max_length=64, num_hints=3, attention_heads=2))
     torch.manual_seed(1)
     for parameter in model.trainable_parameters().values():  # move off the zero-initialised MLP output
         with torch.no_grad():
@@ -52,8 +55,9 @@ def test_bare_forward_runs_the_trunk_over_our_exact_batches():
     assert sorted(i for b in batches for i in b.indices) == list(range(len(DOCS)))
     assert [b.input_ids.shape[0] for b in batches] == [3, 1]
     seen = []
-    handle = model.lm.base_model.register_forward_hook(lambda module, args, kwargs, out: seen.append(kwargs),
-                                                       with_kwargs=True)
+    handle = model.lm.base_model.register_forward_hook(
+        lambda module, args, kwargs, out: seen.append(kwargs), with_kwargs=True
+    )
     try:
         bare_forward(model, batches)
     finally:
@@ -68,7 +72,9 @@ def test_random_llama_is_about_one_billion_parameters():
     lm = random_llama(tiny_tokenizer(), device="meta")
     count = sum(p.numel() for p in lm.parameters())
     assert 0.95e9 < count + 2048 * (49152 - len(tiny_tokenizer())) < 1.15e9  # with the default model's vocabulary
-    small = random_llama(tiny_tokenizer(), hidden=32, layers=2, heads=4, kv_heads=2, intermediate=64, dtype=torch.float32)
+    small = random_llama(
+        tiny_tokenizer(), hidden=32, layers=2, heads=4, kv_heads=2, intermediate=64, dtype=torch.float32
+    )
     out = small(input_ids=torch.tensor([[1, 5, 7]]))
     assert out.logits.shape == (1, 3, len(tiny_tokenizer()))
 
@@ -79,7 +85,7 @@ def test_peak_memory_sees_a_large_temporary_allocation():
         pass
     with PeakMemory() as large:
         block = bytearray(300 * 2**20)
-        block[:: 4096] = b"x" * len(block[:: 4096])  # touch every page
+        block[::4096] = b"x" * len(block[::4096])  # touch every page
         del block
     assert large.resettable
     assert large.rss_mib - small.rss_mib > 250
@@ -93,14 +99,36 @@ def run_script(args, cwd):
 
 def test_bench_speed_end_to_end_on_a_tiny_model(tmp_path, scifact, tiny_model_dir):
     out = tmp_path / "speed"
-    run_script(["benchmarks/bench_speed.py", "--beir", str(scifact), "--model", str(tiny_model_dir),
-                "--queries", "2", "--docs", "3", "--max-length", "160", "--repeats", "2",
-                "--selection-candidates", "3,6", "--selection-queries", "2", "--out", str(out)], ROOT)
+    run_script(
+        [
+            "benchmarks/bench_speed.py",
+            "--beir",
+            str(scifact),
+            "--model",
+            str(tiny_model_dir),
+            "--queries",
+            "2",
+            "--docs",
+            "3",
+            "--max-length",
+            "256",
+            "--repeats",
+            "2",
+            "--selection-candidates",
+            "3,6",
+            "--selection-queries",
+            "2",
+            "--out",
+            str(out),
+        ],
+        ROOT,
+    )
     result = json.loads((out / "results.json").read_text())
     model = result["models"][0]
     assert model["pairs"] == 6
     assert {(r["variant"], r["implementation"]) for r in model["rows"]} == {
-        (v, i) for v in ("zeroshot", "prompt", "r", "a") for i in ("ours", "bare", "naive")}
+        (v, i) for v in ("zeroshot", "prompt", "r", "a") for i in ("ours", "bare", "naive")
+    }
     for row in model["rows"]:
         assert len(row["seconds"]) == 2 and row["pairs_per_s"] > 0 and row["model_flops"] > 0
         assert row["max_abs_score_diff_ours_vs_naive"] < 1e-3
@@ -113,9 +141,30 @@ def test_bench_speed_end_to_end_on_a_tiny_model(tmp_path, scifact, tiny_model_di
 
 def test_bench_quality_end_to_end_with_interpolation(tmp_path, scifact, scifact_index, tiny_model_dir):
     out = tmp_path / "quality"
-    run_script(["benchmarks/bench_quality.py", "--beir", str(scifact), "--index", str(scifact_index),
-                "--max-queries", "3", "--dev-queries", "3", "--depth", "4", "--hits", "10", "--max-length", "160",
-                "--zeroshot-model", str(tiny_model_dir), "--out", str(out)], ROOT)
+    run_script(
+        [
+            "benchmarks/bench_quality.py",
+            "--beir",
+            str(scifact),
+            "--index",
+            str(scifact_index),
+            "--max-queries",
+            "3",
+            "--dev-queries",
+            "3",
+            "--depth",
+            "4",
+            "--hits",
+            "10",
+            "--max-length",
+            "160",
+            "--zeroshot-model",
+            str(tiny_model_dir),
+            "--out",
+            str(out),
+        ],
+        ROOT,
+    )
     result = json.loads((out / "results.json").read_text())
     assert set(result["systems"]) == {"bm25", "zeroshot"}
     fused = result["systems"]["zeroshot"]["interpolation"]
@@ -123,7 +172,11 @@ def test_bench_quality_end_to_end_with_interpolation(tmp_path, scifact, scifact_
     assert fused["dev_nDCG@10"] == max(fused["dev_curve"].values())
     assert result["dev"]["queries"] == 3
     assert sorted(p.name for p in (out / "runs").iterdir()) == [
-        "bm25.trec", "dev-bm25.trec", "dev-zeroshot.trec", "zeroshot.trec"]
+        "bm25.trec",
+        "dev-bm25.trec",
+        "dev-zeroshot.trec",
+        "zeroshot.trec",
+    ]
     assert (out / "ndcg.png").stat().st_size > 1000
     assert "interpolation" in (out / "results.md").read_text()
 

@@ -33,14 +33,15 @@ def trained(variant, salt=0, dtype=torch.float32, base_model="tiny"):
     """A model on the seed-0 tiny Llama whose trainable parts moved as if trained (``salt`` picks how)."""
     tokenizer = tiny_tokenizer()
     lm = tiny_llama(len(tokenizer), seed=0).to(dtype)
-    config = QPEFTConfig(base_model=base_model, variant=variant, num_virtual_tokens=4, k=3, max_length=96,
-                         filter_stopwords=False)
+    config = QPEFTConfig(
+        base_model=base_model, variant=variant, num_virtual_tokens=4, num_hints=3, max_length=96, filter_stopwords=False
+    )
     model = QPEFTModel(lm, tokenizer, config)
     generator = torch.Generator().manual_seed(1000 + salt)
     with torch.no_grad():
         for name, param in model.trainable_parameters().items():
             if name == "qd.query_table.weight":  # training moves only some rows
-                param[100 + salt: 300 + salt] += 0.05 * torch.randn(200, param.shape[1], generator=generator)
+                param[100 + salt : 300 + salt] += 0.05 * torch.randn(200, param.shape[1], generator=generator)
             else:
                 param += 0.05 * torch.randn(param.shape, generator=generator)
     return model
@@ -151,7 +152,9 @@ def test_our_file_names_in_a_folder_without_our_config_are_never_replaced(tmp_pa
     (folder / "adapter_model.safetensors").write_bytes(b"someone else's adapter")
     (folder / "adapter_config.json").write_text("{}")
     before = snapshot(folder)
-    with pytest.raises(InputError, match="holds adapter_config.json, adapter_model.safetensors but no qpeft_config.json"):
+    with pytest.raises(
+        InputError, match="holds adapter_config.json, adapter_model.safetensors but no qpeft_config.json"
+    ):
         save_checkpoint(trained("prompt"), folder)
     assert snapshot(folder) == before
 
@@ -231,14 +234,19 @@ def test_folder_mixing_files_of_two_saves_is_refused_as_incomplete(tmp_path):
         mixed = tmp_path / f"mixed-{config_from}"
         shutil.copytree(tmp_path / config_from, mixed)
         shutil.copy(tmp_path / weights_from / "qd_module.safetensors", mixed / "qd_module.safetensors")
-        with pytest.raises(InputError, match=r"qd_module.safetensors: its sha256 differs from the one "
-                                             r"qpeft_config.json records .*; the checkpoint is incomplete, save it again"):
+        with pytest.raises(
+            InputError,
+            match=r"qd_module.safetensors: its sha256 differs from the one "
+            r"qpeft_config.json records .*; the checkpoint is incomplete, save it again",
+        ):
             load_checkpoint(mixed, lm, tiny_tokenizer())
     partial = tmp_path / "partial"
     partial.mkdir()
     shutil.copy(tmp_path / "one" / CONFIG_NAME, partial)
     shutil.copy(tmp_path / "one" / "adapter_model.safetensors", partial)
-    with pytest.raises(InputError, match="qd_module.safetensors|adapter_config.json: missing; the checkpoint is incomplete"):
+    with pytest.raises(
+        InputError, match="qd_module.safetensors|adapter_config.json: missing; the checkpoint is incomplete"
+    ):
         load_checkpoint(partial, lm, tiny_tokenizer())
 
 
@@ -253,9 +261,15 @@ def test_fingerprint_is_the_same_in_every_dtype_and_differs_between_models():
     assert base_fingerprint(tiny_llama(len(tiny_tokenizer()) + 8, seed=0)) != found
 
 
-@pytest.mark.parametrize("saved_in, loaded_in", [
-    ("float32", "bfloat16"), ("float32", "float16"), ("bfloat16", "float32"), ("bfloat16", "float16"),
-])
+@pytest.mark.parametrize(
+    "saved_in, loaded_in",
+    [
+        ("float32", "bfloat16"),
+        ("float32", "float16"),
+        ("bfloat16", "float32"),
+        ("bfloat16", "float16"),
+    ],
+)
 @pytest.mark.parametrize("variant", ["prompt", "r", "a"])
 def test_checkpoint_saved_in_one_dtype_loads_in_another(tmp_path, tiny_model_dir, variant, saved_in, loaded_in):
     model = trained(variant, dtype=getattr(torch, saved_in), base_model=str(tiny_model_dir))
@@ -296,14 +310,18 @@ def test_old_format_fingerprint_is_verified_in_every_dtype(tmp_path, tiny_model_
     make_legacy(tmp_path / "ckpt", model.lm)
     for dtype in ("float32", "bfloat16", "float16"):
         loaded = QPEFTReranker.from_pretrained(str(tmp_path / "ckpt"), device="cpu", dtype=dtype)
-        assert same_state({k: v for k, v in state(loaded.model).items() if "query_table" not in k},
-                          {k: v for k, v in state(model).items() if "query_table" not in k})
+        assert same_state(
+            {k: v for k, v in state(loaded.model).items() if "query_table" not in k},
+            {k: v for k, v in state(model).items() if "query_table" not in k},
+        )
     with pytest.raises(InputError, match="the loaded LM is a different model"):
         load_checkpoint(tmp_path / "ckpt", tiny_llama(len(tiny_tokenizer()), seed=5), tiny_tokenizer())
 
 
 @pytest.mark.integration
-@pytest.mark.parametrize("variant, dtype", [("a", "float32"), ("r", "float32"), ("prompt", "float32"), ("a", "float16")])
+@pytest.mark.parametrize(
+    "variant, dtype", [("a", "float32"), ("r", "float32"), ("prompt", "float32"), ("a", "float16")]
+)
 def test_committed_bf16_checkpoints_load_with_the_default_model(variant, dtype):
     reranker = QPEFTReranker.from_pretrained(str(COMMITTED / variant), device="cpu", dtype=dtype)
     assert reranker.config.variant == variant and len(reranker.config.base_fingerprint) == 16  # format 1
@@ -325,7 +343,9 @@ def test_truncated_or_garbage_weights_file_is_a_one_line_input_error(tmp_path, d
     with pytest.raises(InputError) as error:
         load_checkpoint(folder, tiny_llama(len(tiny_tokenizer()), seed=0), tiny_tokenizer())
     message = str(error.value)
-    assert message.startswith(f"{path}: not a valid safetensors file (") and message.endswith("save the checkpoint again")
+    assert message.startswith(f"{path}: not a valid safetensors file (") and message.endswith(
+        "save the checkpoint again"
+    )
     assert "\n" not in message
 
 
@@ -371,7 +391,9 @@ def test_truncated_pytorch_model_bin_is_a_one_line_error(tmp_path):
     _bin_only_model(tmp_path / "lm")
     weights = tmp_path / "lm" / "pytorch_model.bin"
     weights.write_bytes(weights.read_bytes()[:5000])
-    with pytest.raises(QPEFTError, match="pytorch_model.bin in .* is damaged .*; download or save the model again") as error:
+    with pytest.raises(
+        QPEFTError, match="pytorch_model.bin in .* is damaged .*; download or save the model again"
+    ) as error:
         QPEFTReranker.from_pretrained(str(tmp_path / "lm"), device="cpu")
     assert "\n" not in str(error.value)
 
@@ -393,7 +415,9 @@ def test_corrupt_model_safetensors_is_a_one_line_error(tmp_path, tiny_model_dir)
 
 @pytest.mark.parametrize("device", ["gpu0", "cuda:x", "", "cpu0", "cuda:-1", "torch.cuda", 0])
 def test_invalid_device_string_is_an_input_error_naming_the_valid_forms(tiny_model_dir, device):
-    with pytest.raises(InputError, match=r"device=.* is not a valid device; use cpu, cuda, cuda:N \(N a GPU index\) or mps"):
+    with pytest.raises(
+        InputError, match=r"device=.* is not a valid device; use cpu, cuda, cuda:N \(N a GPU index\) or mps"
+    ):
         QPEFTReranker.from_pretrained(str(tiny_model_dir), device=device)
     with pytest.raises(InputError, match=r"^--device="):
         resolve_device(device, "--device")
@@ -411,20 +435,32 @@ def test_asking_for_cuda_without_cuda_is_a_clear_error(tiny_model_dir, device):
         QPEFTReranker.from_pretrained(str(tiny_model_dir), device=device)
 
 
-@pytest.mark.parametrize("value, expected", [
-    ("float32", torch.float32), ("fp32", torch.float32), ("float", torch.float32),
-    ("bfloat16", torch.bfloat16), ("bf16", torch.bfloat16),
-    ("float16", torch.float16), ("fp16", torch.float16), ("half", torch.float16),
-    (torch.bfloat16, torch.bfloat16), (None, None),
-])
+@pytest.mark.parametrize(
+    "value, expected",
+    [
+        ("float32", torch.float32),
+        ("fp32", torch.float32),
+        ("float", torch.float32),
+        ("bfloat16", torch.bfloat16),
+        ("bf16", torch.bfloat16),
+        ("float16", torch.float16),
+        ("fp16", torch.float16),
+        ("half", torch.float16),
+        (torch.bfloat16, torch.bfloat16),
+        (None, None),
+    ],
+)
 def test_dtype_names_and_aliases_resolve(value, expected):
     assert resolve_dtype(value) == expected
 
 
 @pytest.mark.parametrize("value", ["nn", "bf17", "float64", "int8", "Tensor", "torch.float32", "", torch.float64, 16])
 def test_invalid_dtype_is_an_input_error_naming_the_allowed_values(tiny_model_dir, value):
-    with pytest.raises(InputError, match=r"dtype=.* is not a supported dtype; use float32, bfloat16 or float16 "
-                                         r"\(or fp32, float, bf16, fp16, half\)"):
+    with pytest.raises(
+        InputError,
+        match=r"dtype=.* is not a supported dtype; use float32, bfloat16 or float16 "
+        r"\(or fp32, float, bf16, fp16, half\)",
+    ):
         QPEFTReranker.from_pretrained(str(tiny_model_dir), device="cpu", dtype=value)
 
 

@@ -28,7 +28,7 @@ def tiny_checkpoint(tmp_path_factory, tiny_model_dir):
     from pyserini_qpeft.model_loading import load_causal_lm
 
     lm, tokenizer = load_causal_lm(str(tiny_model_dir), device="cpu")
-    config = QPEFTConfig(base_model=str(tiny_model_dir), variant="r", k=3, max_length=128, num_virtual_tokens=2)
+    config = QPEFTConfig(base_model=str(tiny_model_dir), variant="r", num_hints=3, max_length=128, num_virtual_tokens=2)
     folder = tmp_path_factory.mktemp("ckpt") / "r"
     QPEFTReranker.from_lm(lm, tokenizer, config).save_pretrained(str(folder))
     return folder
@@ -37,8 +37,27 @@ def tiny_checkpoint(tmp_path_factory, tiny_model_dir):
 @pytest.fixture(scope="module")
 def bm25_run(tmp_path_factory, scifact, scifact_index):
     path = tmp_path_factory.mktemp("bm25") / "bm25.trec"
-    assert main(["-q", "search", "--index", str(scifact_index), "--beir", str(scifact), "--split", "test",
-                 "--max-queries", "2", "--hits", "3", "--output", str(path)]) == 0
+    assert (
+        main(
+            [
+                "-q",
+                "search",
+                "--index",
+                str(scifact_index),
+                "--beir",
+                str(scifact),
+                "--split",
+                "test",
+                "--max-queries",
+                "2",
+                "--hits",
+                "3",
+                "--output",
+                str(path),
+            ]
+        )
+        == 0
+    )
     return path
 
 
@@ -51,9 +70,24 @@ def copy_tree(src: Path, dst: Path) -> Path:
 
 # Each case: name -> function(tmp_path, ctx) returning (argv, expected exit code).
 def _rerank(ctx, *extra, output=None, model=None, run=None):
-    return ["rerank", "--run", str(run or ctx["run"]), "--index", str(ctx["index"]), "--beir", str(ctx["beir"]),
-            "--split", "test", "--model", str(model or ctx["model"]), "--max-length", "128",
-            "--output", str(output or ctx["tmp"] / "out.trec"), *extra]
+    return [
+        "rerank",
+        "--run",
+        str(run or ctx["run"]),
+        "--index",
+        str(ctx["index"]),
+        "--beir",
+        str(ctx["beir"]),
+        "--split",
+        "test",
+        "--model",
+        str(model or ctx["model"]),
+        "--max-length",
+        "128",
+        "--output",
+        str(output or ctx["tmp"] / "out.trec"),
+        *extra,
+    ]
 
 
 def case_output_is_a_folder(tmp, ctx):
@@ -98,7 +132,7 @@ def _config_field(tmp, ctx, key, value):
 
 
 def case_checkpoint_int_field_is_a_string(tmp, ctx):
-    return _config_field(tmp, ctx, "k", "ten")
+    return _config_field(tmp, ctx, "num_hints", "ten")
 
 
 def case_checkpoint_bool_field_is_a_string(tmp, ctx):
@@ -137,8 +171,17 @@ def case_run_lists_a_document_twice(tmp, ctx):
 def case_topics_repeat_a_query_id(tmp, ctx):
     topics = tmp / "topics.tsv"
     topics.write_text("q1\tfirst query\nq2\tsecond\nq1\tagain\n")
-    return ["search", "--index", str(ctx["index"]), "--topics", str(topics), "--hits", "3",
-            "--output", str(tmp / "run.trec")], 1
+    return [
+        "search",
+        "--index",
+        str(ctx["index"]),
+        "--topics",
+        str(topics),
+        "--hits",
+        "3",
+        "--output",
+        str(tmp / "run.trec"),
+    ], 1
 
 
 def case_resume_other_depth(tmp, ctx):
@@ -158,22 +201,44 @@ def case_index_overwrite_a_user_folder(tmp, ctx):
 def case_train_overwrite_a_user_folder(tmp, ctx):
     (tmp / "mine").mkdir()
     (tmp / "mine" / "thesis.tex").write_text(USER_TEXT)
-    return ["train", "--beir", str(ctx["beir"]), "--index", str(ctx["index"]), "--model", str(ctx["model"]),
-            "--output", str(tmp / "mine"), "--overwrite"], 1
+    return [
+        "train",
+        "--beir",
+        str(ctx["beir"]),
+        "--index",
+        str(ctx["index"]),
+        "--model",
+        str(ctx["model"]),
+        "--output",
+        str(tmp / "mine"),
+        "--overwrite",
+    ], 1
 
 
 def case_train_state_name_taken_by_a_user_folder(tmp, ctx):
     (tmp / "ckpt.train-state").mkdir()
     (tmp / "ckpt.train-state" / "data.csv").write_text(USER_TEXT)
-    return ["train", "--beir", str(ctx["beir"]), "--index", str(ctx["index"]), "--model", str(ctx["model"]),
-            "--output", str(tmp / "ckpt"), "--overwrite"], 1
+    return [
+        "train",
+        "--beir",
+        str(ctx["beir"]),
+        "--index",
+        str(ctx["index"]),
+        "--model",
+        str(ctx["model"]),
+        "--output",
+        str(tmp / "ckpt"),
+        "--overwrite",
+    ], 1
 
 
 def _pipeline(tmp, ctx, reranker):
     config = tmp / "p.yaml"
-    config.write_text(f"collection: {{beir: {ctx['beir']}}}\nindex: {{path: {ctx['index']}, build: never}}\n"
-                      f"topics: {{split: test, max_queries: 2}}\nfirst_stage: {{hits: 3}}\n{reranker}"
-                      "output: {run: out/run.trec}\n")
+    config.write_text(
+        f"collection: {{beir: {ctx['beir']}}}\nindex: {{path: {ctx['index']}, build: never}}\n"
+        f"topics: {{split: test, max_queries: 2}}\nfirst_stage: {{hits: 3}}\n{reranker}"
+        "output: {run: out/run.trec}\n"
+    )
     return ["pipeline", str(config)], 1
 
 
@@ -189,21 +254,61 @@ def case_pipeline_device_gpu0(tmp, ctx):
     return _pipeline(tmp, ctx, f"reranker: {{model: {ctx['model']}, device: gpu0}}\n")
 
 
+def case_pipeline_depth_not_a_number(tmp, ctx):
+    return _pipeline(tmp, ctx, f"reranker: {{model: {ctx['model']}, depth: many}}\n")
+
+
+def case_search_max_queries_zero(tmp, ctx):
+    return [
+        "search",
+        "--index",
+        str(ctx["index"]),
+        "--beir",
+        str(ctx["beir"]),
+        "--max-queries",
+        "0",
+        "--output",
+        str(tmp / "run.trec"),
+    ], 1
+
+
+def case_train_hint_backend_not_a_backend(tmp, ctx):
+    return [
+        "train",
+        "--beir",
+        str(ctx["beir"]),
+        "--index",
+        str(ctx["index"]),
+        "--model",
+        str(ctx["model"]),
+        "--output",
+        str(tmp / "ckpt"),
+        "--hint-backend",
+        "gpu",
+    ], 2
+
+
 def case_evaluate_binary_garbage(tmp, ctx):
     garbage = tmp / "garbage"
     garbage.write_bytes(b"\xff\xfe\x00binary\x00junk\n")
     return ["evaluate", "--run", str(garbage), "--qrels", str(garbage)], 1
 
 
-CASES = {name[len("case_"):]: fn for name, fn in sorted(globals().items()) if name.startswith("case_")}
+CASES = {name[len("case_") :]: fn for name, fn in sorted(globals().items()) if name.startswith("case_")}
 
 
 @pytest.fixture
 def ctx(tmp_path, scifact, scifact_index, tiny_model_dir, tiny_checkpoint, bm25_run):
     work = tmp_path / "work"
     work.mkdir()
-    return {"tmp": work, "beir": scifact, "index": scifact_index, "model": tiny_model_dir,
-            "checkpoint": tiny_checkpoint, "run": bm25_run}
+    return {
+        "tmp": work,
+        "beir": scifact,
+        "index": scifact_index,
+        "model": tiny_model_dir,
+        "checkpoint": tiny_checkpoint,
+        "run": bm25_run,
+    }
 
 
 @pytest.mark.parametrize("case", list(CASES))
@@ -228,16 +333,37 @@ def _simulated_os_error(number, message):
     return fail
 
 
-@pytest.mark.parametrize("number, message", [(errno.ENOSPC, "No space left on device"),
-                                             (errno.EROFS, "Read-only file system"),
-                                             (errno.EACCES, "Permission denied")])
+@pytest.mark.parametrize(
+    "number, message",
+    [
+        (errno.ENOSPC, "No space left on device"),
+        (errno.EROFS, "Read-only file system"),
+        (errno.EACCES, "Permission denied"),
+    ],
+)
 def test_cli_disk_errors_are_one_line_and_leave_nothing(number, message, ctx, capsys, monkeypatch):
     """A full disk, a read-only file system or a forbidden folder, met when the run file is written."""
     out = ctx["tmp"] / "sub" / "run.trec"
     monkeypatch.setattr(atomic.tempfile, "mkstemp", _simulated_os_error(number, message))
     before = snapshot(ctx["tmp"])
-    code = main(["-q", "search", "--index", str(ctx["index"]), "--beir", str(ctx["beir"]), "--split", "test",
-                 "--max-queries", "2", "--hits", "3", "--output", str(out)])
+    code = main(
+        [
+            "-q",
+            "search",
+            "--index",
+            str(ctx["index"]),
+            "--beir",
+            str(ctx["beir"]),
+            "--split",
+            "test",
+            "--max-queries",
+            "2",
+            "--hits",
+            "3",
+            "--output",
+            str(out),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 1 and message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
     assert snapshot(ctx["tmp"]) == before
@@ -246,8 +372,24 @@ def test_cli_disk_errors_are_one_line_and_leave_nothing(number, message, ctx, ca
 def test_cli_full_disk_while_writing_leaves_no_partial_file(ctx, capsys, monkeypatch):
     out = ctx["tmp"] / "run.trec"
     monkeypatch.setattr(atomic.os, "fsync", _simulated_os_error(errno.ENOSPC, "No space left on device"))
-    code = main(["-q", "search", "--index", str(ctx["index"]), "--beir", str(ctx["beir"]), "--split", "test",
-                 "--max-queries", "2", "--hits", "3", "--output", str(out)])
+    code = main(
+        [
+            "-q",
+            "search",
+            "--index",
+            str(ctx["index"]),
+            "--beir",
+            str(ctx["beir"]),
+            "--split",
+            "test",
+            "--max-queries",
+            "2",
+            "--hits",
+            "3",
+            "--output",
+            str(out),
+        ]
+    )
     assert code == 1 and "No space left on device" in capsys.readouterr().err
     assert os.listdir(ctx["tmp"]) == []
 
@@ -260,8 +402,22 @@ def test_cli_output_in_a_missing_folder_is_created(ctx, bm25_run):
 
 def test_outputs_honour_the_umask_and_keep_an_existing_mode(ctx):
     out = ctx["tmp"] / "run.trec"
-    argv = ["-q", "search", "--index", str(ctx["index"]), "--beir", str(ctx["beir"]), "--split", "test",
-            "--max-queries", "2", "--hits", "3", "--output", str(out)]
+    argv = [
+        "-q",
+        "search",
+        "--index",
+        str(ctx["index"]),
+        "--beir",
+        str(ctx["beir"]),
+        "--split",
+        "test",
+        "--max-queries",
+        "2",
+        "--hits",
+        "3",
+        "--output",
+        str(out),
+    ]
     old = os.umask(0o022)
     try:
         assert main(argv) == 0

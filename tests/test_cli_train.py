@@ -1,18 +1,50 @@
 """``pyserini-qpeft train`` in-process, on a tiny random model saved to a folder and the scifact index."""
 
 import json
+from dataclasses import fields
 
 import pytest
 
 from pyserini_qpeft import QPEFTReranker
-from pyserini_qpeft.cli.main import main
+from pyserini_qpeft.cli.common import options_from_args
+from pyserini_qpeft.cli.main import build_parser, main
+from pyserini_qpeft.cli.train import TRAIN_MODEL
+from pyserini_qpeft.config import QPEFTConfig, TrainingConfig
+from pyserini_qpeft.pipeline_config import RerankerOptions
 
+from _cli import flag_actions
 
 
 def train_args(scifact, index, model, output, *extra):
-    return ["-q", "train", "--beir", str(scifact), "--index", str(index), "--model", str(model), "--output", str(output),
-            "--max-queries", "6", "--epochs", "1", "--max-length", "160", "--batch-size", "2", "--negatives", "1",
-            "--in-batch", "1", "--num-virtual-tokens", "2", "--k", "3", *extra]
+    return [
+        "-q",
+        "train",
+        "--beir",
+        str(scifact),
+        "--index",
+        str(index),
+        "--model",
+        str(model),
+        "--output",
+        str(output),
+        "--max-queries",
+        "6",
+        "--epochs",
+        "1",
+        "--max-length",
+        "160",
+        "--batch-size",
+        "2",
+        "--negatives",
+        "1",
+        "--in-batch",
+        "1",
+        "--num-virtual-tokens",
+        "2",
+        "--k",
+        "3",
+        *extra,
+    ]
 
 
 @pytest.mark.parametrize("variant", ["prompt", "r", "a"])
@@ -24,6 +56,7 @@ def test_train_writes_a_loadable_checkpoint(tmp_path, scifact, scifact_index, ti
     assert [h["epoch"] for h in summary["history"]] == [0, 1]
     reranker = QPEFTReranker.from_pretrained(str(output), device="cpu")
     assert reranker.config.variant == variant and reranker.config.base_model == str(tiny_model_dir)
+    assert reranker.config.num_hints == 3 and json.loads((output / "qpeft_config.json").read_text())["num_hints"] == 3
     scores = reranker.score("cancer and microRNA", ["microRNA levels in tumours", "bridges and rivers"])
     assert len(scores) == 2 and all(s < 0 for s in scores)
 
@@ -56,3 +89,61 @@ def test_train_into_an_empty_folder(tmp_path, scifact, scifact_index, tiny_model
     output.mkdir()
     assert main(train_args(scifact, scifact_index, tiny_model_dir, output, "--variant", "prompt")) == 0
     assert (output / "qpeft_config.json").is_file()
+
+
+def test_every_train_flag_default_is_the_dataclass_default():
+    """Walk the parser: each flag made from a QPEFTConfig/TrainingConfig/RerankerOptions field has that field's
+    default (train's own variant default excepted) and its help; every documented field has a flag."""
+    actions = flag_actions("train")
+    own = {name: change["default"] for name, change in TRAIN_MODEL.items()}
+    assert own == {"variant": "r"}
+    checked = set()
+    for cls, names in ((QPEFTConfig, None), (TrainingConfig, None), (RerankerOptions, ("device", "dtype"))):
+        for spec in fields(cls):
+            if not spec.metadata.get("help") or (names and spec.name not in names):
+                continue
+            assert actions[spec.name].default == own.get(spec.name, spec.default), spec.name
+            assert actions[spec.name].help.startswith(spec.metadata["help"]), spec.name
+            checked.add(spec.name)
+    documented = {f.name for cls in (QPEFTConfig, TrainingConfig) for f in fields(cls) if f.metadata.get("help")}
+    assert documented <= checked and {"device", "dtype"} <= checked
+    assert "dev_negatives" not in actions  # not a flag today; resume compares the whole TrainingConfig
+    assert actions["filter_stopwords"].option_strings == ["--keep-stopwords"]
+    assert actions["attention_heads"].option_strings == ["--heads"]
+    assert actions["base_model"].option_strings == ["--model"]
+    assert actions["variant"].choices == ["prompt", "r", "a"]
+    assert actions["hint_backend"].choices == ["auto", "faiss", "torch"]
+
+
+@pytest.mark.parametrize("flag", ["--num-hints", "--k"])
+def test_num_hints_and_its_old_spelling_k(flag):
+    args = build_parser().parse_args(
+        [
+            "train",
+            "--beir",
+            "b",
+            "--index",
+            "i",
+            "--output",
+            "o",
+            flag,
+            "7",
+            "--keep-stopwords",
+            "--lr",
+            "0.1",
+            "--seed",
+            "5",
+        ]
+    )
+    config = options_from_args(QPEFTConfig, args)
+    training = options_from_args(TrainingConfig, args)
+    assert config.num_hints == 7 and config.filter_stopwords is False and config.filter_nonalpha is True
+    assert config.variant == "r" and training.lr == 0.1 and training.seed == 5 and training.epochs == 3
+
+
+def test_train_flags_are_validated_by_the_configs(tmp_path, scifact, scifact_index, tiny_model_dir, capsys):
+    assert main(train_args(scifact, scifact_index, tiny_model_dir, tmp_path / "x", "--num-hints", "0")) == 1
+    assert "QPEFTConfig.num_hints=0 is invalid: use at least 1 hint token" in capsys.readouterr().err
+    assert main(train_args(scifact, scifact_index, tiny_model_dir, tmp_path / "x", "--max-queries", "1")) == 1
+    assert "--max-queries must be at least 2, got 1" in capsys.readouterr().err
+    assert not (tmp_path / "x").exists()

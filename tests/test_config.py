@@ -1,4 +1,5 @@
-"""QPEFTConfig: every field's type and value is checked, on construction and when read from a checkpoint."""
+"""QPEFTConfig and TrainingConfig: every field's type and value is checked, on construction and when read from a
+checkpoint; old saved names still load."""
 
 import json
 from dataclasses import asdict
@@ -6,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from pyserini_qpeft.config import CONFIG_NAME, FORMAT_VERSION, QPEFTConfig
+from pyserini_qpeft import training
+from pyserini_qpeft.config import CONFIG_NAME, FORMAT_VERSION, QPEFTConfig, TrainingConfig
 from pyserini_qpeft.errors import InputError
 
 REPO = Path(__file__).resolve().parents[1]
@@ -22,10 +24,16 @@ def write_config(folder, **fields):
 
 
 def test_config_validation_names_field_value_and_fix():
-    with pytest.raises(InputError, match="QPEFTConfig.variant='x' is invalid: use one of zeroshot, prompt, r, a"):
+    with pytest.raises(
+        InputError, match="QPEFTConfig.variant='x' is invalid: Input should be 'zeroshot', 'prompt', 'r' or 'a'"
+    ):
         QPEFTConfig(variant="x")
-    with pytest.raises(InputError, match="QPEFTConfig.k=0"):
-        QPEFTConfig(variant="r", k=0)
+    with pytest.raises(InputError, match="QPEFTConfig.num_hints=0 is invalid: use at least 1 hint token"):
+        QPEFTConfig(variant="r", num_hints=0)
+    with pytest.raises(
+        InputError, match="QPEFTConfig.hint_backend='gpu' is invalid: Input should be 'auto', 'faiss' or 'torch'"
+    ):
+        QPEFTConfig(hint_backend="gpu")
 
 
 def test_filter_stopwords_string_no_is_refused_not_read_as_true(tmp_path):
@@ -34,35 +42,42 @@ def test_filter_stopwords_string_no_is_refused_not_read_as_true(tmp_path):
         QPEFTConfig.load(folder)
     message = str(error.value)
     assert str(folder / CONFIG_NAME) in message
-    assert "QPEFTConfig.filter_stopwords='no' is invalid: expected true or false" in message
+    assert "QPEFTConfig.filter_stopwords='no' is invalid: Input should be a valid boolean, got str" in message
     assert "\n" not in message
 
 
-def test_k_string_ten_is_an_input_error_not_a_type_error(tmp_path):
-    folder = write_config(tmp_path / "ckpt", k="ten")
-    with pytest.raises(InputError, match=r"qpeft_config.json: QPEFTConfig.k='ten' is invalid: expected an integer, got str"):
+def test_num_hints_string_ten_is_an_input_error_not_a_type_error(tmp_path):
+    folder = write_config(tmp_path / "ckpt", num_hints="ten")
+    with pytest.raises(
+        InputError,
+        match=r"qpeft_config.json: QPEFTConfig.num_hints='ten' is invalid: "
+        r"Input should be a valid integer, got str",
+    ):
         QPEFTConfig.load(folder)
 
 
-@pytest.mark.parametrize("field, value, expected", [
-    ("k", True, "an integer"),  # bool is not an int here
-    ("k", 10.0, "an integer"),
-    ("k", None, "an integer"),
-    ("num_virtual_tokens", "10", "an integer"),
-    ("max_length", [512], "an integer"),
-    ("format_version", "1", "an integer"),
-    ("filter_stopwords", 1, "true or false"),
-    ("filter_nonalpha", "true", "true or false"),
-    ("filter_nonalpha", None, "true or false"),
-    ("variant", 1, "a string"),
-    ("base_model", None, "a string"),
-    ("prompt_init_text", ["a"], "a string"),
-    ("hint_backend", False, "a string"),
-    ("base_fingerprint", 0, "a string"),
-    ("files", [], "an object"),
-])
+@pytest.mark.parametrize(
+    "field, value, expected",
+    [
+        ("num_hints", True, "a valid integer"),  # bool is not an int here
+        ("num_hints", 10.0, "a valid integer"),
+        ("num_hints", None, "a valid integer"),
+        ("num_virtual_tokens", "10", "a valid integer"),
+        ("max_length", [512], "a valid integer"),
+        ("format_version", "1", "a valid integer"),
+        ("filter_stopwords", 1, "a valid boolean"),
+        ("filter_nonalpha", "true", "a valid boolean"),
+        ("filter_nonalpha", None, "a valid boolean"),
+        ("variant", 1, "'zeroshot', 'prompt', 'r' or 'a'"),
+        ("base_model", None, "a valid string"),
+        ("prompt_init_text", ["a"], "a valid string"),
+        ("hint_backend", False, "'auto', 'faiss' or 'torch'"),
+        ("base_fingerprint", 0, "a valid string"),
+        ("files", [], "a valid dictionary"),
+    ],
+)
 def test_every_field_has_its_type_checked(field, value, expected):
-    with pytest.raises(InputError, match=rf"QPEFTConfig\.{field}=.* is invalid: expected {expected}"):
+    with pytest.raises(InputError, match=rf"QPEFTConfig\.{field}=.* is invalid: Input should be {expected}"):
         QPEFTConfig(**{field: value})
 
 
@@ -72,25 +87,36 @@ def test_committed_checkpoint_configs_still_load():
     for folder in folders:
         config = QPEFTConfig.load(folder)
         assert config.variant == folder.name and config.format_version == 1 and config.files == {}
-        assert config.filter_stopwords is True and config.k == 10
+        assert config.filter_stopwords is True and config.num_hints == 10
 
 
 def test_saved_config_round_trips_and_carries_the_format_version(tmp_path):
-    config = QPEFTConfig(variant="a", k=7, filter_stopwords=False, files={"qd_module.safetensors": {"size": 3, "sha256": SHA}})
+    config = QPEFTConfig(
+        variant="a", num_hints=7, filter_stopwords=False, files={"qd_module.safetensors": {"size": 3, "sha256": SHA}}
+    )
     config.save(tmp_path)
     assert QPEFTConfig.load(tmp_path) == config
-    assert json.loads((tmp_path / CONFIG_NAME).read_text())["format_version"] == FORMAT_VERSION
+    saved = json.loads((tmp_path / CONFIG_NAME).read_text())
+    assert saved["format_version"] == FORMAT_VERSION
+    assert saved["num_hints"] == 7 and "k" not in saved  # saving writes the new name
     assert [p.name for p in tmp_path.iterdir()] == [CONFIG_NAME]  # no temporary file left behind
 
 
-@pytest.mark.parametrize("files, fragment", [
-    ({"../../etc/passwd": {"size": 1, "sha256": SHA}}, "is not a checkpoint file"),
-    ({"qd_module.safetensors": {"size": -1, "sha256": SHA}}, "must be"),
-    ({"qd_module.safetensors": {"size": True, "sha256": SHA}}, "must be"),
-    ({"qd_module.safetensors": {"size": 1, "sha256": "xyz"}}, "must be"),
-    ({"qd_module.safetensors": {"size": 1}}, "must be"),
-    ({"qd_module.safetensors": "abc"}, "must be"),
-])
+@pytest.mark.parametrize(
+    "files, fragment",
+    [
+        ({"../../etc/passwd": {"size": 1, "sha256": SHA}}, "is not a checkpoint file"),
+        ({"qd_module.safetensors": {"size": -1, "sha256": SHA}}, "must be"),
+        ({"qd_module.safetensors": {"size": True, "sha256": SHA}}, "must be"),
+        ({"qd_module.safetensors": {"size": 1, "sha256": "xyz"}}, "must be"),
+        ({"qd_module.safetensors": {"size": 1}}, "must be"),
+        (
+            {"qd_module.safetensors": "abc"},
+            r"files\['qd_module.safetensors'\]: Input should be a valid dictionary, "
+            "got str",
+        ),
+    ],
+)
 def test_files_manifest_entries_are_validated(files, fragment):
     with pytest.raises(InputError, match=f"QPEFTConfig.files=.*{fragment}"):
         QPEFTConfig(variant="r", files=files)
@@ -117,3 +143,56 @@ def test_config_file_errors_name_the_file_and_the_fix(tmp_path):
         QPEFTConfig.load(folder)
     with pytest.raises(InputError, match="not a Q-PEFT checkpoint|not found"):
         QPEFTConfig.load(tmp_path)
+
+
+def test_old_configs_with_k_load_as_num_hints(tmp_path):
+    """Checkpoints saved before the rename (committed ones, and those of training runs under way) carry "k"."""
+    data = asdict(QPEFTConfig(variant="r", num_hints=4))
+    data["k"] = data.pop("num_hints")
+    (tmp_path / CONFIG_NAME).write_text(json.dumps(data))
+    config = QPEFTConfig.load(tmp_path)
+    assert config.num_hints == 4 and not hasattr(config, "k")
+    config.save(tmp_path / "again")
+    assert json.loads((tmp_path / "again" / CONFIG_NAME).read_text())["num_hints"] == 4
+    assert "k" not in json.loads((tmp_path / "again" / CONFIG_NAME).read_text())
+    for folder in (p for p in COMMITTED.iterdir() if (p / CONFIG_NAME).is_file()):
+        assert "k" in json.loads((folder / CONFIG_NAME).read_text())  # still the old name on disk
+        assert QPEFTConfig.load(folder).num_hints == 10
+
+
+def test_a_config_with_both_k_and_num_hints_is_refused(tmp_path):
+    folder = write_config(tmp_path / "ckpt", k=4)
+    with pytest.raises(InputError, match=r"unknown keys \['k'\]; remove them"):
+        QPEFTConfig.load(folder)
+
+
+def test_hint_backends_and_variants_come_from_their_modules():
+    from typing import get_args, get_type_hints
+
+    from pyserini_qpeft.hint_selection import HINT_BACKENDS
+    from pyserini_qpeft.variants import VARIANTS
+
+    hints = get_type_hints(QPEFTConfig)
+    assert get_args(hints["hint_backend"]) == HINT_BACKENDS
+    assert get_args(hints["variant"]) == tuple(VARIANTS)
+
+
+def test_training_config_fields_are_what_saved_training_states_hold():
+    """``Trainer.resume`` compares ``asdict(TrainingConfig)`` with the saved one: the fields must not change."""
+    assert asdict(TrainingConfig()) == {
+        "epochs": 3,
+        "lr": 3e-2,
+        "qd_lr": 1e-3,
+        "weight_decay": 0.0,
+        "margin": 0.5,
+        "batch_size": 4,
+        "grad_accum": 1,
+        "negatives": 3,
+        "in_batch": 3,
+        "dev_negatives": 3,
+        "patience": 2,
+        "seed": 42,
+        "save_every": 20,
+    }
+    assert TrainingConfig is training.TrainingConfig
+    assert training.state_dir("runs/ckpt") == Path("runs/ckpt.train-state")

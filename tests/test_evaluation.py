@@ -59,7 +59,16 @@ def test_other_metrics_by_hand():
     qrels = {"q1": QRELS["q1"]}
     scores = evaluate(run, qrels, ["MAP", "P@5", "nDCG", "MRR", "recall@2", "R@1", "map@1", "ndcg@1"])
     assert scores == pytest.approx(
-        {"MAP": 0.5, "P@5": 0.2, "nDCG": INV_LOG2_3, "MRR": 0.5, "recall@2": 1.0, "R@1": 0.0, "map@1": 0.0, "ndcg@1": 0.0}
+        {
+            "MAP": 0.5,
+            "P@5": 0.2,
+            "nDCG": INV_LOG2_3,
+            "MRR": 0.5,
+            "recall@2": 1.0,
+            "R@1": 0.0,
+            "map@1": 0.0,
+            "ndcg@1": 0.0,
+        }
     )
 
 

@@ -14,8 +14,14 @@ BIN = Path(sys.executable).parent
 
 
 def run(args, cwd, **env):
-    result = subprocess.run(args, cwd=cwd, capture_output=True, text=True, timeout=900,
-                            env={**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", **env})
+    result = subprocess.run(
+        args,
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "PATH": f"{BIN}:{os.environ['PATH']}", **env},
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     return result.stdout
 
@@ -31,23 +37,53 @@ def test_beir_eval(tmp_path, scifact, scifact_index):
     pytest.importorskip("beir")
     (tmp_path / "runs").mkdir()
     shutil.copytree(scifact_index, tmp_path / "runs" / f"{scifact.name}-index")
-    out = run([sys.executable, str(ROOT / "examples" / "beir_eval.py"), str(scifact),
-               "HuggingFaceTB/SmolLM2-135M-Instruct", "2", "5"], tmp_path)
+    out = run(
+        [
+            sys.executable,
+            str(ROOT / "examples" / "beir_eval.py"),
+            str(scifact),
+            "HuggingFaceTB/SmolLM2-135M-Instruct",
+            "2",
+            "5",
+        ],
+        tmp_path,
+    )
     assert "BM25: nDCG@10" in out and "(top 5): nDCG@10" in out
 
 
 def test_pipeline_yaml(tmp_path, scifact, scifact_index):
-    out = run([str(BIN / "pyserini-qpeft"), "-q", "pipeline", str(ROOT / "examples" / "pipeline.yaml"),
-               "--set", f"index.path={scifact_index}", "--set", "index.build=never",
-               "--set", f"collection.beir={scifact}", "--set", "topics.max_queries=2", "--set", "reranker.depth=4",
-               "--set", f"output.run={tmp_path / 'pipeline.trec'}"], tmp_path)
+    out = run(
+        [
+            str(BIN / "pyserini-qpeft"),
+            "-q",
+            "pipeline",
+            str(ROOT / "examples" / "pipeline.yaml"),
+            "--set",
+            f"index.path={scifact_index}",
+            "--set",
+            "index.build=never",
+            "--set",
+            f"collection.beir={scifact}",
+            "--set",
+            "topics.max_queries=2",
+            "--set",
+            "reranker.depth=4",
+            "--set",
+            f"output.run={tmp_path / 'pipeline.trec'}",
+        ],
+        tmp_path,
+    )
     assert "reranked" in out and (tmp_path / "pipeline.trec.metrics.json").is_file()
 
 
 def test_train_scifact_sh(tmp_path, scifact, scifact_index):
     (tmp_path / "work").mkdir()
     shutil.copytree(scifact_index, tmp_path / "work" / "index")
-    out = run(["bash", str(ROOT / "examples" / "train_scifact.sh"), str(scifact), str(tmp_path / "work"), "4", "2"],
-              tmp_path, EPOCHS="1", MAX_LENGTH="96")
+    out = run(
+        ["bash", str(ROOT / "examples" / "train_scifact.sh"), str(scifact), str(tmp_path / "work"), "4", "2"],
+        tmp_path,
+        EPOCHS="1",
+        MAX_LENGTH="96",
+    )
     assert out.count("nDCG@10") == 2
     assert (tmp_path / "work" / "ckpt-r" / "qpeft_config.json").is_file()

@@ -6,10 +6,14 @@ from pyserini_qpeft.errors import InputError
 from pyserini_qpeft.evaluation import evaluate
 from pyserini_qpeft.fusion import interpolate, pick_weight
 
-BM25 = {"q1": [("a", 12.0), ("b", 11.0), ("c", 10.0), ("d", 9.0), ("e", 8.0)],
-        "q2": [("x", 5.0), ("y", 4.5), ("z", 1.0)]}
-RERANKED = {"q1": [("c", -0.5), ("b", -1.0), ("a", -2.0), ("d", -4.0), ("e", -5.0)],
-            "q2": [("z", -0.1), ("x", -0.2), ("y", -3.0)]}
+BM25 = {
+    "q1": [("a", 12.0), ("b", 11.0), ("c", 10.0), ("d", 9.0), ("e", 8.0)],
+    "q2": [("x", 5.0), ("y", 4.5), ("z", 1.0)],
+}
+RERANKED = {
+    "q1": [("c", -0.5), ("b", -1.0), ("a", -2.0), ("d", -4.0), ("e", -5.0)],
+    "q2": [("z", -0.1), ("x", -0.2), ("y", -3.0)],
+}
 
 
 def order(run, qid):

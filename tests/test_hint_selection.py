@@ -21,13 +21,23 @@ def random_case(seed, vocab=60, dim=8, n_docs=5, dense=False):
     generator = torch.Generator().manual_seed(seed)
     rng = random.Random(seed)
     if dense:
-        token_vecs = torch.nn.functional.normalize(torch.randn(vocab, dim, generator=generator, dtype=torch.float64), dim=-1)
+        token_vecs = torch.nn.functional.normalize(
+            torch.randn(vocab, dim, generator=generator, dtype=torch.float64), dim=-1
+        )
     else:
         token_vecs = sparse_unit_vectors(vocab, dim, generator)
     query_ids = [rng.randrange(vocab) for _ in range(rng.randint(1, 6))]
-    query_vecs = token_vecs[query_ids] if rng.random() < 0.5 else (
-        torch.nn.functional.normalize(torch.randn(len(query_ids), dim, generator=generator, dtype=token_vecs.dtype), dim=-1)
-        if dense else sparse_unit_vectors(len(query_ids), dim, generator))
+    query_vecs = (
+        token_vecs[query_ids]
+        if rng.random() < 0.5
+        else (
+            torch.nn.functional.normalize(
+                torch.randn(len(query_ids), dim, generator=generator, dtype=token_vecs.dtype), dim=-1
+            )
+            if dense
+            else sparse_unit_vectors(len(query_ids), dim, generator)
+        )
+    )
     docs = [[rng.randrange(vocab) for _ in range(rng.randint(0, 25))] for _ in range(n_docs)]
     allowed = torch.ones(vocab, dtype=torch.bool)
     allowed[torch.randperm(vocab, generator=generator)[: vocab // 6]] = False

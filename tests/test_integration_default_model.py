@@ -61,8 +61,28 @@ def test_cli_search_with_rerank_and_rerank_command(tmp_path, scifact, scifact_in
     reranked = tmp_path / "reranked.trec"
     common = ["--beir", str(scifact), "--split", "test", "--max-queries", "2"]
     assert main(["-q", "search", "--index", index, "--hits", "10", "--output", str(first), *common]) == 0
-    assert main(["-q", "search", "--index", index, "--hits", "10", "--output", str(reranked), *common,
-                 "--rerank", DEFAULT_MODEL, "--rerank-depth", "5", "--batch-size", "4"]) == 0
+    assert (
+        main(
+            [
+                "-q",
+                "search",
+                "--index",
+                index,
+                "--hits",
+                "10",
+                "--output",
+                str(reranked),
+                *common,
+                "--rerank",
+                DEFAULT_MODEL,
+                "--rerank-depth",
+                "5",
+                "--batch-size",
+                "4",
+            ]
+        )
+        == 0
+    )
     bm25, run = read_run(first), read_run(reranked)
     assert list(run) == list(bm25)
     for qid in run:
@@ -71,8 +91,26 @@ def test_cli_search_with_rerank_and_rerank_command(tmp_path, scifact, scifact_in
         assert [d for d, _ in run[qid][5:]] == [d for d, _ in bm25[qid][5:]]
         assert all(score < 0 for _, score in run[qid][:5])
     again = tmp_path / "again.trec"
-    assert main(["-q", "rerank", "--run", str(first), "--index", index, "--model", DEFAULT_MODEL,
-                 "--depth", "5", "--output", str(again), *common]) == 0
+    assert (
+        main(
+            [
+                "-q",
+                "rerank",
+                "--run",
+                str(first),
+                "--index",
+                index,
+                "--model",
+                DEFAULT_MODEL,
+                "--depth",
+                "5",
+                "--output",
+                str(again),
+                *common,
+            ]
+        )
+        == 0
+    )
     rerun = read_run(again)
     assert list(rerun) == list(run)
     for qid in run:  # same pairs; batch composition may differ in the last float digit
@@ -83,8 +121,24 @@ def test_cli_rerank_reports_a_docid_missing_from_the_index(tmp_path, scifact, sc
     run_file = tmp_path / "bad.trec"
     run_file.write_text("1 Q0 4983 1 10.0 bm25\n1 Q0 no-such-doc 2 9.0 bm25\n")
     output = tmp_path / "out.trec"
-    code = main(["-q", "rerank", "--run", str(run_file), "--index", str(scifact_index), "--model", DEFAULT_MODEL,
-                 "--beir", str(scifact), "--split", "test", "--output", str(output)])
+    code = main(
+        [
+            "-q",
+            "rerank",
+            "--run",
+            str(run_file),
+            "--index",
+            str(scifact_index),
+            "--model",
+            DEFAULT_MODEL,
+            "--beir",
+            str(scifact),
+            "--split",
+            "test",
+            "--output",
+            str(output),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 1
     assert "no-such-doc" in err and str(run_file) in err and "Traceback" not in err
@@ -107,8 +161,9 @@ def test_short_real_training_run_lowers_the_training_loss(tmp_path, scifact, sci
     lm, tokenizer = load_causal_lm(DEFAULT_MODEL, device="cpu")
     model = QPEFTModel(lm, tokenizer, QPEFTConfig(variant="prompt", num_virtual_tokens=4, max_length=128))
     config = TrainingConfig(epochs=3, batch_size=2, negatives=1, in_batch=1, dev_negatives=1, patience=3)
-    trainer = Trainer(model, config, examples, examples, qrels, lambda d: document_text(scifact_searcher, d),
-                      tmp_path / "ckpt")
+    trainer = Trainer(
+        model, config, examples, examples, qrels, lambda d: document_text(scifact_searcher, d), tmp_path / "ckpt"
+    )
     state = trainer.fit()
     losses = [h["dev_loss"] for h in state["history"]]
     assert min(losses[1:]) < losses[0], losses
@@ -137,7 +192,9 @@ def test_every_adapter_with_the_real_model_on_scifact(default_reranker, scifact,
     pygaggle = default_reranker.rerank(Query(query, qid), [Text(t, {"docid": h.docid}) for t, h in zip(texts, hits)])
     assert [t.metadata["docid"] for t in pygaggle] == order
 
-    request = Request(RankQuery(query, qid), [RankCandidate(h.docid, h.score, {"contents": t}) for t, h in zip(texts, hits)])
+    request = Request(
+        RankQuery(query, qid), [RankCandidate(h.docid, h.score, {"contents": t}) for t, h in zip(texts, hits)]
+    )
     [result] = default_reranker.rerank_batch([request])
     assert [c.docid for c in result.candidates] == order
 

@@ -191,19 +191,28 @@ def test_placeholder_env_only_when_unset_and_restored(monkeypatch, before):
 def run_python(code, env_changes, timeout=300):
     env = {k: v for k, v in os.environ.items() if k != "OPENAI_API_KEY"}
     env.update({k: v for k, v in env_changes.items() if v is not None}, OMP_NUM_THREADS="1")
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], cwd=REPO_ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_import_has_no_side_effects():
-    result = run_python("""
+    result = run_python(
+        """
         import os, sys
         env, meta_path = dict(os.environ), list(sys.meta_path)
         import pyserini_qpeft, pyserini_qpeft.java
         assert sys.meta_path == meta_path and dict(os.environ) == env
         assert not {"jnius", "pyserini", "openai"} & set(sys.modules), sorted(sys.modules)
         print("OK")
-    """, {})
+    """,
+        {},
+    )
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "OK"
 

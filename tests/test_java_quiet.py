@@ -11,21 +11,35 @@ import pytest
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
 # What the JVM, Lucene and Anserini printed before (see java.jvm_options and java.configure_java_logging).
-JAVA_NOISE = ("WARNING: Using incubator modules", "MMapDirectory", "sun.misc.Unsafe", "restricted method",
-              "VectorizationProvider", "Vector API")
+JAVA_NOISE = (
+    "WARNING: Using incubator modules",
+    "MMapDirectory",
+    "sun.misc.Unsafe",
+    "restricted method",
+    "VectorizationProvider",
+    "Vector API",
+)
 
 
 def cli(*args, timeout=300):
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    return subprocess.run([sys.executable, "-m", "pyserini_qpeft", *map(str, args)], cwd=REPO_ROOT, env=env,
-                          capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "pyserini_qpeft", *map(str, args)],
+        cwd=REPO_ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def write_tiny_beir(folder: Path) -> Path:
-    docs = [("d1", "Vitamin D", "Vitamin D deficiency is linked to bone loss."),
-            ("d2", "Malaria", "Malaria is spread by mosquitoes."),
-            ("d3", "Insulin", "Insulin regulates blood sugar."),
-            ("d4", "Sleep", "Sleep loss impairs memory.")]
+    docs = [
+        ("d1", "Vitamin D", "Vitamin D deficiency is linked to bone loss."),
+        ("d2", "Malaria", "Malaria is spread by mosquitoes."),
+        ("d3", "Insulin", "Insulin regulates blood sugar."),
+        ("d4", "Sleep", "Sleep loss impairs memory."),
+    ]
     queries = [("q1", "what causes bone loss"), ("q2", "how is malaria spread")]
     folder.mkdir(parents=True)
     corpus = [{"_id": i, "title": t, "text": x} for i, t, x in docs]

@@ -65,7 +65,11 @@ def test_journal_garbage_or_corrupted_block_is_dropped_not_duplicated(tmp_path):
     # q1's block, then q2's lines with a footer whose checksum is wrong (a torn or altered block).
     q2_footer = next(i for i, line in enumerate(lines) if line.startswith("#end q2"))
     tampered = lines[:q2_footer] + [lines[q2_footer].replace(lines[q2_footer].split()[-1], "0" * 64)]
-    for junk in ("".join(lines[:4]) + "garbage half line", "".join(tampered), "".join(lines[:4]) + "\x00\xff\n#end q9 1 x\n"):
+    for junk in (
+        "".join(lines[:4]) + "garbage half line",
+        "".join(tampered),
+        "".join(lines[:4]) + "\x00\xff\n#end q9 1 x\n",
+    ):
         out.unlink(missing_ok=True)
         journal_path.write_text(junk, encoding="utf-8", errors="surrogateescape")
         assert resume_and_finish(out, expected_kept=1) == 1
@@ -86,8 +90,12 @@ def test_journal_resume_refuses_other_settings(tmp_path):
     journal = RunJournal(out, "t", SETTINGS)
     journal.start(resume=False)
     journal.record("q1", RUN["q1"])
-    for tag, settings in (("t", {**SETTINGS, "depth": 50}), ("t", {**SETTINGS, "model": "other"}),
-                          ("other", SETTINGS), ("t", {**SETTINGS, "source_run": "def"})):
+    for tag, settings in (
+        ("t", {**SETTINGS, "depth": 50}),
+        ("t", {**SETTINGS, "model": "other"}),
+        ("other", SETTINGS),
+        ("t", {**SETTINGS, "source_run": "def"}),
+    ):
         with pytest.raises(InputError, match="other settings") as error:
             RunJournal(out, tag, settings).start(resume=True)
         assert "\n" not in str(error.value)
@@ -126,12 +134,24 @@ def test_journal_resume_without_a_journal_starts_fresh(tmp_path):
 
 
 def test_cli_rerank_killed_mid_write_resumes_byte_identical_and_refuses_other_settings(
-        tmp_path, scifact, scifact_index, tiny_model_dir, monkeypatch, capsys):
+    tmp_path, scifact, scifact_index, tiny_model_dir, monkeypatch, capsys
+):
     bm25 = tmp_path / "bm25.trec"
     topics = ["--beir", str(scifact), "--split", "test", "--max-queries", "4"]
     assert main(["-q", "search", "--index", str(scifact_index), "--hits", "5", "--output", str(bm25), *topics]) == 0
-    rerank = ["-q", "rerank", "--run", str(bm25), "--index", str(scifact_index), "--model", str(tiny_model_dir),
-              "--max-length", "256", *topics]
+    rerank = [
+        "-q",
+        "rerank",
+        "--run",
+        str(bm25),
+        "--index",
+        str(scifact_index),
+        "--model",
+        str(tiny_model_dir),
+        "--max-length",
+        "256",
+        *topics,
+    ]
     full = tmp_path / "full.trec"
     assert main([*rerank, "--output", str(full)]) == 0
 

@@ -20,7 +20,10 @@ def test_index_holds_the_whole_corpus(scifact_searcher):
 
 
 def test_bm25_search(scifact_searcher):
-    queries = {"5": "1/2000 in UK have abnormal PrP positivity.", "3": "1,000 genomes project enables mapping of genetic sequence variation"}
+    queries = {
+        "5": "1/2000 in UK have abnormal PrP positivity.",
+        "3": "1,000 genomes project enables mapping of genetic sequence variation",
+    }
     found = bm25_search(scifact_searcher, queries, hits=10)
     assert list(found) == ["5", "3"]  # input order
     for hits in found.values():
@@ -236,8 +239,12 @@ def test_overwrite_of_a_real_index_leaves_nothing_else_behind(tiny_beir, tmp_pat
 
 
 def test_documents_without_text_are_skipped_with_a_warning(make_beir, tmp_path, caplog):
-    corpus = [{"_id": "d1", "title": "Cats", "text": "cats are nice"}, {"_id": "d2", "title": "", "text": ""},
-              {"_id": "d3", "title": "Dogs", "text": ""}, {"_id": "d4", "title": " ", "text": "  \n"}]
+    corpus = [
+        {"_id": "d1", "title": "Cats", "text": "cats are nice"},
+        {"_id": "d2", "title": "", "text": ""},
+        {"_id": "d3", "title": "Dogs", "text": ""},
+        {"_id": "d4", "title": " ", "text": "  \n"},
+    ]
     folder = make_beir(corpus, [{"_id": "q", "text": "cats"}], name="with-empty")
     with caplog.at_level("WARNING", logger="pyserini_qpeft"):
         assert build_index(folder, tmp_path / "idx") == 2

@@ -22,8 +22,15 @@ def build(variant, seed=0, **overrides):
     tokenizer = tiny_tokenizer()
     lm = tiny_llama(len(tokenizer), seed=seed)
     torch.manual_seed(seed + 1)
-    config = QPEFTConfig(base_model="tiny", variant=variant, num_virtual_tokens=4, k=3, max_length=96,
-                         filter_stopwords=False, **overrides)
+    config = QPEFTConfig(
+        base_model="tiny",
+        variant=variant,
+        num_virtual_tokens=4,
+        num_hints=3,
+        max_length=96,
+        filter_stopwords=False,
+        **overrides,
+    )
     model = QPEFTModel(lm, tokenizer, config)
     if model.qd is not None:  # leave the zero init so the MLP does something measurable
         torch.nn.init.normal_(model.qd.mlp.net[2].weight, std=0.05)
@@ -41,7 +48,7 @@ def naive_log_likelihood(model, pair):
     if model.qd is not None and pair.hint_slots:
         embeds[pair.hint_at : pair.hint_at + pair.hint_slots] = model.hint_vectors([pair])[0]
     logits = model.lm(inputs_embeds=embeds.unsqueeze(0)).logits[0]
-    log_probs = torch.log_softmax(logits, -1)[-len(pair.target):]
+    log_probs = torch.log_softmax(logits, -1)[-len(pair.target) :]
     return log_probs.gather(-1, torch.tensor(pair.target).unsqueeze(-1)).mean().item()
 
 
@@ -62,11 +69,16 @@ def test_batched_scores_equal_hand_built_single_pairs(variant):
 
 def test_layouts_of_the_variants():
     tokenizer = tiny_tokenizer()
-    for variant, has_prompt, has_hints in [("zeroshot", 0, False), ("prompt", 4, False), ("r", 4, True), ("a", 4, True)]:
+    for variant, has_prompt, has_hints in [
+        ("zeroshot", 0, False),
+        ("prompt", 4, False),
+        ("r", 4, True),
+        ("a", 4, True),
+    ]:
         model = build(variant)
         pair = model.prepare([QUERIES[0]], [DOCS[0]])[0]
         assert pair.prompt_slots == has_prompt
-        text = tokenizer.decode(pair.context[pair.prompt_slots:])
+        text = tokenizer.decode(pair.context[pair.prompt_slots :])
         assert text.startswith("Passage: Aspirin") and text.endswith("Question:")
         assert ("\nHints:" in text) == has_hints
         if variant == "r":

@@ -9,8 +9,11 @@ from pyserini_qpeft.errors import InputError
 
 from _tiny_models import tiny_llama, tiny_tokenizer
 
-DOCS = {"d1": "Aspirin lowers the risk of heart attack.", "d2": "Vitamin D deficiency is common.",
-        "d3": "Radiation therapy changes gene expression."}
+DOCS = {
+    "d1": "Aspirin lowers the risk of heart attack.",
+    "d2": "Vitamin D deficiency is common.",
+    "d3": "Radiation therapy changes gene expression.",
+}
 QUERY = "Does aspirin prevent heart attacks?"
 
 
@@ -71,11 +74,14 @@ def test_rerank_with_pygaggle_texts_returns_texts_and_honours_k(reranker):
     assert all(t.score == 0.0 for t in texts)  # inputs untouched
 
 
-@pytest.mark.parametrize("hits, message", [
-    (["d1", "d2"], "cannot rerank a str"),
-    ("d1 d2", "hits must be a list"),
-    ([object()], "cannot rerank a object"),
-])
+@pytest.mark.parametrize(
+    "hits, message",
+    [
+        (["d1", "d2"], "cannot rerank a str"),
+        ("d1 d2", "hits must be a list"),
+        ([object()], "cannot rerank a object"),
+    ],
+)
 def test_rerank_names_what_it_cannot_rerank(reranker, hits, message):
     with pytest.raises(InputError, match=message):
         reranker.rerank(QUERY, hits)

@@ -49,12 +49,7 @@ def test_format_run_lines_ranks_from_one():
 def test_read_orders_by_rank_not_file_order(tmp_path):
     path = tmp_path / "run.trec"
     path.write_text(
-        "q1 Q0 c 3 1.0 t\n"
-        "q2 Q0 z 2 5.0 t\n"
-        "q1 Q0 a 1 3.0 t\n"
-        "\n"
-        "q2 Q0 y 1 9.0 t\n"
-        "q1 Q0 b 2 2.0 t\n",
+        "q1 Q0 c 3 1.0 t\nq2 Q0 z 2 5.0 t\nq1 Q0 a 1 3.0 t\n\nq2 Q0 y 1 9.0 t\nq1 Q0 b 2 2.0 t\n",
         encoding="utf-8",
     )
     assert read_run(path) == {"q1": [("a", 3.0), ("b", 2.0), ("c", 1.0)], "q2": [("y", 9.0), ("z", 5.0)]}
@@ -175,7 +170,9 @@ def test_atomic_directory(tmp_path):
 def test_run_listing_a_document_twice_for_one_query_is_refused(tmp_path):
     path = tmp_path / "run.trec"
     path.write_text("q1 Q0 d1 1 2.0 t\nq1 Q0 d2 2 1.0 t\nq2 Q0 d1 1 1.0 t\nq1 Q0 d1 3 0.5 t\n", encoding="utf-8")
-    with pytest.raises(InputError, match=r"run.trec:4: document 'd1' is listed twice for query 'q1' \(first on line 1\)"):
+    with pytest.raises(
+        InputError, match=r"run.trec:4: document 'd1' is listed twice for query 'q1' \(first on line 1\)"
+    ):
         read_run(path)
 
 

@@ -56,8 +56,7 @@ def test_scores_do_not_depend_on_batching():
     tokenizer = tiny_tokenizer()
     model = tiny_llama(len(tokenizer))
     one = make_scorer(model, tokenizer, max_length=128, batch_size=1).score_pairs([QUERY] * 4, DOCS)
-    many = make_scorer(model, tokenizer, max_length=128, batch_size=3, token_budget=200).score_pairs(
-        [QUERY] * 4, DOCS)
+    many = make_scorer(model, tokenizer, max_length=128, batch_size=3, token_budget=200).score_pairs([QUERY] * 4, DOCS)
     assert many == pytest.approx(one, abs=1e-5)
 
 

@@ -34,11 +34,14 @@ QRELS = {q.qid: {p: 1 for p in q.positives} for q in QUERIES}
 def make_trainer(tmp_path, variant="prompt", epochs=2, name="out", **overrides):
     tokenizer = tiny_tokenizer()
     torch.manual_seed(0)
-    model = QPEFTModel(tiny_llama(len(tokenizer), seed=0), tokenizer,
-                       QPEFTConfig(base_model="tiny", variant=variant, num_virtual_tokens=3, k=3, max_length=64,
-                                   filter_stopwords=False))
-    config = TrainingConfig(epochs=epochs, batch_size=2, negatives=2, in_batch=1, save_every=1, patience=5,
-                            **overrides)
+    model = QPEFTModel(
+        tiny_llama(len(tokenizer), seed=0),
+        tokenizer,
+        QPEFTConfig(
+            base_model="tiny", variant=variant, num_virtual_tokens=3, num_hints=3, max_length=64, filter_stopwords=False
+        ),
+    )
+    config = TrainingConfig(epochs=epochs, batch_size=2, negatives=2, in_batch=1, save_every=1, patience=5, **overrides)
     return Trainer(model, config, QUERIES, QUERIES[:2], QRELS, TEXTS.__getitem__, tmp_path / name)
 
 

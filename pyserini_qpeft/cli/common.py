@@ -1,16 +1,29 @@
-"""Arguments and helpers shared by several subcommands."""
+"""Arguments and helpers shared by several subcommands.
+
+Flags come from dataclass fields made with :func:`pyserini_qpeft.config.option` (spelling, type, choices, default
+and help); a command changes only what differs on its surface, e.g. :data:`CLI_RERANKER`.
+"""
 
 from __future__ import annotations
 
 import argparse
 import logging
-from typing import Any, Dict, Optional
+import types
+import typing
+from collections.abc import Mapping, Sequence
+from dataclasses import fields
+from typing import Any, Literal, TypeVar, Union
 
-from ..beir_data import load_queries, load_topics
+from ..beir_data import first_queries, load_queries, load_topics
+from ..config import dataclass_schema, field_problems
 from ..errors import InputError
+from ..pipeline_config import RerankerOptions, Topics
 
-# Names --dtype accepts (pyserini_qpeft.model_loading.resolve_dtype reads them all).
-DTYPE_CHOICES = ["float32", "bfloat16", "float16", "fp32", "bf16", "fp16", "float", "half"]
+logger = logging.getLogger(__name__)
+T = TypeVar("T")
+
+# Where the command line's reranking defaults differ from the YAML pipeline's (RerankerOptions' own).
+CLI_RERANKER: dict[str, dict[str, Any]] = {"depth": {"default": None}}  # the CLI reranks every hit unless told
 
 
 def progress_bar(args: argparse.Namespace, **kwargs):
@@ -20,62 +33,115 @@ def progress_bar(args: argparse.Namespace, **kwargs):
     return tqdm(disable=bool(getattr(args, "quiet", False)), dynamic_ncols=True, **kwargs)
 
 
+def _value_type(annotation: Any) -> Any:
+    """``int`` for ``Optional[Annotated[int, Ge(1)]]``: the type a flag's text is read as."""
+    origin = typing.get_origin(annotation)
+    if origin is typing.Annotated:
+        return _value_type(typing.get_args(annotation)[0])
+    if origin in (Union, types.UnionType):  # Optional[X], X | None
+        return _value_type(next(a for a in typing.get_args(annotation) if a is not type(None)))
+    return annotation
+
+
+def _flags(spec) -> Sequence[str]:
+    return spec.metadata["flags"] or (f"--{spec.name.replace('_', '-')}",)
+
+
+def _cli_fields(cls: type, names: Sequence[str] | None = None):
+    return [spec for spec in fields(cls) if spec.metadata.get("help") and (names is None or spec.name in names)]
+
+
+def add_options(
+    parser, cls: type, names: Sequence[str] | None = None, changes: Mapping[str, Mapping[str, Any]] = {}
+) -> None:
+    """One flag per field of dataclass ``cls`` that has help (only ``names`` if given), read back by
+    :func:`options_from_args`. ``changes[field]`` overrides argparse keywords (``default``, ``choices``, ``flags``,
+    ``required``) where this command differs from the field."""
+    hints = typing.get_type_hints(cls, include_extras=True)
+    for spec in _cli_fields(cls, names):
+        kwargs: dict[str, Any] = {"dest": spec.name, "default": spec.default, **spec.metadata["argparse"]}
+        kind = _value_type(hints[spec.name])
+        if "action" not in kwargs:
+            if typing.get_origin(kind) is Literal:
+                kwargs["choices"] = list(typing.get_args(kind))
+            else:
+                kwargs["type"] = kind
+        kwargs.update(changes.get(spec.name, {}))
+        flags = kwargs.pop("flags", None) or _flags(spec)
+        if "choices" not in kwargs and kwargs.get("action") is None:
+            kwargs.setdefault("metavar", flags[0].lstrip("-").replace("-", "_").upper())  # --heads HEADS
+        default, none = kwargs["default"], spec.metadata["none"]
+        note = (
+            ""
+            if kwargs.get("action") in ("store_true", "store_false") or (default is None and not none)
+            else f" (default: {none})"
+            if default is None
+            else " (default: %(default)s)"
+        )
+        parser.add_argument(*flags, help=spec.metadata["help"] + note, **kwargs)
+
+
+def options_from_args(cls: type[T], args: argparse.Namespace) -> T:
+    """``cls`` from the flags :func:`add_options` made, its values checked against the field types first."""
+    values = {spec.name: getattr(args, spec.name) for spec in _cli_fields(cls) if hasattr(args, spec.name)}
+    for problem in field_problems(dataclass_schema(cls), values)[:1]:
+        spec = next(spec for spec in fields(cls) if spec.name == problem.loc[0])
+        raise InputError(f"{_flags(spec)[0]}: {problem.message}, got {problem.value!r}")
+    return cls(**values)
+
+
 def add_topic_args(parser: argparse.ArgumentParser) -> None:
-    group = parser.add_argument_group("queries (one of)")
-    group.add_argument("--beir", metavar="DIR", help="BEIR folder whose queries.jsonl and qrels/<split>.tsv give the topics")
-    group.add_argument("--split", default="test", help="BEIR split whose judged queries are used (default: test)")
-    group.add_argument("--topics", metavar="FILE", help="topics file with 'qid<TAB>query' lines")
-    group.add_argument("--max-queries", type=int, metavar="N", help="use only the first N topics")
+    add_options(parser.add_argument_group("queries (one of)"), Topics)
 
 
-def load_topic_args(args: argparse.Namespace) -> Dict[str, str]:
+def load_topic_args(args: argparse.Namespace) -> dict[str, str]:
     """The queries named by --beir/--split or --topics, cut to --max-queries."""
-    if bool(args.beir) == bool(args.topics):
+    topics = options_from_args(Topics, args)
+    if bool(topics.beir) == bool(topics.file):
         raise InputError("give exactly one of --beir DIR (with --split) or --topics FILE")
-    queries = load_queries(args.beir, args.split) if args.beir else load_topics(args.topics)
-    if args.max_queries is not None:
-        if args.max_queries < 1:
-            raise InputError(f"--max-queries must be at least 1, got {args.max_queries}")
-        queries = dict(list(queries.items())[: args.max_queries])
-    return queries
+    queries = load_queries(topics.beir, topics.split) if topics.beir else load_topics(topics.file)
+    return first_queries(queries, topics.max_queries)
 
 
 def add_model_args(parser: argparse.ArgumentParser, flag: str = "--model", required: bool = True) -> None:
-    group = parser.add_argument_group("reranker")
-    group.add_argument(flag, metavar="MODEL", required=required, default=None,
-                       help="causal LM id or folder, or a saved Q-PEFT checkpoint folder")
-    group.add_argument("--rerank-depth", "--depth", dest="depth", type=int, default=None, metavar="N",
-                       help="rerank only the top N hits of each query (default: all)")
-    group.add_argument("--batch-size", type=int, default=32, help="pairs per forward pass (default: 32)")
-    group.add_argument("--token-budget", type=int, default=None,
-                       help="padded tokens per forward pass (default: 2048 on CPU, 8192 on GPU)")
-    group.add_argument("--max-length", type=int, default=None,
-                       help="tokens per pair; documents are cut to fit (default: the checkpoint's, else 512)")
-    group.add_argument("--device", default=None, help="cpu, cuda, cuda:N or mps (default: cuda if available, else cpu)")
-    group.add_argument("--dtype", default=None, choices=DTYPE_CHOICES, metavar="DTYPE",
-                       help="float32, bfloat16 or float16, or fp32/bf16/fp16 (default: float32 on CPU, bfloat16 on CUDA)")
+    """The reranker flags (:class:`RerankerOptions`), the model named by ``flag``."""
+    changes = {**CLI_RERANKER, "model": {"flags": (flag,), "required": required}}
+    add_options(parser.add_argument_group("reranker"), RerankerOptions, changes=changes)
 
 
-def load_reranker(args: argparse.Namespace, model: Optional[str]):
-    """A QPEFTReranker from the reranker arguments."""
-    if args.depth is not None and args.depth < 1:
-        raise InputError(f"--rerank-depth must be at least 1, got {args.depth}")
-    from ..model_loading import resolve_device
+def load_reranker(options: RerankerOptions):
+    """A QPEFTReranker as ``options`` say (the CLI's flags or the pipeline's ``reranker:`` section)."""
     from ..reranker import QPEFTReranker
 
-    resolve_device(args.device, "--device")  # named as the user typed it
+    logger.info("loading reranker %s", options.model)
+    return QPEFTReranker.from_pretrained(
+        options.model,
+        device=options.device,
+        dtype=options.dtype,
+        max_length=options.max_length,
+        batch_size=options.batch_size,
+        token_budget=options.token_budget,
+    )
 
-    logging.getLogger(__name__).info("loading reranker %s", model)
-    return QPEFTReranker.from_pretrained(model, device=args.device, dtype=args.dtype, max_length=args.max_length,
-                                         batch_size=args.batch_size, token_budget=args.token_budget)
+
+def reranker_from_args(args: argparse.Namespace):
+    """A QPEFTReranker from the reranker flags; the device is checked (and named as typed) before loading."""
+    from ..model_loading import resolve_device
+
+    options = options_from_args(RerankerOptions, args)
+    resolve_device(options.device, "--device")
+    return load_reranker(options)
 
 
 def add_resume_arg(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--resume", action="store_true",
-                        help="keep the topics an interrupted run already finished (journaled beside --output)")
+    parser.add_argument(
+        "--resume",
+        action="store_true",
+        help="keep the topics an interrupted run already finished (journaled beside --output)",
+    )
 
 
-def model_identity(reranker) -> Dict[str, Any]:
+def model_identity(reranker) -> dict[str, Any]:
     """What makes a reranker's scores what they are: base model, variant, trained weights, length, dtype."""
     import hashlib
 
@@ -86,9 +152,14 @@ def model_identity(reranker) -> Dict[str, Any]:
     for name, tensor in sorted(model.trainable_parameters().items()):
         digest.update(name.encode())
         digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
-    return {"base_model": model.config.base_model, "variant": model.config.variant,
-            "base_fingerprint": base_fingerprint(model.lm), "weights": digest.hexdigest()[:16],
-            "max_length": model.encoder.max_length, "dtype": str(model.lm.dtype).replace("torch.", "")}
+    return {
+        "base_model": model.config.base_model,
+        "variant": model.config.variant,
+        "base_fingerprint": base_fingerprint(model.lm),
+        "weights": digest.hexdigest()[:16],
+        "max_length": model.encoder.max_length,
+        "dtype": str(model.lm.dtype).replace("torch.", ""),
+    }
 
 
 def rerank_to_file(args: argparse.Namespace, reranker, run, queries, searcher, source: str, tag: str) -> int:
@@ -100,16 +171,21 @@ def rerank_to_file(args: argparse.Namespace, reranker, run, queries, searcher, s
     from ..journal import RunJournal, settings_digest
     from ..reranking import rerank_run
 
-    settings = {"model": model_identity(reranker), "depth": args.depth,
-                "source_run": settings_digest(run), "queries": settings_digest({q: queries.get(q) for q in run})}
+    settings = {
+        "model": model_identity(reranker),
+        "depth": args.depth,
+        "source_run": settings_digest(run),
+        "queries": settings_digest({q: queries.get(q) for q in run}),
+    }
     journal = RunJournal(args.output, tag, settings)
     kept = journal.start(getattr(args, "resume", False))
     if kept:
         logging.getLogger(__name__).info("resuming: %d of %d topics already done", kept, len(run))
     todo = {qid: hits for qid, hits in run.items() if not journal.finished(qid)}
     with progress_bar(args, total=len(run), initial=kept, desc="rerank", unit="query") as bar:
-        for qid, hits in rerank_run(reranker, todo, queries, searcher, depth=args.depth, source=source,
-                                    on_query=lambda qid, n: bar.update(1)):
+        for qid, hits in rerank_run(
+            reranker, todo, queries, searcher, depth=args.depth, source=source, on_query=lambda qid, n: bar.update(1)
+        ):
             journal.record(qid, hits)
     journal.finish(list(run))
     return len(todo)

@@ -6,18 +6,25 @@ import argparse
 import json
 
 from ..beir_data import load_qrels
-from ..evaluation import evaluate, metric_list
+from ..evaluation import DEFAULT_METRICS, evaluate, metric_list
 from ..runs import read_run
 
 
 def add_parser(sub) -> None:
-    parser = sub.add_parser("evaluate", help="trec_eval metrics (nDCG@10, R@100, MRR@10 by default)",
-                            description="Evaluate a TREC run against BEIR qrels TSV or TREC qrels.")
+    parser = sub.add_parser(
+        "evaluate",
+        help=f"trec_eval metrics ({', '.join(DEFAULT_METRICS)} by default)",
+        description="Evaluate a TREC run against BEIR qrels TSV or TREC qrels.",
+    )
     parser.add_argument("--run", required=True, metavar="FILE", help="TREC run file")
     parser.add_argument("--qrels", required=True, metavar="FILE", help="BEIR qrels TSV (with header) or TREC qrels")
     parser.add_argument("--metrics", default=None, help="comma-separated, e.g. nDCG@10,R@100,MRR@10,MAP,P@5")
-    parser.add_argument("--complete", "-c", action="store_true",
-                        help="average over all judged queries, 0 for those missing from the run (trec_eval -c)")
+    parser.add_argument(
+        "--complete",
+        "-c",
+        action="store_true",
+        help="average over all judged queries, 0 for those missing from the run (trec_eval -c)",
+    )
     parser.add_argument("--json", action="store_true", help="print JSON instead of a table")
     parser.set_defaults(handler=run)
 

@@ -12,8 +12,11 @@ logger = logging.getLogger(__name__)
 
 
 def add_parser(sub) -> None:
-    parser = sub.add_parser("index", help="build a Lucene index from a BEIR folder",
-                            description="Index corpus.jsonl of a BEIR folder (title and text searchable, raw JSON stored).")
+    parser = sub.add_parser(
+        "index",
+        help="build a Lucene index from a BEIR folder",
+        description="Index corpus.jsonl of a BEIR folder (title and text searchable, raw JSON stored).",
+    )
     parser.add_argument("--beir", required=True, metavar="DIR", help="BEIR folder with corpus.jsonl")
     parser.add_argument("--index", required=True, metavar="DIR", help="index folder to create")
     parser.add_argument("--threads", type=int, default=2, help="indexing threads (default: 2)")

@@ -6,7 +6,7 @@ import argparse
 import logging
 import os
 import sys
-from typing import List, NoReturn, Optional
+from typing import NoReturn
 
 from .. import __version__
 from ..errors import QPEFTError
@@ -33,14 +33,14 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _java_error(exc: BaseException) -> Optional[str]:
+def _java_error(exc: BaseException) -> str | None:
     # pyjnius raises JavaException for errors thrown in Java (a corrupt index, for instance).
     if type(exc).__name__ == "JavaException":
         return str(exc).splitlines()[0] if str(exc) else "a Java error occurred"
     return None
 
 
-def main(argv: Optional[List[str]] = None) -> int:
+def main(argv: list[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 ok, 1 error, 2 usage, 130 interrupted)."""
     parser = build_parser()
     args = parser.parse_args(argv)

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from ..atomic import atomic_write
 from ..outputs import check_json_output, check_run_output
-from .common import progress_bar, rerank_to_file
+from .common import load_reranker, progress_bar, rerank_to_file
 
 logger = logging.getLogger(__name__)
 
@@ -17,11 +17,20 @@ METRICS_KEYS = ("config", "runs", "metrics")  # what marks a metrics report as o
 
 
 def add_parser(sub) -> None:
-    parser = sub.add_parser("pipeline", help="run a whole pipeline described in one YAML file",
-                            description="Index (if needed), BM25, optional reranking and evaluation from one YAML file.")
+    parser = sub.add_parser(
+        "pipeline",
+        help="run a whole pipeline described in one YAML file",
+        description="Index (if needed), BM25, optional reranking and evaluation from one YAML file.",
+    )
     parser.add_argument("config", metavar="CONFIG.yaml")
-    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="SECTION.KEY=VALUE",
-                        help="override a config value, e.g. --set reranker.depth=50 (repeatable)")
+    parser.add_argument(
+        "--set",
+        dest="overrides",
+        action="append",
+        default=[],
+        metavar="SECTION.KEY=VALUE",
+        help="override a config value, e.g. --set reranker.depth=50 (repeatable)",
+    )
     parser.set_defaults(handler=run)
 
 
@@ -35,7 +44,7 @@ def _metrics_table(rows: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..beir_data import load_qrels, load_queries, load_topics
+    from ..beir_data import first_queries, load_qrels, load_queries, load_topics
     from ..evaluation import evaluate
     from ..first_stage import bm25_search, hits_to_run
     from ..lucene_index import build_index, open_searcher
@@ -47,28 +56,33 @@ def run(args: argparse.Namespace) -> int:
     output = check_run_output(config.output.run, "output.run")
     bm25_path = output.with_name(output.stem + ".bm25" + output.suffix) if config.reranker else output
     check_run_output(bm25_path, "output.run (its BM25 run)")
-    metrics_path = check_json_output(output.with_name(output.name + ".metrics.json"), METRICS_KEYS, "output.run (its metrics)")
+    metrics_path = check_json_output(
+        output.with_name(output.name + ".metrics.json"), METRICS_KEYS, "output.run (its metrics)"
+    )
     qrels = load_qrels(config.evaluation.qrels) if config.evaluation else None
-    queries = load_topics(config.topics.file) if config.topics.file else load_queries(config.topics.beir, config.topics.split)
-    if config.topics.max_queries:
-        queries = dict(list(queries.items())[: config.topics.max_queries])
+    topics = config.topics
+    queries = load_topics(topics.file) if topics.file else load_queries(topics.beir, topics.split)
+    queries = first_queries(queries, topics.max_queries, name="topics.max_queries")
     index = Path(config.index.path)
     if config.index.build == "always" or (config.index.build == "auto" and not index.exists()):
         with progress_bar(args, desc="index", unit="doc") as bar:
             build_index(config.collection.beir, index, overwrite=config.index.build == "always", progress=bar.update)
     searcher = open_searcher(index, k1=config.first_stage.k1, b=config.first_stage.b)
     with progress_bar(args, total=len(queries), desc="bm25", unit="query") as bar:
-        first = hits_to_run(bm25_search(searcher, queries, hits=config.first_stage.hits,
-                                        threads=config.first_stage.threads, progress=bar.update))
+        first = hits_to_run(
+            bm25_search(
+                searcher, queries, hits=config.first_stage.hits, threads=config.first_stage.threads, progress=bar.update
+            )
+        )
     runs = {"bm25": str(bm25_path)}
     if config.reranker:
-        from ..reranker import QPEFTReranker
-
-        r = config.reranker
-        reranker = QPEFTReranker.from_pretrained(r.model, device=r.device, dtype=r.dtype, max_length=r.max_length,
-                                                 batch_size=r.batch_size, token_budget=r.token_budget)
-        options = argparse.Namespace(output=str(output), resume=config.output.resume, depth=r.depth,
-                                     quiet=getattr(args, "quiet", False))
+        reranker = load_reranker(config.reranker)
+        options = argparse.Namespace(
+            output=str(output),
+            resume=config.output.resume,
+            depth=config.reranker.depth,
+            quiet=getattr(args, "quiet", False),
+        )
         rerank_to_file(options, reranker, first, queries, searcher, source=f"BM25 on {index}", tag=config.output.tag)
         runs["reranked"] = str(output)
     # The BM25 run is written last, so a failed or interrupted pipeline leaves only its resumable journal.
@@ -80,8 +94,14 @@ def run(args: argparse.Namespace) -> int:
 
     table = {name: evaluate(read_run(path), qrels, config.evaluation.metrics) for name, path in runs.items()}
     print(_metrics_table(table))
-    report = {"config": str(Path(args.config).resolve()), "overrides": args.overrides, "queries": len(queries),
-              "qrels": config.evaluation.qrels, "runs": runs, "metrics": table}
+    report = {
+        "config": str(Path(args.config).resolve()),
+        "overrides": args.overrides,
+        "queries": len(queries),
+        "qrels": config.evaluation.qrels,
+        "runs": runs,
+        "metrics": table,
+    }
     with atomic_write(metrics_path) as handle:
         json.dump(report, handle, indent=2)
     logger.info("wrote %s and %s", output, metrics_path)

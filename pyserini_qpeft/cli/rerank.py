@@ -6,14 +6,17 @@ import argparse
 import logging
 
 from ..runs import check_run_tag, read_run
-from .common import add_model_args, add_resume_arg, add_topic_args, load_reranker, load_topic_args, rerank_to_file
+from .common import add_model_args, add_resume_arg, add_topic_args, load_topic_args, rerank_to_file, reranker_from_args
 
 logger = logging.getLogger(__name__)
 
 
 def add_parser(sub) -> None:
-    parser = sub.add_parser("rerank", help="rerank a TREC run with an LLM",
-                            description="Rerank the hits of a TREC run; document texts come from the index.")
+    parser = sub.add_parser(
+        "rerank",
+        help="rerank a TREC run with an LLM",
+        description="Rerank the hits of a TREC run; document texts come from the index.",
+    )
     parser.add_argument("--run", required=True, metavar="FILE", help="TREC run to rerank")
     parser.add_argument("--index", required=True, metavar="DIR", help="Lucene index holding the documents' raw text")
     parser.add_argument("--output", required=True, metavar="FILE", help="TREC run file to write")
@@ -35,7 +38,7 @@ def run(args: argparse.Namespace) -> int:
     if args.max_queries is not None:
         first_stage = {qid: hits for qid, hits in first_stage.items() if qid in queries}
     searcher = open_searcher(args.index)
-    reranker = load_reranker(args, args.model)
+    reranker = reranker_from_args(args)
     rerank_to_file(args, reranker, first_stage, queries, searcher, source=args.run, tag=args.run_tag)
     logger.info("wrote %s (%d queries)", args.output, len(first_stage))
     return 0

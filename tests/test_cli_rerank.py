@@ -1,0 +1,98 @@
+"""``pyserini-qpeft rerank`` in-process: a TREC run in, a reranked TREC run out (tiny random model)."""
+
+from dataclasses import fields
+
+import pytest
+
+from pyserini_qpeft.cli.common import CLI_RERANKER
+from pyserini_qpeft.cli.main import main
+from pyserini_qpeft.pipeline_config import RerankerOptions
+from pyserini_qpeft.runs import read_run
+
+from _cli import assert_one_line_error, cli, flag_actions
+
+
+@pytest.fixture(scope="module")
+def small_run(scifact, scifact_index, tmp_path_factory):
+    """BM25 top 4 of the first 2 scifact test queries."""
+    path = tmp_path_factory.mktemp("bm25") / "bm25.trec"
+    assert (
+        main(
+            [
+                "-q",
+                "search",
+                "--index",
+                str(scifact_index),
+                "--beir",
+                str(scifact),
+                "--max-queries",
+                "2",
+                "--hits",
+                "4",
+                "--output",
+                str(path),
+            ]
+        )
+        == 0
+    )
+    return path
+
+
+def rerank(capsys, scifact, scifact_index, model, run, output, *extra):
+    return cli(
+        capsys,
+        "-q",
+        "rerank",
+        "--run",
+        run,
+        "--index",
+        scifact_index,
+        "--beir",
+        scifact,
+        "--model",
+        model,
+        "--max-length",
+        128,
+        "--output",
+        output,
+        *extra,
+    )
+
+
+def test_rerank_reranks_every_hit_unless_told(capsys, tmp_path, scifact, scifact_index, tiny_model_dir, small_run):
+    code, out, err = rerank(capsys, scifact, scifact_index, tiny_model_dir, small_run, tmp_path / "all.trec")
+    assert code == 0, err
+    bm25, reranked = read_run(small_run), read_run(tmp_path / "all.trec")
+    assert list(reranked) == list(bm25)
+    assert all(sorted(d for d, _ in reranked[q]) == sorted(d for d, _ in bm25[q]) for q in bm25)
+    assert all(score < 0 for hits in reranked.values() for _, score in hits)  # every hit has an LM score
+
+
+@pytest.mark.parametrize("flag", ["--depth", "--rerank-depth"])
+def test_depth_and_its_other_spelling(capsys, tmp_path, scifact, scifact_index, tiny_model_dir, small_run, flag):
+    output = tmp_path / "top2.trec"
+    code, out, err = rerank(capsys, scifact, scifact_index, tiny_model_dir, small_run, output, flag, 2)
+    assert code == 0, err
+    bm25, reranked = read_run(small_run), read_run(output)
+    for qid, hits in reranked.items():
+        assert [d for d, _ in hits[2:]] == [d for d, _ in bm25[qid][2:]]  # below the depth: BM25's order
+        assert {d for d, _ in hits[:2]} == {d for d, _ in bm25[qid][:2]}
+
+
+def test_depth_zero_names_the_flag(capsys, tmp_path, scifact, scifact_index, tiny_model_dir, small_run):
+    output = tmp_path / "r.trec"
+    code, out, err = rerank(capsys, scifact, scifact_index, tiny_model_dir, small_run, output, "--depth", 0)
+    assert_one_line_error(code, err, "rerank", "--rerank-depth", "greater than or equal to 1", "got 0")
+    assert not (tmp_path / "r.trec").exists()
+
+
+def test_rerank_flags_are_the_reranker_options():
+    """The reranker flags are RerankerOptions' fields with its defaults, but the command line's own depth (all)."""
+    actions = flag_actions("rerank")
+    assert CLI_RERANKER == {"depth": {"default": None}}
+    for spec in fields(RerankerOptions):
+        default = CLI_RERANKER.get(spec.name, {}).get("default", spec.default)
+        assert actions[spec.name].default == default and actions[spec.name].help.startswith(spec.metadata["help"])
+    assert actions["model"].required and actions["model"].option_strings == ["--model"]
+    assert actions["depth"].help.endswith("(default: all)")
+    assert actions["dtype"].choices == ["float32", "fp32", "float", "bfloat16", "bf16", "float16", "fp16", "half"]

@@ -1,0 +1,177 @@
+"""pyserini_qpeft.pipeline_config: the YAML file's sections are dataclasses; errors name the file, line and key."""
+
+from dataclasses import asdict
+
+import pytest
+import yaml
+
+from pyserini_qpeft.errors import InputError
+from pyserini_qpeft.evaluation import DEFAULT_METRICS
+from pyserini_qpeft.pipeline_config import SECTIONS, FirstStage, RerankerOptions, load_pipeline_config
+
+
+def write(tmp_path, text, name="p.yaml"):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+BASE = """
+collection: {beir: %(beir)s}
+index: {path: %(index)s, build: never}
+topics: {split: test, max_queries: 3}
+first_stage: {hits: 10}
+output: {run: out/run.trec}
+"""
+
+
+def base(tmp_path, scifact, index="idx"):
+    return BASE % {"beir": scifact, "index": index}
+
+
+def test_paths_resolve_relative_to_the_config_and_defaults_fill_in(tmp_path, scifact):
+    config = load_pipeline_config(write(tmp_path, base(tmp_path, scifact)))
+    assert config.index.path == str((tmp_path / "idx").resolve())
+    assert config.output.run == str((tmp_path / "out" / "run.trec").resolve())
+    assert config.topics.beir == str(scifact) and config.reranker is None
+    assert config.evaluation.qrels.endswith("qrels/test.tsv")
+    assert config.evaluation.metrics == ["nDCG@10", "R@100", "MRR@10"] == list(DEFAULT_METRICS)
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        ("reranker: {model: m, dept: 5}\n", "unknown key 'reranker.dept'; allowed: model, depth"),
+        ("first_stage: {hits: many}\n", "'first_stage.hits' = 'many': Input should be a valid integer"),
+        ("outputs: {run: x}\n", "unknown section 'outputs'; allowed: collection, index, topics"),
+        (
+            "index: {path: x, build: sometimes}\n",
+            "'index.build' = 'sometimes': Input should be 'auto', 'always' or 'never'",
+        ),
+        ("evaluation: {metrics: [nDCG@10, Bogus@3]}\n", "unknown metric 'Bogus@3'"),
+        ("reranker: {model: m, depth: 0}\n", "'reranker.depth' = 0: Input should be greater than or equal to 1"),
+    ],
+)
+def test_bad_configs_name_the_key_and_the_fix(tmp_path, scifact, extra, message):
+    with pytest.raises(InputError, match=message):
+        load_pipeline_config(write(tmp_path, base(tmp_path, scifact) + extra))
+
+
+def test_yaml_errors_and_overrides(tmp_path, scifact):
+    broken = write(tmp_path, "index:\n  path: [unclosed\n", "broken.yaml")
+    with pytest.raises(InputError, match=r"broken.yaml:\d+: not valid YAML"):
+        load_pipeline_config(broken)
+    path = write(tmp_path, base(tmp_path, scifact))
+    config = load_pipeline_config(path, ["first_stage.hits=50", "reranker.model=some/model", "reranker.depth=7"])
+    assert config.first_stage.hits == 50 and config.reranker.model == "some/model" and config.reranker.depth == 7
+    with pytest.raises(InputError, match="use section.key=value"):
+        load_pipeline_config(path, ["hits=5"])
+    with pytest.raises(InputError, match="unknown section 'rerankr'"):
+        load_pipeline_config(path, ["rerankr.depth=5"])
+    with pytest.raises(InputError, match="'output.run' is required"):
+        load_pipeline_config(write(tmp_path, f"index: {{path: {tmp_path}}}\ntopics: {{beir: {scifact}}}\n", "x.yaml"))
+
+
+def test_a_reranker_section_without_a_model_is_an_error_not_a_bm25_run(tmp_path, scifact):
+    for extra in ("reranker: {depth: 5}\n", "reranker:\n"):
+        with pytest.raises(InputError, match="'reranker.model' is required"):
+            load_pipeline_config(write(tmp_path, base(tmp_path, scifact) + extra))
+    with pytest.raises(InputError, match="'reranker.model' is required"):
+        load_pipeline_config(write(tmp_path, base(tmp_path, scifact)), ["reranker.depth=50"])
+
+
+LINES = """\
+collection: {beir: %(beir)s}
+index:
+  path: idx
+  build: never
+topics: {split: test}
+reranker:
+  model: m
+  depth: 20
+output: {run: out/run.trec}
+evaluation:
+  metrics:
+    - nDCG@10
+    - R@100
+"""
+
+
+@pytest.mark.parametrize(
+    "old, new, message",
+    [
+        ("depth: 20", "depth: many", "p.yaml:8: 'reranker.depth' = 'many': Input should be a valid integer"),
+        (
+            "depth: 20",
+            "depth: '20'",
+            "p.yaml:8: 'reranker.depth' = '20': Input should be a valid integer",
+        ),  # no coercion
+        (
+            "depth: 20",
+            "dept: 20",
+            "p.yaml:8: unknown key 'reranker.dept'; allowed: model, depth, batch_size, token_budget, "
+            "max_length, device, dtype",
+        ),
+        (
+            "build: never",
+            "build: sometimes",
+            "p.yaml:4: 'index.build' = 'sometimes': Input should be 'auto', 'always' or 'never'",
+        ),
+        ("    - R@100", "    - 100", "p.yaml:13: 'evaluation.metrics[1]' = 100: Input should be a valid string"),
+        ("    - R@100", "    - Bogus@3", "p.yaml:13: 'evaluation.metrics[1]' = 'Bogus@3': unknown metric 'Bogus@3'"),
+        (
+            "  model: m",
+            "  model: m\n  dtype: nn",
+            "p.yaml:8: 'reranker.dtype' = 'nn': Input should be 'float32', 'fp32'",
+        ),
+        ("  model: m", "  model: m\n  device: gpu0", "p.yaml:8: 'reranker.device'='gpu0' is not a valid device"),
+        ("  model: m", "  batch_size: true", "p.yaml:7: 'reranker.batch_size' = True: Input should be a valid integer"),
+        ("  model: m\n", "", "p.yaml:6: 'reranker.model' is required"),
+        (
+            "topics: {split: test}",
+            "topics: {split: test, max_queries: 0}",
+            "p.yaml:5: 'topics.max_queries' = 0: Input should be greater than or equal to 1",
+        ),
+        (
+            "output: {run: out/run.trec}",
+            "output: {run: out/run.trec}\nextra: 1",
+            "p.yaml:10: unknown section 'extra'; allowed: collection, index, topics, first_stage, reranker, output, "
+            "evaluation",
+        ),
+        (
+            "output: {run: out/run.trec}",
+            "output: [out/run.trec]",
+            "p.yaml:9: 'output' = ['out/run.trec']: Input should be a valid dictionary",
+        ),
+    ],
+)
+def test_yaml_errors_name_the_line_and_the_key(tmp_path, scifact, old, new, message):
+    text = LINES % {"beir": scifact}
+    assert old in text
+    with pytest.raises(InputError) as error:
+        load_pipeline_config(write(tmp_path, text.replace(old, new, 1)))
+    assert str(error.value).startswith(str(tmp_path / message.split(":")[0]))
+    assert message in str(error.value).replace(str(tmp_path) + "/", "")
+    assert "\n" not in str(error.value)
+
+
+def test_the_first_problem_in_the_file_is_reported_and_set_overrides_are_named(tmp_path, scifact):
+    text = (LINES % {"beir": scifact}).replace("build: never", "build: sometimes").replace("depth: 20", "depth: x")
+    with pytest.raises(InputError, match=r"p.yaml:4: 'index.build'"):
+        load_pipeline_config(write(tmp_path, text))
+    path = write(tmp_path, LINES % {"beir": scifact})
+    with pytest.raises(InputError, match=r"^--set reranker.depth=many: 'reranker.depth' = 'many': Input should be"):
+        load_pipeline_config(path, ["reranker.depth=many"])
+
+
+def test_every_section_key_is_a_dataclass_field(tmp_path, scifact):
+    """The YAML keys are the sections' fields: a file that gives every one of them (defaults, plus the required
+    values) loads into the same dataclasses."""
+    data = {name: asdict(cls()) for name, cls in SECTIONS.items()}
+    data["collection"]["beir"] = str(scifact)
+    data["index"].update(path="idx", build="never")
+    data["output"]["run"] = "r.trec"
+    data["reranker"]["model"] = "m"
+    config = load_pipeline_config(write(tmp_path, yaml.safe_dump(data)))
+    assert asdict(config.reranker) == {**asdict(RerankerOptions()), "model": "m"}
+    assert config.first_stage == FirstStage() and config.reranker.depth == 20 and config.first_stage.hits == 100
