@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import InputError
+from .fusion import fuse
 from .text import title_and_text
 
 
@@ -96,9 +97,20 @@ def rescore_texts(reranker, query: Any, texts: Sequence[Text]) -> list[Text]:
     return [with_score(t, s) for t, s in zip(texts, scores)]
 
 
-def rerank_texts(reranker, query: Any, texts: Sequence[Text]) -> list[Text]:
-    """New ``Text`` objects sorted by the reranker's score (best first)."""
-    return sorted(rescore_texts(reranker, query, texts), key=lambda t: t.score, reverse=True)
+def _fused(originals: Sequence[Any], rescored: list[Any], fusion_weight: float | None) -> list[Any]:
+    """``rescored`` with their scores fused with the ``originals``' scores (when all have a number)."""
+    first = [getattr(item, "score", None) for item in originals]
+    if fusion_weight is None or not rescored or not all(isinstance(s, (int, float)) for s in first):
+        return rescored
+    values = fuse(first, [item.score for item in rescored], fusion_weight)
+    return [with_score(item, value) for item, value in zip(rescored, values)]
+
+
+def rerank_texts(reranker, query: Any, texts: Sequence[Text], fusion_weight: float | None = None) -> list[Text]:
+    """New ``Text`` objects sorted by the reranker's score (best first), fused with their own scores when
+    ``fusion_weight`` is given and every Text has one."""
+    rescored = _fused(texts, rescore_texts(reranker, query, texts), fusion_weight)
+    return sorted(rescored, key=lambda t: t.score, reverse=True)
 
 
 def with_score(obj: Any, score: float) -> Any:
@@ -117,8 +129,11 @@ def _result_type(request: Any):
     return getattr(module, "Result", Result) if module is not None and module.__name__ != __name__ else Result
 
 
-def rerank_requests(reranker, requests: Sequence[Any], rank_start: int = 0, rank_end: int = 100) -> list[Any]:
-    """rank_llm's ``rerank_batch``: reorder ``candidates[rank_start:rank_end]`` of each request by score."""
+def rerank_requests(
+    reranker, requests: Sequence[Any], rank_start: int = 0, rank_end: int = 100, fusion_weight: float | None = None
+) -> list[Any]:
+    """rank_llm's ``rerank_batch``: reorder ``candidates[rank_start:rank_end]`` of each request by score
+    (fused with the candidates' own scores when ``fusion_weight`` is given)."""
     if rank_start < 0 or rank_end < rank_start:
         raise InputError(f"need 0 <= rank_start <= rank_end, got {rank_start} and {rank_end}")
     from .hits import query_text
@@ -128,7 +143,7 @@ def rerank_requests(reranker, requests: Sequence[Any], rank_start: int = 0, rank
         candidates = list(request.candidates)
         window = candidates[rank_start:rank_end]
         scores = reranker.score(query_text(request.query), [rank_llm_text(c) for c in window]) if window else []
-        rescored = [with_score(c, s) for c, s in zip(window, scores)]
+        rescored = _fused(window, [with_score(c, s) for c, s in zip(window, scores)], fusion_weight)
         rescored.sort(key=lambda c: c.score, reverse=True)
         reordered = candidates[:rank_start] + rescored + candidates[rank_end:]
         results.append(_result_type(request)(query=request.query, candidates=reordered, invocations_history=[]))

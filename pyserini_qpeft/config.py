@@ -18,7 +18,7 @@ from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal, NamedTuple
 
-from annotated_types import Ge
+from annotated_types import Ge, Le
 
 from .atomic import atomic_write
 from .errors import InputError
@@ -39,6 +39,7 @@ CHECKPOINT_FILES = (PROMPT_CONFIG, PROMPT_WEIGHTS, QD_WEIGHTS)  # the files a ch
 RENAMED_KEYS = {"k": "num_hints"}  # old name in saved configs -> field name
 
 PositiveInt = typing.Annotated[int, Ge(1)]
+Weight = typing.Annotated[float, Ge(0), Le(1)]  # a fusion weight: the first stage's share
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
@@ -133,6 +134,7 @@ class QPEFTConfig:
     )
     hint_backend: Literal[HINT_BACKENDS] = option("auto", "variant r: hint search; auto uses FAISS when installed")
     max_length: int = option(512, "tokens per pair")
+    fusion_weight: Weight | None = None  # BM25's share when fusing (picked on dev after training); None: no fusion
     base_fingerprint: str = ""  # identifies the base LM (see qpeft_model.base_fingerprint), checked on load
     files: dict[str, dict] = field(default_factory=dict)  # file name -> {"size", "sha256"}, verified on load
     format_version: int = FORMAT_VERSION

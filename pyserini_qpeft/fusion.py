@@ -16,16 +16,35 @@ from .runs import Run
 
 
 def _min_max(scores: Sequence[float]) -> list[float]:
+    if not scores:
+        return []
     low, high = min(scores), max(scores)
     if high == low:
         return [0.0] * len(scores)
     return [(s - low) / (high - low) for s in scores]
 
 
+def check_weight(weight: float, name: str = "fusion weight") -> float:
+    """A fusion weight must be a number in [0, 1]."""
+    if isinstance(weight, bool) or not isinstance(weight, (int, float)) or not 0.0 <= weight <= 1.0:
+        raise InputError(f"the {name} must be a number in [0, 1] (the first stage's share), got {weight!r}")
+    return float(weight)
+
+
+def fuse(first_stage: Sequence[float], reranker: Sequence[float], weight: float) -> list[float]:
+    """``weight * minmax(first_stage) + (1 - weight) * minmax(reranker)``, element by element (one query)."""
+    first, second = _min_max(list(first_stage)), _min_max(list(reranker))
+    return [weight * a + (1 - weight) * b for a, b in zip(first, second)]
+
+
+def fused_tag(tag: str, weight: float | None) -> str:
+    """The run tag that says a run was fused, and with which weight: ``qpeft`` -> ``qpeft-fused0.30``."""
+    return tag if weight is None else f"{tag}-fused{weight:.2f}"
+
+
 def interpolate(first_stage: Run, reranked: Run, alpha: float, depth: int) -> Run:
     """Fuse a first-stage run and a reranked run of the same candidates (see the module docstring)."""
-    if not 0.0 <= alpha <= 1.0:
-        raise InputError(f"the interpolation weight must be in [0, 1], got {alpha}")
+    check_weight(alpha, "interpolation weight")
     if depth < 1:
         raise InputError(f"depth must be at least 1, got {depth}")
     fused: Run = {}
@@ -38,9 +57,8 @@ def interpolate(first_stage: Run, reranked: Run, alpha: float, depth: int) -> Ru
                 f"query {qid}: the reranked run has no score for {missing[:3]}; rerank the same "
                 f"top {depth} hits as the first-stage run"
             )
-        first = _min_max([score for _, score in head])
-        second = _min_max([reranker_scores[docid] for docid, _ in head])
-        scored = [(docid, alpha * a + (1 - alpha) * b) for (docid, _), a, b in zip(head, first, second)]
+        fused_scores = fuse([score for _, score in head], [reranker_scores[docid] for docid, _ in head], alpha)
+        scored = [(docid, value) for (docid, _), value in zip(head, fused_scores)]
         scored.sort(key=lambda pair: pair[1], reverse=True)
         tail = [(docid, -1.0 - rank) for rank, (docid, _) in enumerate(hits[depth:])]
         fused[qid] = scored + tail

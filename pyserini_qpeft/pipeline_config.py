@@ -24,7 +24,7 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
-from .config import FieldProblem, PositiveInt, dataclass_schema, field_problems, option, strict_schema
+from .config import FieldProblem, PositiveInt, Weight, dataclass_schema, field_problems, option, strict_schema
 from .errors import InputError
 from .evaluation import DEFAULT_METRICS
 from .model_loading import DTYPE_NAMES
@@ -82,12 +82,19 @@ class RerankerOptions:
         metavar="DTYPE",
         none="float32 on CPU, bfloat16 on CUDA",
     )
+    fusion_weight: Weight | None = option(
+        None,
+        "the first stage's share W when fusing scores per query: W * minmax(first stage) + (1 - W) * minmax(reranker)",
+        metavar="W",
+        none="the checkpoint's, picked on its dev split; a bare LM has none",
+    )
+    fusion: bool = option(True, "no fusion: the reranker's scores alone", "--no-fusion", action="store_false")
 
 
 @dataclass
 class Output:
     run: str | None = option(None, path=True)
-    tag: str = "qpeft"
+    tag: str | None = None  # qpeft, or qpeft-fusedW when fused (bm25 for a BM25-only run)
     resume: bool = False
 
 

@@ -9,11 +9,14 @@ from typing import Any
 from .candidate import Candidate
 from .config import QPEFTConfig
 from .errors import InputError
+from .fusion import check_weight, fuse
 from .model_loading import DEFAULT_MODEL, load_causal_lm
 from .qpeft_model import QPEFTModel
 from .scoring import QueryLikelihoodScorer
 
 logger = logging.getLogger(__name__)
+
+FROM_CHECKPOINT = "checkpoint"  # fusion_weight default: the weight saved in the checkpoint (or none)
 
 
 class QPEFTReranker:
@@ -120,13 +123,37 @@ class QPEFTReranker:
 
         return rescore_texts(self, query, texts)
 
-    def rerank_batch(self, requests: Sequence[Any], rank_start: int = 0, rank_end: int = 100, **_: Any) -> list[Any]:
-        """rank_llm's ``rerank_batch``: a Result per Request, ``candidates[rank_start:rank_end]`` reordered."""
+    def rerank_batch(
+        self,
+        requests: Sequence[Any],
+        rank_start: int = 0,
+        rank_end: int = 100,
+        fusion_weight: float | str | None = FROM_CHECKPOINT,
+        **_: Any,
+    ) -> list[Any]:
+        """rank_llm's ``rerank_batch``: a Result per Request, ``candidates[rank_start:rank_end]`` reordered
+        (scores fused with the candidates' own as :meth:`rerank` does)."""
         from .adapters import rerank_requests
 
-        return rerank_requests(self, requests, rank_start=rank_start, rank_end=rank_end)
+        return rerank_requests(
+            self, requests, rank_start=rank_start, rank_end=rank_end, fusion_weight=self.fusion(fusion_weight)
+        )
 
-    def rerank(self, query: Any, hits: Sequence[Any], searcher: Any | None = None, k: int | None = None) -> list[Any]:
+    def fusion(self, fusion_weight: float | str | None = FROM_CHECKPOINT) -> float | None:
+        """The first stage's weight in fused scores: the checkpoint's (picked on its dev split) by default,
+        ``fusion_weight`` when it is a number in [0, 1], no fusion when None (or when the checkpoint has none)."""
+        if isinstance(fusion_weight, str) and fusion_weight == FROM_CHECKPOINT:
+            return self.config.fusion_weight
+        return None if fusion_weight is None else check_weight(fusion_weight)
+
+    def rerank(
+        self,
+        query: Any,
+        hits: Sequence[Any],
+        searcher: Any | None = None,
+        k: int | None = None,
+        fusion_weight: float | str | None = FROM_CHECKPOINT,
+    ) -> list[Any]:
         """Rerank the top ``k`` hits (all when None) and return every hit as a :class:`Candidate`.
 
         ``query`` is a str or a query object with ``.text`` (pygaggle's or rank_llm's ``Query``). ``hits`` are
@@ -134,6 +161,10 @@ class QPEFTReranker:
         rank_llm Candidates (text from their ``doc``) or pygaggle ``Text``s; for Texts the result is new
         Texts sorted by score (pygaggle's ``rerank``). Hits below ``k`` keep their order after the reranked
         ones, with scores below them, so the list stays sorted by score.
+
+        Where the hits carry first-stage scores, the score is fused per query over the reranked hits,
+        ``w * minmax(first stage) + (1 - w) * minmax(LM)``, with ``w`` from :meth:`fusion` (the checkpoint's
+        weight unless ``fusion_weight`` says otherwise; None: the LM score alone).
         """
         from .hits import as_hit_list, hit_text, hits_kind, query_text
 
@@ -142,13 +173,14 @@ class QPEFTReranker:
             raise InputError(
                 f"rerank(k={k!r}): k is the number of top hits to rerank; use an integer >= 1, or None for all"
             )
+        weight = self.fusion(fusion_weight)
         hits = as_hit_list(hits)
         kind = hits_kind(hits)
         depth = min(k or len(hits), len(hits))
         if kind == "pygaggle":
             from .adapters import rerank_texts, with_score
 
-            head_texts = rerank_texts(self, text, hits[:depth])
+            head_texts = rerank_texts(self, text, hits[:depth], fusion_weight=weight)
             floor = min((t.score for t in head_texts), default=0.0)
             return head_texts + [with_score(t, floor - 1.0 - i) for i, t in enumerate(hits[depth:])]
         head = [
@@ -161,6 +193,8 @@ class QPEFTReranker:
             for h in hits[:depth]
         ]
         scores = self.score(text, [c.text for c in head]) if head else []
+        if weight is not None:
+            scores = fuse([c.first_stage_score for c in head], scores, weight)
         for candidate, value in zip(head, scores):
             candidate.score = value
         head.sort(key=lambda c: c.score, reverse=True)  # stable: ties keep first-stage order

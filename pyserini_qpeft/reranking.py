@@ -21,8 +21,10 @@ def rerank_run(
     depth: int | None = None,
     source: str = "the run",
     on_query: Callable[[str, int], Any] | None = None,
+    fusion_weight: float | None = None,
 ) -> Iterator[tuple[str, list]]:
-    """Yield (qid, [(docid, score)]) for each query of ``run``, its top ``depth`` hits reranked.
+    """Yield (qid, [(docid, score)]) for each query of ``run``, its top ``depth`` hits reranked (their scores
+    fused with the run's when ``fusion_weight`` is given, see ``QPEFTReranker.rerank``).
 
     Document texts come from ``searcher``. ``source`` names the run in error messages;
     ``on_query(qid, n_pairs)`` is called after each query (for progress bars).
@@ -35,7 +37,9 @@ def rerank_run(
     for qid, hits in run.items():
         candidates = [Candidate(docid=docid, score=score) for docid, score in hits]
         try:
-            reranked = reranker.rerank(queries[qid], candidates, searcher=searcher, k=depth)
+            reranked = reranker.rerank(
+                queries[qid], candidates, searcher=searcher, k=depth, fusion_weight=fusion_weight
+            )
         except InputError as exc:
             raise InputError(f"{source}: query {qid}: {exc}") from None
         if on_query:

@@ -162,18 +162,42 @@ def model_identity(reranker) -> dict[str, Any]:
     }
 
 
-def rerank_to_file(args: argparse.Namespace, reranker, run, queries, searcher, source: str, tag: str) -> int:
+def fusion_weight(args: argparse.Namespace, reranker) -> float | None:
+    """The first stage's weight for fusion: --no-fusion (None), --fusion-weight, else the checkpoint's."""
+    if not getattr(args, "fusion", True):
+        return None
+    chosen = getattr(args, "fusion_weight", None)
+    return reranker.fusion() if chosen is None else reranker.fusion(chosen)
+
+
+def rerank_to_file(args: argparse.Namespace, reranker, run, queries, searcher, source: str, tag: str | None) -> int:
     """Rerank every query of ``run`` with a progress bar, journaling each finished topic; then write
     ``args.output`` atomically in the run's order. Returns the number of topics done in this call.
 
-    ``--resume`` continues a journal only if it was written with the same model, depth, tag and source run.
+    Scores are fused with the run's as :func:`fusion_weight` says; the log and the default run tag
+    (``tag`` None: ``qpeft``, or ``qpeft-fused0.30``) name the weight. ``--resume`` continues a journal
+    only if it was written with the same model, depth, fusion weight, tag and source run.
     """
+    from ..fusion import fused_tag
     from ..journal import RunJournal, settings_digest
     from ..reranking import rerank_run
 
+    weight = fusion_weight(args, reranker)
+    tag = tag or fused_tag("qpeft", weight)
+    if weight is None:
+        logger.info("scores: the reranker's alone (no fusion with the first stage)")
+    else:
+        logger.info(
+            "scores: fused with the first stage's, weight %.2f (%.2f * first stage + %.2f * reranker, "
+            "each min-max normalised per query)",
+            weight,
+            weight,
+            1 - weight,
+        )
     settings = {
         "model": model_identity(reranker),
         "depth": args.depth,
+        "fusion_weight": weight,
         "source_run": settings_digest(run),
         "queries": settings_digest({q: queries.get(q) for q in run}),
     }
@@ -184,7 +208,14 @@ def rerank_to_file(args: argparse.Namespace, reranker, run, queries, searcher, s
     todo = {qid: hits for qid, hits in run.items() if not journal.finished(qid)}
     with progress_bar(args, total=len(run), initial=kept, desc="rerank", unit="query") as bar:
         for qid, hits in rerank_run(
-            reranker, todo, queries, searcher, depth=args.depth, source=source, on_query=lambda qid, n: bar.update(1)
+            reranker,
+            todo,
+            queries,
+            searcher,
+            depth=args.depth,
+            source=source,
+            on_query=lambda qid, n: bar.update(1),
+            fusion_weight=weight,
         ):
             journal.record(qid, hits)
     journal.finish(list(run))

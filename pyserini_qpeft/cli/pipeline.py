@@ -52,7 +52,8 @@ def run(args: argparse.Namespace) -> int:
     from ..runs import check_run_tag, write_run
 
     config = load_pipeline_config(args.config, args.overrides)
-    check_run_tag(config.output.tag)
+    if config.output.tag is not None:
+        check_run_tag(config.output.tag)
     output = check_run_output(config.output.run, "output.run")
     bm25_path = output.with_name(output.stem + ".bm25" + output.suffix) if config.reranker else output
     check_run_output(bm25_path, "output.run (its BM25 run)")
@@ -81,12 +82,14 @@ def run(args: argparse.Namespace) -> int:
             output=str(output),
             resume=config.output.resume,
             depth=config.reranker.depth,
+            fusion=config.reranker.fusion,
+            fusion_weight=config.reranker.fusion_weight,
             quiet=getattr(args, "quiet", False),
         )
         rerank_to_file(options, reranker, first, queries, searcher, source=f"BM25 on {index}", tag=config.output.tag)
         runs["reranked"] = str(output)
     # The BM25 run is written last, so a failed or interrupted pipeline leaves only its resumable journal.
-    write_run(bm25_path, first, "bm25" if config.reranker else config.output.tag)
+    write_run(bm25_path, first, "bm25" if config.reranker else config.output.tag or "bm25")
     if config.evaluation is None:
         logger.info("wrote %s; no qrels, so no evaluation", output)
         return 0

@@ -20,7 +20,9 @@ def add_parser(sub) -> None:
     parser.add_argument("--run", required=True, metavar="FILE", help="TREC run to rerank")
     parser.add_argument("--index", required=True, metavar="DIR", help="Lucene index holding the documents' raw text")
     parser.add_argument("--output", required=True, metavar="FILE", help="TREC run file to write")
-    parser.add_argument("--run-tag", default="qpeft", help="run tag in the last column (default: qpeft)")
+    parser.add_argument(
+        "--run-tag", default=None, help="run tag in the last column (default: qpeft, or qpeft-fusedW when fused)"
+    )
     add_topic_args(parser)
     add_model_args(parser)
     add_resume_arg(parser)
@@ -32,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
     from ..outputs import check_run_output
 
     check_run_output(args.output)
-    check_run_tag(args.run_tag)
+    if args.run_tag is not None:
+        check_run_tag(args.run_tag)
     queries = load_topic_args(args)
     first_stage = read_run(args.run)
     if args.max_queries is not None:

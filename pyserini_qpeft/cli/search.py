@@ -34,7 +34,9 @@ def add_parser(sub) -> None:
     parser.add_argument("--index", required=True, metavar="DIR", help="Lucene index folder")
     parser.add_argument("--output", required=True, metavar="FILE", help="TREC run file to write")
     add_options(parser, FirstStage, changes=CLI_FIRST_STAGE)
-    parser.add_argument("--run-tag", default=None, help="run tag in the last column (default: bm25 or qpeft)")
+    parser.add_argument(
+        "--run-tag", default=None, help="run tag in the last column (default: bm25, or qpeft[-fusedW] when reranked)"
+    )
     add_topic_args(parser)
     add_model_args(parser, flag="--rerank", required=False)
     add_resume_arg(parser)
@@ -47,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
 
     check_run_output(args.output)
     first_stage = options_from_args(FirstStage, args)
-    tag = check_run_tag(args.run_tag or ("qpeft" if args.model else "bm25"))
+    tag = None if args.run_tag is None else check_run_tag(args.run_tag)
     queries = load_topic_args(args)
     reranker = reranker_from_args(args) if args.model else None
     searcher = open_searcher(args.index, k1=first_stage.k1, b=first_stage.b)
@@ -60,6 +62,6 @@ def run(args: argparse.Namespace) -> int:
     if reranker is not None:
         rerank_to_file(args, reranker, result, queries, searcher, source=f"index {args.index}", tag=tag)
     else:
-        write_run(args.output, result, tag)
+        write_run(args.output, result, tag or "bm25")
     logger.info("wrote %s (%d queries)", args.output, len(result))
     return 0

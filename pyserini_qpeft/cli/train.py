@@ -50,6 +50,14 @@ def add_parser(sub) -> None:
         "--negative-depth", type=int, default=30, help="BM25 depth to mine hard negatives (default: 30)"
     )
     parser.add_argument("--threads", type=int, default=1, help="BM25 search threads")
+    parser.add_argument(
+        "--fusion-depth",
+        type=int,
+        default=20,
+        metavar="N",
+        help="after training, rerank the dev queries' BM25 top N and save the BM25 fusion weight with the best "
+        "dev nDCG@10 in the checkpoint (0: pick none) (default: 20)",
+    )
     parser.add_argument("--output", required=True, metavar="DIR", help="checkpoint folder to write")
     parser.add_argument("--resume", action="store_true", help="continue an interrupted run from <output>.train-state")
     parser.add_argument("--overwrite", action="store_true", help="replace an existing checkpoint and training state")
@@ -93,6 +101,26 @@ def check_train_output(output: Path, state_dir: Path, resume: bool, overwrite: b
         raise InputError(f"{state_dir}: no training state to resume; start without --resume")
 
 
+def pick_fusion(args, output: Path, lm, tokenizer, searcher, dev, qrels) -> dict:
+    """Pick and save the checkpoint's BM25 fusion weight on the dev queries; what was picked, for the summary."""
+    from ..dev_fusion import pick_checkpoint_fusion
+
+    queries = {q.qid: q.text for q in dev}
+    dev_qrels = {q.qid: qrels[q.qid] for q in dev if q.qid in qrels}
+    with progress_bar(args, total=len(queries), desc="dev fusion", unit="query") as bar:
+        weight, curve = pick_checkpoint_fusion(
+            output,
+            lm,
+            tokenizer,
+            searcher,
+            queries,
+            dev_qrels,
+            depth=args.fusion_depth,
+            on_query=lambda *_: bar.update(1),
+        )
+    return {"weight": weight, "depth": args.fusion_depth, "dev_queries": len(queries), "dev_ndcg@10_by_weight": curve}
+
+
 def run(args: argparse.Namespace) -> int:
     import torch
 
@@ -105,6 +133,8 @@ def run(args: argparse.Namespace) -> int:
     output = Path(args.output)
     state = state_dir(output)
     check_train_output(output, state, args.resume, args.overwrite)
+    if args.fusion_depth < 0:
+        raise InputError(f"--fusion-depth must be 0 (no fusion weight) or more, got {args.fusion_depth}")
     resolve_device(args.device, "--device")
     training = options_from_args(TrainingConfig, args)
     config = options_from_args(QPEFTConfig, args)
@@ -161,6 +191,9 @@ def run(args: argparse.Namespace) -> int:
             bar.set_postfix(loss=f"{loss:.4f}", epoch=trainer.state["epoch"] + 1)
 
         result = trainer.fit(on_step=on_step)
+    fusion = None
+    if args.fusion_depth > 0:
+        fusion = pick_fusion(args, output, lm, tokenizer, searcher, dev, qrels)
     summary = {
         "variant": config.variant,
         "base_model": config.base_model,
@@ -172,6 +205,7 @@ def run(args: argparse.Namespace) -> int:
         "history": result["history"],
         "best_dev_loss": result["best_dev"],
         "training_config": asdict(training),
+        "fusion": fusion,
     }
     with atomic_write(output / "training_summary.json") as handle:
         json.dump(summary, handle, indent=2)
