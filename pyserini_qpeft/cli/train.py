@@ -14,6 +14,7 @@ from ..atomic import atomic_write
 from ..beir_data import first_queries, load_qrels, load_queries, qrels_path
 from ..config import QPEFTConfig, TrainingConfig
 from ..errors import InputError
+from ..model_card import write_card
 from ..pipeline_config import RerankerOptions
 from ..variants import trainable_variants
 from .common import add_options, options_from_args, progress_bar
@@ -209,5 +210,6 @@ def run(args: argparse.Namespace) -> int:
     }
     with atomic_write(output / "training_summary.json") as handle:
         json.dump(summary, handle, indent=2)
+    write_card(output, QPEFTConfig.load(output))
     logger.info("best dev loss %.4f; checkpoint in %s", result["best_dev"], output)
     return 0

@@ -1,0 +1,30 @@
+"""Presets: trained checkpoints shipped inside the package, addressed by a short name.
+
+A preset is a checkpoint folder ``pyserini_qpeft/presets/<name>/`` (our config, weights and a model card,
+``README.md``). Wherever a model id or checkpoint folder is accepted (``QPEFTReranker.from_pretrained``,
+``--model``, ``--rerank``, YAML ``reranker.model``) the name resolves to that folder, offline; a local
+folder of the same name wins.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+PRESET_ROOT = Path(__file__).resolve().parent
+
+
+def available(root: Path | None = None) -> dict[str, Path]:
+    """Name -> folder of every preset (a sub-folder holding ``qpeft_config.json``)."""
+    from ..config import CONFIG_NAME
+
+    root = PRESET_ROOT if root is None else root
+    return {p.name: p for p in sorted(root.iterdir()) if (p / CONFIG_NAME).is_file()} if root.is_dir() else {}
+
+
+def resolve(name: str | os.PathLike, root: Path | None = None) -> Path | None:
+    """The folder of preset ``name``, or None when ``name`` is not a preset (or is a local path)."""
+    text = str(name)
+    if not text or os.sep in text or "/" in text or Path(text).exists():
+        return None
+    return available(root).get(text)
