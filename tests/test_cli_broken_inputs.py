@@ -326,6 +326,12 @@ def test_cli_broken_input(case, ctx, capsys):
     assert snapshot(ctx["tmp"]) == before, "files were created, changed or deleted"
 
 
+def search_argv(ctx, out) -> list:
+    """BM25 for 2 scifact test queries, 3 hits each, into ``out``."""
+    paths = ["--index", str(ctx["index"]), "--beir", str(ctx["beir"]), "--output", str(out)]
+    return ["-q", "search", *paths, *"--split test --max-queries 2 --hits 3".split()]
+
+
 def _simulated_os_error(number, message):
     def fail(*args, **kwargs):
         raise OSError(number, message, kwargs.get("dir") or (args[0] if args else None))
@@ -346,24 +352,7 @@ def test_cli_disk_errors_are_one_line_and_leave_nothing(number, message, ctx, ca
     out = ctx["tmp"] / "sub" / "run.trec"
     monkeypatch.setattr(atomic.tempfile, "mkstemp", _simulated_os_error(number, message))
     before = snapshot(ctx["tmp"])
-    code = main(
-        [
-            "-q",
-            "search",
-            "--index",
-            str(ctx["index"]),
-            "--beir",
-            str(ctx["beir"]),
-            "--split",
-            "test",
-            "--max-queries",
-            "2",
-            "--hits",
-            "3",
-            "--output",
-            str(out),
-        ]
-    )
+    code = main(search_argv(ctx, out))
     err = capsys.readouterr().err
     assert code == 1 and message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1, err
     assert snapshot(ctx["tmp"]) == before
@@ -372,24 +361,7 @@ def test_cli_disk_errors_are_one_line_and_leave_nothing(number, message, ctx, ca
 def test_cli_full_disk_while_writing_leaves_no_partial_file(ctx, capsys, monkeypatch):
     out = ctx["tmp"] / "run.trec"
     monkeypatch.setattr(atomic.os, "fsync", _simulated_os_error(errno.ENOSPC, "No space left on device"))
-    code = main(
-        [
-            "-q",
-            "search",
-            "--index",
-            str(ctx["index"]),
-            "--beir",
-            str(ctx["beir"]),
-            "--split",
-            "test",
-            "--max-queries",
-            "2",
-            "--hits",
-            "3",
-            "--output",
-            str(out),
-        ]
-    )
+    code = main(search_argv(ctx, out))
     assert code == 1 and "No space left on device" in capsys.readouterr().err
     assert os.listdir(ctx["tmp"]) == []
 
@@ -402,22 +374,7 @@ def test_cli_output_in_a_missing_folder_is_created(ctx, bm25_run):
 
 def test_outputs_honour_the_umask_and_keep_an_existing_mode(ctx):
     out = ctx["tmp"] / "run.trec"
-    argv = [
-        "-q",
-        "search",
-        "--index",
-        str(ctx["index"]),
-        "--beir",
-        str(ctx["beir"]),
-        "--split",
-        "test",
-        "--max-queries",
-        "2",
-        "--hits",
-        "3",
-        "--output",
-        str(out),
-    ]
+    argv = search_argv(ctx, out)
     old = os.umask(0o022)
     try:
         assert main(argv) == 0
