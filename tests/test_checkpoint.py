@@ -27,6 +27,7 @@ DOCS = [
     "Vitamin D deficiency is common among older people living in northern countries.",
 ]
 OURS = {CONFIG_NAME, "adapter_config.json", "adapter_model.safetensors", "qd_module.safetensors"}
+CARD = "README.md"  # the model card save_pretrained adds (save_checkpoint alone does not)
 
 
 def trained(variant, salt=0, dtype=torch.float32, base_model="tiny"):
@@ -106,8 +107,8 @@ def test_save_into_folder_holding_user_files_keeps_them_byte_identical(tmp_path)
     QPEFTReranker(trained("a", salt=3)).save_pretrained(str(folder))  # and again, over our own checkpoint
     after = snapshot(tmp_path)
     assert {k: after[k] for k in before} == before  # every user file, and the siblings, untouched
-    assert set(after) - set(before) == {f"ckpt/{name}" for name in OURS}
-    assert set(os.listdir(folder)) == set(files) - {"data/corpus.jsonl"} | {"data"} | OURS
+    assert set(after) - set(before) == {f"ckpt/{name}" for name in OURS | {CARD}}
+    assert set(os.listdir(folder)) == set(files) - {"data/corpus.jsonl"} | {"data"} | OURS | {CARD}
     loaded = load_checkpoint(folder, tiny_llama(len(tiny_tokenizer()), seed=0), tiny_tokenizer())
     assert loaded.config.variant == "a"
 
@@ -124,7 +125,7 @@ def test_save_pretrained_into_cwd_like_folder_writes_only_our_files(tmp_path, mo
     reranker.save_pretrained(".")
     after = snapshot(tmp_path)
     assert {k: after[k] for k in before} == before
-    assert set(after) - set(before) == {f"work/{name}" for name in OURS - {"qd_module.safetensors"}}
+    assert set(after) - set(before) == {f"work/{name}" for name in OURS - {"qd_module.safetensors"} | {CARD}}
     loaded = load_checkpoint(".", tiny_llama(len(tiny_tokenizer()), seed=0), tiny_tokenizer())
     assert same_state(state(loaded), state(reranker.model))
 
