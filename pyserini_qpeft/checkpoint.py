@@ -35,7 +35,7 @@ from .config import (
     QD_WEIGHTS,
     QPEFTConfig,
 )
-from .errors import InputError
+from .errors import InputError, first_line
 from .qpeft_model import QPEFTModel, base_fingerprint
 from .variants import get_variant
 
@@ -254,11 +254,6 @@ def fingerprint_matches(recorded: str, lm) -> bool:
     )
 
 
-def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[0] if text else type(exc).__name__
-
-
 def _read_files(folder: Path, config: QPEFTConfig) -> dict[str, bytes]:
     """The bytes of the files this checkpoint needs (and of all files its config lists)."""
     spec = get_variant(config.variant)
@@ -313,7 +308,7 @@ def _tensors(path: Path, data: bytes) -> dict[str, torch.Tensor]:
         return load(data)
     except Exception as exc:  # safetensors raises its own error type, and others for odd headers
         raise InputError(
-            f"{path}: not a valid safetensors file ({_first_line(exc)}); save the checkpoint again"
+            f"{path}: not a valid safetensors file ({first_line(exc)}); save the checkpoint again"
         ) from None
 
 

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .atomic import atomic_directory
-from .errors import InputError, QPEFTError
+from .errors import InputError, QPEFTError, first_line
 
 logger = logging.getLogger(__name__)
 
@@ -209,12 +209,6 @@ def resolve_device(value: Any, argument_name: str = "device") -> str:
     return text
 
 
-def _first_line(exc: BaseException) -> str:
-    text = re.sub(r"\x1b\[[0-9;]*m", "", str(exc)).strip()  # torch puts terminal colours in some messages
-    line = text.splitlines()[0].strip() if text else type(exc).__name__
-    return line if len(line) <= 200 else line[:197] + "..."
-
-
 def _bin_only(source: str) -> bool:
     folder = Path(source)
     return folder.is_dir() and any(folder.glob("*.bin")) and not any(folder.glob("*.safetensors"))
@@ -233,24 +227,24 @@ def _weights_error(name: str, source: str, exc: BaseException) -> QPEFTError:
     if isinstance(exc, pickle.UnpicklingError):
         return QPEFTError(
             f"cannot load model {name!r}: torch.load(weights_only=True) refuses the pytorch_model.bin in "
-            f"{source} (it holds more than tensors, or is damaged: {_first_line(exc)}); if you trust it, "
+            f"{source} (it holds more than tensors, or is damaged: {first_line(exc)}); if you trust it, "
             f"convert it to safetensors: {_BIN_RECIPE}"
         )
     if _bin_only(source):
         return QPEFTError(
             f"cannot load model {name!r}: the pytorch_model.bin in {source} is damaged "
-            f"({_first_line(exc)}); download or save the model again"
+            f"({first_line(exc)}); download or save the model again"
         )
     return QPEFTError(
         f"cannot load model {name!r} from {source}: the weights are not a valid safetensors file "
-        f"({_first_line(exc)}); download or save the model again"
+        f"({first_line(exc)}); download or save the model again"
     )
 
 
 def _load_error(name: str, source: str, exc: OSError) -> QPEFTError:
     if source == name and not Path(name).exists():
         return QPEFTError(_missing_message(name))
-    return QPEFTError(f"cannot load model {name!r} from {source}: {_first_line(exc)}")
+    return QPEFTError(f"cannot load model {name!r} from {source}: {first_line(exc)}")
 
 
 def load_causal_lm(name: str, device: str | None = None, dtype: str | None = None) -> tuple[object, object]:

@@ -129,30 +129,19 @@ def scifact_index(scifact, tmp_path_factory):
     return index
 
 
+def search_scifact(output, scifact, scifact_index, *extra):
+    """A BM25 run of scifact test queries written by ``pyserini-qpeft search`` (``extra``: e.g. --hits 3)."""
+    from pyserini_qpeft.cli.main import main
+
+    paths = ["--index", str(scifact_index), "--beir", str(scifact), "--output", str(output)]
+    assert main(["-q", "search", *paths, "--split", "test", *extra]) == 0
+    return output
+
+
 @pytest.fixture(scope="session")
 def bm25_scifact_run(scifact, scifact_index, tmp_path_factory):
     """BM25 run of all 300 scifact test queries, top 100, written by `search`."""
-    from pyserini_qpeft.cli.main import main
-
-    output = tmp_path_factory.mktemp("bm25") / "run.trec"
-    code = main(
-        [
-            "-q",
-            "search",
-            "--index",
-            str(scifact_index),
-            "--beir",
-            str(scifact),
-            "--split",
-            "test",
-            "--hits",
-            "100",
-            "--output",
-            str(output),
-        ]
-    )
-    assert code == 0
-    return output
+    return search_scifact(tmp_path_factory.mktemp("bm25") / "run.trec", scifact, scifact_index, "--hits", "100")
 
 
 @pytest.fixture(scope="session")

@@ -12,6 +12,8 @@ import pytest
 from pyserini_qpeft import atomic
 from pyserini_qpeft.cli.main import main
 
+from conftest import search_scifact
+
 USER_TEXT = "the user's own notes\n"
 
 
@@ -37,28 +39,7 @@ def tiny_checkpoint(tmp_path_factory, tiny_model_dir):
 @pytest.fixture(scope="module")
 def bm25_run(tmp_path_factory, scifact, scifact_index):
     path = tmp_path_factory.mktemp("bm25") / "bm25.trec"
-    assert (
-        main(
-            [
-                "-q",
-                "search",
-                "--index",
-                str(scifact_index),
-                "--beir",
-                str(scifact),
-                "--split",
-                "test",
-                "--max-queries",
-                "2",
-                "--hits",
-                "3",
-                "--output",
-                str(path),
-            ]
-        )
-        == 0
-    )
-    return path
+    return search_scifact(path, scifact, scifact_index, "--max-queries", "2", "--hits", "3")
 
 
 def copy_tree(src: Path, dst: Path) -> Path:
@@ -198,38 +179,21 @@ def case_index_overwrite_a_user_folder(tmp, ctx):
     return ["index", "--beir", str(ctx["beir"]), "--index", str(tmp / "mine"), "--overwrite"], 1
 
 
+def _train_overwrite(ctx, output):
+    paths = ["--beir", str(ctx["beir"]), "--index", str(ctx["index"]), "--model", str(ctx["model"])]
+    return ["train", *paths, "--output", str(output), "--overwrite"]
+
+
 def case_train_overwrite_a_user_folder(tmp, ctx):
     (tmp / "mine").mkdir()
     (tmp / "mine" / "thesis.tex").write_text(USER_TEXT)
-    return [
-        "train",
-        "--beir",
-        str(ctx["beir"]),
-        "--index",
-        str(ctx["index"]),
-        "--model",
-        str(ctx["model"]),
-        "--output",
-        str(tmp / "mine"),
-        "--overwrite",
-    ], 1
+    return _train_overwrite(ctx, tmp / "mine"), 1
 
 
 def case_train_state_name_taken_by_a_user_folder(tmp, ctx):
     (tmp / "ckpt.train-state").mkdir()
     (tmp / "ckpt.train-state" / "data.csv").write_text(USER_TEXT)
-    return [
-        "train",
-        "--beir",
-        str(ctx["beir"]),
-        "--index",
-        str(ctx["index"]),
-        "--model",
-        str(ctx["model"]),
-        "--output",
-        str(tmp / "ckpt"),
-        "--overwrite",
-    ], 1
+    return _train_overwrite(ctx, tmp / "ckpt"), 1
 
 
 def _pipeline(tmp, ctx, reranker):

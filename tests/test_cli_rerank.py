@@ -5,37 +5,18 @@ from dataclasses import fields
 import pytest
 
 from pyserini_qpeft.cli.common import CLI_RERANKER
-from pyserini_qpeft.cli.main import main
 from pyserini_qpeft.pipeline_config import RerankerOptions
 from pyserini_qpeft.runs import read_run
 
 from _cli import assert_one_line_error, cli, flag_actions
+from conftest import search_scifact
 
 
 @pytest.fixture(scope="module")
 def small_run(scifact, scifact_index, tmp_path_factory):
     """BM25 top 4 of the first 2 scifact test queries."""
     path = tmp_path_factory.mktemp("bm25") / "bm25.trec"
-    assert (
-        main(
-            [
-                "-q",
-                "search",
-                "--index",
-                str(scifact_index),
-                "--beir",
-                str(scifact),
-                "--max-queries",
-                "2",
-                "--hits",
-                "4",
-                "--output",
-                str(path),
-            ]
-        )
-        == 0
-    )
-    return path
+    return search_scifact(path, scifact, scifact_index, "--max-queries", "2", "--hits", "4")
 
 
 def rerank(capsys, scifact, scifact_index, model, run, output, *extra):

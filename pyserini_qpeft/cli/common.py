@@ -204,7 +204,7 @@ def rerank_to_file(args: argparse.Namespace, reranker, run, queries, searcher, s
     journal = RunJournal(args.output, tag, settings)
     kept = journal.start(getattr(args, "resume", False))
     if kept:
-        logging.getLogger(__name__).info("resuming: %d of %d topics already done", kept, len(run))
+        logger.info("resuming: %d of %d topics already done", kept, len(run))
     todo = {qid: hits for qid, hits in run.items() if not journal.finished(qid)}
     with progress_bar(args, total=len(run), initial=kept, desc="rerank", unit="query") as bar:
         for qid, hits in rerank_run(
