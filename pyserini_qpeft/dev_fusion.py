@@ -2,7 +2,8 @@
 
 The dev queries' BM25 top ``depth`` hits are reranked by the checkpoint alone; the first stage's weight
 in ``{0, 0.05, ..., 1}`` with the best dev nDCG@10 (:func:`pyserini_qpeft.fusion.pick_weight`) becomes
-``QPEFTConfig.fusion_weight``, which reranking then applies by default.
+``QPEFTConfig.fusion_weight``, which reranking then applies by default. Under ``torchrun`` the dev queries
+are shared out and rank 0 picks and saves.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import os
 from collections.abc import Callable
 from typing import Any
 
+from . import distributed
 from .checkpoint import load_checkpoint, save_checkpoint
 from .first_stage import bm25_search, hits_to_run
 from .fusion import pick_weight
@@ -37,10 +39,15 @@ def pick_checkpoint_fusion(
     model = load_checkpoint(folder, lm, tokenizer)
     model.eval()
     first = hits_to_run(bm25_search(searcher, queries, hits=depth))
-    reranked = dict(rerank_run(QPEFTReranker(model), first, queries, searcher, depth=depth, on_query=on_query))
-    weight, curve = pick_weight(first, reranked, qrels, depth)
-    model.config.fusion_weight = weight
-    save_checkpoint(model, folder)
+    mine = {qid: first[qid] for qid in distributed.share(first, cost=lambda qid: len(first[qid]))}  # torchrun
+    part = dict(rerank_run(QPEFTReranker(model), mine, queries, searcher, depth=depth, on_query=on_query))
+    reranked = distributed.gather(part, order=list(first))
+    picked = None
+    if reranked is not None:  # rank 0 (or the only process) picks and saves
+        picked = pick_weight(first, reranked, qrels, depth)
+        model.config.fusion_weight = picked[0]
+        save_checkpoint(model, folder)
+    weight, curve = distributed.broadcast(picked)
     logger.info(
         "fusion weight %.2f picked on %d dev queries (dev nDCG@10 %.4f fused, %.4f reranker alone, %.4f BM25)",
         weight,

@@ -41,10 +41,13 @@ def settings_digest(value: Any) -> str:
 class RunJournal:
     """Journal for one output run file; ``settings`` must match for ``--resume`` to continue it."""
 
-    def __init__(self, output: str | os.PathLike, tag: str, settings: dict[str, Any] | None = None):
+    def __init__(
+        self, output: str | os.PathLike, tag: str, settings: dict[str, Any] | None = None, part: str | None = None
+    ):
         self.output = Path(output)
         self.tag = check_run_tag(tag)
-        self.path = self.output.with_name(self.output.name + ".journal")
+        # One process journals to <output>.journal; one of several to <output>.<part>.journal (e.g. rank0-of-2).
+        self.path = self.output.with_name(self.output.name + (f".{part}" if part else "") + ".journal")
         # As JSON would read them back, so that a resume compares like with like.
         self.settings = json.loads(json.dumps({"tag": self.tag, **(settings or {})}, sort_keys=True))
         self.lines: dict[str, list[str]] = {}
@@ -153,12 +156,21 @@ class RunJournal:
             os.close(fd)
         self.lines[qid] = lines
 
-    def finish(self, order: Sequence[str]) -> None:
-        """Write the final run in ``order`` atomically and remove the journal."""
-        missing = [qid for qid in order if qid not in self.lines]
+    def write_output(self, order: Sequence[str], lines: dict[str, list[str]] | None = None) -> None:
+        """Write the final run in ``order`` atomically from ``lines`` (default: this journal's topics)."""
+        lines = self.lines if lines is None else lines
+        missing = [qid for qid in order if qid not in lines]
         if missing:
             raise InputError(f"{self.output}: topics {missing[:5]} were not finished")
         with atomic_write(self.output) as handle:
             for qid in order:
-                handle.writelines(self.lines[qid])
+                handle.writelines(lines[qid])
+
+    def remove(self) -> None:
+        """Remove the journal (once the final run is written)."""
         self.path.unlink(missing_ok=True)
+
+    def finish(self, order: Sequence[str]) -> None:
+        """Write the final run in ``order`` atomically and remove the journal."""
+        self.write_output(order)
+        self.remove()

@@ -7,6 +7,7 @@ and help); a command changes only what differs on its surface, e.g. :data:`CLI_R
 from __future__ import annotations
 
 import argparse
+import glob
 import logging
 import types
 import typing
@@ -30,7 +31,10 @@ def progress_bar(args: argparse.Namespace, **kwargs):
     """A tqdm bar, silent with --quiet."""
     from tqdm.auto import tqdm
 
-    return tqdm(disable=bool(getattr(args, "quiet", False)), dynamic_ncols=True, **kwargs)
+    from ..distributed import world_from_env
+
+    quiet = bool(getattr(args, "quiet", False)) or not world_from_env().is_main  # one bar: rank 0's
+    return tqdm(disable=quiet, dynamic_ncols=True, **kwargs)
 
 
 def _value_type(annotation: Any) -> Any:
@@ -111,12 +115,13 @@ def add_model_args(parser: argparse.ArgumentParser, flag: str = "--model", requi
 
 def load_reranker(options: RerankerOptions):
     """A QPEFTReranker as ``options`` say (the CLI's flags or the pipeline's ``reranker:`` section)."""
+    from ..distributed import rank_device
     from ..reranker import QPEFTReranker
 
     logger.info("loading reranker %s", options.model)
     return QPEFTReranker.from_pretrained(
         options.model,
-        device=options.device,
+        device=rank_device(options.device),
         dtype=options.dtype,
         max_length=options.max_length,
         batch_size=options.batch_size,
@@ -170,6 +175,26 @@ def fusion_weight(args: argparse.Namespace, reranker) -> float | None:
     return reranker.fusion() if chosen is None else reranker.fusion(chosen)
 
 
+def _check_other_journals(output: str, size: int, resume: bool) -> None:
+    """--resume with another number of processes than the interrupted run had: say so rather than start over."""
+    import re
+    from pathlib import Path
+
+    target = Path(output)
+    pattern = re.compile(re.escape(target.name) + r"(?:\.rank\d+-of-(\d+))?\.journal")
+    others = []
+    for path in target.parent.glob(f"{glob.escape(target.name)}.*journal"):
+        match = pattern.fullmatch(path.name)
+        if match and int(match.group(1) or 1) != size:
+            others.append(path.name)
+    if resume and others:
+        raise InputError(
+            f"--resume: {', '.join(sorted(others)[:3])} were written by a run with another number of processes; "
+            "rerun with as many processes as that run had (torchrun --nproc-per-node/--nnodes), "
+            "or without --resume to start over"
+        )
+
+
 def rerank_to_file(args: argparse.Namespace, reranker, run, queries, searcher, source: str, tag: str | None) -> int:
     """Rerank every query of ``run`` with a progress bar, journaling each finished topic; then write
     ``args.output`` atomically in the run's order. Returns the number of topics done in this call.
@@ -177,11 +202,17 @@ def rerank_to_file(args: argparse.Namespace, reranker, run, queries, searcher, s
     Scores are fused with the run's as :func:`fusion_weight` says; the log and the default run tag
     (``tag`` None: ``qpeft``, or ``qpeft-fused0.30``) name the weight. ``--resume`` continues a journal
     only if it was written with the same model, depth, fusion weight, tag and source run.
+
+    Under ``torchrun`` each rank reranks its share of the topics (balanced by pairs), journals them to
+    ``<output>.rankR-of-W.journal``, and rank 0 writes the whole run: the same bytes as one process.
+    A restart by torchrun (``--max-restarts``) resumes as ``--resume`` does.
     """
+    from .. import distributed
     from ..fusion import fused_tag
     from ..journal import RunJournal, settings_digest
     from ..reranking import rerank_run
 
+    world = distributed.world_from_env()
     weight = fusion_weight(args, reranker)
     tag = tag or fused_tag("qpeft", weight)
     if weight is None:
@@ -201,12 +232,20 @@ def rerank_to_file(args: argparse.Namespace, reranker, run, queries, searcher, s
         "source_run": settings_digest(run),
         "queries": settings_digest({q: queries.get(q) for q in run}),
     }
-    journal = RunJournal(args.output, tag, settings)
-    kept = journal.start(getattr(args, "resume", False))
+    part = f"rank{world.rank}-of-{world.size}" if world.distributed else None
+    if world.distributed:
+        settings["world"] = {"rank": world.rank, "size": world.size}
+    resume = getattr(args, "resume", False) or distributed.restarted()
+    journal = RunJournal(args.output, tag, settings, part=part)
+    _check_other_journals(args.output, world.size, resume)
+    kept = journal.start(resume)
+    mine = distributed.share(run, cost=lambda qid: min(len(run[qid]), args.depth or len(run[qid])), world=world)
     if kept:
-        logger.info("resuming: %d of %d topics already done", kept, len(run))
-    todo = {qid: hits for qid, hits in run.items() if not journal.finished(qid)}
-    with progress_bar(args, total=len(run), initial=kept, desc="rerank", unit="query") as bar:
+        logger.info("resuming: %d of %d topics already done", kept, len(mine))
+    if world.distributed:
+        logger.info("%s: reranking %d of %d topics", world, len(mine), len(run))
+    todo = {qid: run[qid] for qid in mine if not journal.finished(qid)}
+    with progress_bar(args, total=len(mine), initial=kept, desc="rerank", unit="query") as bar:
         for qid, hits in rerank_run(
             reranker,
             todo,
@@ -218,5 +257,12 @@ def rerank_to_file(args: argparse.Namespace, reranker, run, queries, searcher, s
             fusion_weight=weight,
         ):
             journal.record(qid, hits)
-    journal.finish(list(run))
+    if not world.distributed:
+        journal.finish(list(run))
+        return len(todo)
+    merged = distributed.gather({qid: journal.lines[qid] for qid in mine}, world=world)
+    if world.is_main:
+        journal.write_output(list(run), merged)
+    distributed.barrier(world)  # the run is written: the journals may go
+    journal.remove()
     return len(todo)

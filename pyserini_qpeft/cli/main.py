@@ -48,11 +48,25 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     if "transformers" in sys.modules:  # imported already (e.g. in-process use): the variable came too late
         sys.modules["transformers"].utils.logging.disable_progress_bar()
+    from .. import distributed
+
+    try:
+        world = distributed.world_from_env()
+    except QPEFTError as exc:
+        print(f"pyserini-qpeft {args.command}: error: {exc}", file=sys.stderr)
+        return 1
     level = logging.DEBUG if args.verbose else logging.WARNING if args.quiet else logging.INFO
-    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    where = f" [{world}]" if world.distributed else ""
+    if not world.is_main:  # under torchrun rank 0 tells the story; the others speak up only for trouble
+        level = max(level, logging.WARNING)
+    logging.basicConfig(
+        level=level, format=f"%(asctime)s %(levelname)s{where} %(name)s: %(message)s", stream=sys.stderr
+    )
     for noisy in ("transformers", "huggingface_hub", "urllib3", "faiss", "faiss.loader", "kivy"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
     try:
+        if world.distributed:
+            distributed.setup(getattr(args, "device", None))
         return args.handler(args) or 0
     except QPEFTError as exc:
         print(f"pyserini-qpeft {args.command}: error: {exc}", file=sys.stderr)
@@ -71,6 +85,8 @@ def main(argv: list[str] | None = None) -> int:
             raise
         print(f"pyserini-qpeft {args.command}: error: {message}", file=sys.stderr)
         return 1
+    finally:
+        distributed.teardown()
 
 
 if __name__ == "__main__":

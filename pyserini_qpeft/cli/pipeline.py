@@ -7,6 +7,7 @@ import json
 import logging
 from pathlib import Path
 
+from .. import distributed
 from ..atomic import atomic_write
 from ..outputs import check_json_output, check_run_output
 from .common import load_reranker, progress_bar, rerank_to_file
@@ -65,9 +66,12 @@ def run(args: argparse.Namespace) -> int:
     queries = load_topics(topics.file) if topics.file else load_queries(topics.beir, topics.split)
     queries = first_queries(queries, topics.max_queries, name="topics.max_queries")
     index = Path(config.index.path)
-    if config.index.build == "always" or (config.index.build == "auto" and not index.exists()):
+    world = distributed.world_from_env()
+    build = config.index.build == "always" or (config.index.build == "auto" and not index.exists())
+    if distributed.broadcast(build, world) and world.is_main:  # under torchrun rank 0 builds, the others wait
         with progress_bar(args, desc="index", unit="doc") as bar:
             build_index(config.collection.beir, index, overwrite=config.index.build == "always", progress=bar.update)
+    distributed.barrier(world)
     searcher = open_searcher(index, k1=config.first_stage.k1, b=config.first_stage.b)
     with progress_bar(args, total=len(queries), desc="bm25", unit="query") as bar:
         first = hits_to_run(
@@ -88,6 +92,8 @@ def run(args: argparse.Namespace) -> int:
         )
         rerank_to_file(options, reranker, first, queries, searcher, source=f"BM25 on {index}", tag=config.output.tag)
         runs["reranked"] = str(output)
+    if not world.is_main:  # rank 0 writes the BM25 run and evaluates
+        return 0
     # The BM25 run is written last, so a failed or interrupted pipeline leaves only its resumable journal.
     write_run(bm25_path, first, "bm25" if config.reranker else config.output.tag or "bm25")
     if config.evaluation is None:

@@ -17,7 +17,14 @@ def add_parser(sub) -> None:
         help="rerank a TREC run with an LLM",
         description="Rerank the hits of a TREC run; document texts come from the index.",
     )
-    parser.add_argument("--run", required=True, metavar="FILE", help="TREC run to rerank")
+    parser.add_argument(
+        "--run",
+        "--run-file",
+        dest="run",
+        required=True,
+        metavar="FILE",
+        help="TREC run to rerank (spell it --run-file under torchrun, whose own --run-path takes --run)",
+    )
     parser.add_argument("--index", required=True, metavar="DIR", help="Lucene index holding the documents' raw text")
     parser.add_argument("--output", required=True, metavar="FILE", help="TREC run file to write")
     parser.add_argument(

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
+from ..distributed import world_from_env
 from ..first_stage import bm25_search, hits_to_run
 from ..pipeline_config import FirstStage
 from ..runs import check_run_tag, write_run
@@ -61,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
         logger.warning("%d queries retrieved nothing (e.g. %s)", len(empty), empty[0])
     if reranker is not None:
         rerank_to_file(args, reranker, result, queries, searcher, source=f"index {args.index}", tag=tag)
-    else:
+    elif world_from_env().is_main:  # under torchrun every rank searched; one writes
         write_run(args.output, result, tag or "bm25")
     logger.info("wrote %s (%d queries)", args.output, len(result))
     return 0

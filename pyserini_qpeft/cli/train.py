@@ -125,6 +125,7 @@ def pick_fusion(args, output: Path, lm, tokenizer, searcher, dev, qrels) -> dict
 def run(args: argparse.Namespace) -> int:
     import torch
 
+    from .. import distributed
     from ..lucene_index import document_text, open_searcher
     from ..model_loading import load_causal_lm, resolve_device
     from ..qpeft_model import QPEFTModel
@@ -165,7 +166,8 @@ def run(args: argparse.Namespace) -> int:
     )
 
     torch.manual_seed(training.seed)
-    lm, tokenizer = load_causal_lm(config.base_model, device=args.device, dtype=args.dtype)
+    world = distributed.world_from_env()
+    lm, tokenizer = load_causal_lm(config.base_model, device=distributed.rank_device(args.device), dtype=args.dtype)
     model = QPEFTModel(lm, tokenizer, config)
     sizes = {name: p.numel() for name, p in model.trainable_parameters().items()}
     logger.info("trainable parameters: %d (%s)", sum(sizes.values()), ", ".join(f"{k}={v}" for k, v in sizes.items()))
@@ -177,9 +179,12 @@ def run(args: argparse.Namespace) -> int:
             cache[docid] = document_text(searcher, docid)
         return cache[docid]
 
-    trainer = Trainer(model, training, train, dev, qrels, doc_text, output)
-    if args.overwrite and state.exists():
+    trainer = Trainer(model, training, train, dev, qrels, doc_text, output, world=world)
+    if world.distributed:
+        logger.info("%d processes x batch %d = global batch %d", world.size, training.batch_size, trainer.global_batch)
+    if args.overwrite and state.exists() and world.is_main:
         shutil.rmtree(state)  # proven ours by check_train_output; the checkpoint's files are replaced by saving
+    distributed.barrier(world)
     if args.resume:
         trainer.resume()
     started = time.time()
@@ -195,6 +200,8 @@ def run(args: argparse.Namespace) -> int:
     fusion = None
     if args.fusion_depth > 0:
         fusion = pick_fusion(args, output, lm, tokenizer, searcher, dev, qrels)
+    if not world.is_main:
+        return 0
     summary = {
         "variant": config.variant,
         "base_model": config.base_model,
@@ -206,6 +213,8 @@ def run(args: argparse.Namespace) -> int:
         "history": result["history"],
         "best_dev_loss": result["best_dev"],
         "training_config": asdict(training),
+        "processes": world.size,
+        "global_batch_size": trainer.global_batch,
         "fusion": fusion,
     }
     with atomic_write(output / "training_summary.json") as handle:

@@ -1,0 +1,197 @@
+"""torch.distributed (torchrun) runs: topic sharding, byte-identical reranking, resume after a killed worker,
+data-parallel training equal to one process with the global batch. Real ``torchrun`` subprocesses, gloo on CPU."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import psutil
+import pytest
+from safetensors.torch import load_file
+
+from pyserini_qpeft import distributed
+from pyserini_qpeft.errors import InputError
+
+from conftest import search_scifact
+
+BIN = Path(sys.executable).parent
+ENV = {**os.environ, "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1", "TOKENIZERS_PARALLELISM": "false"}
+for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT", "TORCHELASTIC_RESTART_COUNT"):
+    ENV.pop(name, None)
+
+
+def torchrun(*args, processes: int = 2, extra: tuple = ()) -> list[str]:
+    return [str(BIN / "torchrun"), "--standalone", f"--nproc-per-node={processes}", *extra, "-m", "pyserini_qpeft"] + [
+        str(a) for a in args
+    ]
+
+
+def one_process(*args) -> list[str]:
+    return [str(BIN / "pyserini-qpeft")] + [str(a) for a in args]
+
+
+def run(command, timeout=300):
+    done = subprocess.run(command, env=ENV, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return done
+
+
+# -- sharding and the world, in one process ------------------------------------------------------
+def test_split_balances_cost_not_count_and_is_deterministic():
+    costs = {"a": 100, "b": 10, "c": 10, "d": 10, "e": 10, "f": 10, "g": 10}
+    parts = distributed.split(list(costs), 2, cost=costs.get)
+    assert parts == [["a"], ["b", "c", "d", "e", "f", "g"]]  # by count it would be 4 and 3
+    assert distributed.split(list(costs), 2, cost=costs.get) == parts
+    three = distributed.split(list("abcdefg"), 3)
+    assert sorted(x for part in three for x in part) == list("abcdefg") and [len(p) for p in three] == [3, 2, 2]
+    assert distributed.split([], 4) == [[], [], [], []]
+
+
+def test_one_process_shares_everything_and_gathers_in_order(monkeypatch):
+    for name in ("RANK", "WORLD_SIZE", "LOCAL_RANK"):
+        monkeypatch.delenv(name, raising=False)
+    world = distributed.setup()
+    assert (world.rank, world.size, world.distributed, world.is_main) == (0, 1, False, True)
+    assert distributed.share({"q2": 1, "q1": 1}) == ["q2", "q1"]
+    assert list(distributed.gather({"q1": 1, "q2": 2}, order=["q2", "q1"])) == ["q2", "q1"]
+    assert distributed.all_reduce_sum([1.5, 2]) == [1.5, 2]
+    assert distributed.rank_device(None) is None and distributed.rank_device("cpu") == "cpu"
+
+
+def test_world_from_torchrun_environment(monkeypatch):
+    monkeypatch.setenv("WORLD_SIZE", "4")
+    monkeypatch.setenv("RANK", "3")
+    monkeypatch.setenv("LOCAL_RANK", "1")
+    world = distributed.world_from_env()
+    assert (world.rank, world.size, world.local_rank, str(world)) == (3, 4, 1, "rank 3 of 4")
+    assert distributed.share(list("abcdefgh"), world=world) == ["d", "h"]
+    monkeypatch.setenv("RANK", "4")
+    with pytest.raises(InputError, match="RANK=4, WORLD_SIZE=4"):
+        distributed.world_from_env()
+    monkeypatch.setenv("RANK", "x")
+    with pytest.raises(InputError, match="RANK='x' must be an integer"):
+        distributed.world_from_env()
+
+
+# -- reranking under torchrun -----------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def run_and_reference(scifact, scifact_index, tiny_model_dir, tmp_path_factory):
+    """A BM25 run (60 queries, top 8) and its one-process rerank with the tiny model."""
+    folder = tmp_path_factory.mktemp("dist-rerank")
+    bm25 = search_scifact(folder / "bm25.trec", scifact, scifact_index, "--max-queries", "60", "--hits", "8")
+    common = ["--index", scifact_index, "--beir", scifact, "--split", "test", "--model", tiny_model_dir]
+    common += ["--max-length", "128"]
+    reference = folder / "one.trec"
+    run(one_process("-q", "rerank", "--run", bm25, *common, "--output", reference))
+    return bm25, common, reference.read_bytes()
+
+
+def test_torchrun_rerank_and_search_are_byte_identical_to_one_process(
+    tmp_path, run_and_reference, scifact, scifact_index, tiny_model_dir
+):
+    bm25, common, reference = run_and_reference
+    output = tmp_path / "two.trec"
+    done = run(torchrun("rerank", "--run-file", bm25, *common, "--output", output))
+    assert output.read_bytes() == reference
+    assert "rank 0 of 2: reranking" in done.stderr and sorted(p.name for p in tmp_path.iterdir()) == ["two.trec"]
+
+    search = ["search", "--index", scifact_index, "--beir", scifact, "--split", "test", "--max-queries", "12"]
+    search += ["--hits", "5", "--rerank", tiny_model_dir, "--max-length", "128"]
+    run(one_process("-q", *search, "--output", tmp_path / "s1.trec"))
+    run(torchrun("-q", *search, "--output", tmp_path / "s2.trec"))
+    assert (tmp_path / "s1.trec").read_bytes() == (tmp_path / "s2.trec").read_bytes()
+
+
+def _kill_one_worker_once_journaled(process: subprocess.Popen, output: Path, rank: int = 1) -> None:
+    """SIGKILL rank ``rank``'s worker as soon as its journal holds a finished topic."""
+    journal = output.with_name(f"{output.name}.rank{rank}-of-2.journal")
+    deadline = time.time() + 240
+    while time.time() < deadline:
+        if journal.exists() and b"#end " in journal.read_bytes():
+            workers = [
+                child
+                for child in psutil.Process(process.pid).children(recursive=True)
+                if child.environ().get("RANK") == str(rank)
+            ]
+            assert workers, "no worker process found"
+            for worker in workers:
+                worker.send_signal(signal.SIGKILL)
+            return
+        assert process.poll() is None, "the run ended before a worker could be killed"
+        time.sleep(0.05)
+    raise AssertionError("no topic was journaled in time")
+
+
+def test_killed_worker_then_resume_and_torchrun_restart_give_the_same_bytes(tmp_path, run_and_reference):
+    bm25, common, reference = run_and_reference
+    output = tmp_path / "killed.trec"
+    args = ("rerank", "--run-file", bm25, *common, "--batch-size", "1", "--output", output)
+    process = subprocess.Popen(torchrun(*args), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    _kill_one_worker_once_journaled(process, output)
+    assert process.wait(timeout=120) != 0
+    assert not output.exists() and output.with_name("killed.trec.rank1-of-2.journal").exists()
+
+    with pytest.raises(AssertionError, match="another number of processes"):  # the journals say 2 processes
+        run(one_process("-q", *args, "--resume"))
+    done = run(torchrun(*args, "--resume"))
+    assert output.read_bytes() == reference and "resuming" in done.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["killed.trec"]
+
+    restarted = tmp_path / "restarted.trec"
+    args = ("rerank", "--run-file", bm25, *common, "--batch-size", "1", "--output", restarted)
+    process = subprocess.Popen(
+        torchrun(*args, extra=("--max-restarts=1",)), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    _kill_one_worker_once_journaled(process, restarted)
+    assert process.wait(timeout=240) == 0, process.stderr.read().decode()[-3000:]
+    assert restarted.read_bytes() == reference
+
+
+# -- training under torchrun ------------------------------------------------------------------------
+def _weights(folder: Path) -> dict:
+    return {f"{f.name}:{k}": v.float() for f in sorted(folder.glob("*.safetensors")) for k, v in load_file(f).items()}
+
+
+def _assert_same_weights(first: Path, second: Path) -> None:
+    one, two = _weights(first), _weights(second)
+    assert one.keys() == two.keys()
+    for name in one:
+        assert (one[name] - two[name]).abs().max() <= 1e-5 * max(1.0, one[name].abs().max()), name
+    assert any((value != 0).any() for name, value in one.items() if "prompt" in name)
+
+
+def test_two_processes_with_half_the_batch_train_the_same_weights_and_resume(
+    tmp_path, scifact, scifact_index, tiny_model_dir
+):
+    train = ["-q", "train", "--beir", scifact, "--index", scifact_index, "--model", tiny_model_dir]
+    train += ["--max-queries", "12", "--epochs", "3", "--max-length", "128", "--negatives", "1", "--in-batch", "1"]
+    train += ["--num-virtual-tokens", "2", "--k", "3", "--variant", "r", "--fusion-depth", "4", "--save-every", "1"]
+    run(one_process(*train, "--batch-size", "4", "--output", tmp_path / "one"))
+    run(torchrun(*train, "--batch-size", "2", "--output", tmp_path / "two"))
+    _assert_same_weights(tmp_path / "one", tmp_path / "two")
+    summary = json.loads((tmp_path / "two" / "training_summary.json").read_text())
+    assert (summary["processes"], summary["global_batch_size"]) == (2, 4)
+    assert summary["fusion"] == json.loads((tmp_path / "one" / "training_summary.json").read_text())["fusion"]
+
+    # A worker killed once the first training state is saved; --resume under torchrun ends at the same weights.
+    output = tmp_path / "killed"
+    process = subprocess.Popen(
+        torchrun(*train, "--batch-size", "2", "--output", output), env=ENV, stdout=subprocess.DEVNULL
+    )
+    state = tmp_path / "killed.train-state" / "trainer_state.json"
+    deadline = time.time() + 240
+    while not state.exists():
+        assert process.poll() is None and time.time() < deadline, "training ended before a worker could be killed"
+        time.sleep(0.05)
+    for worker in psutil.Process(process.pid).children(recursive=True):
+        if worker.environ().get("RANK") == "1":
+            worker.send_signal(signal.SIGKILL)
+    assert process.wait(timeout=120) != 0 and not (output / "training_summary.json").exists()
+    run(torchrun(*train, "--batch-size", "2", "--output", output, "--resume"))
+    _assert_same_weights(tmp_path / "one", output)
