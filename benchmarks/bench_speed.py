@@ -47,7 +47,7 @@ from pyserini_qpeft.scoring import QueryLikelihoodScorer, default_token_budget
 from pyserini_qpeft.text import title_and_text
 
 from benchlib import PeakMemory, command_line, current_rss_mib, machine_info, write_results
-from speed_impls import bare_forward, naive_scores, our_batches, random_llama
+from speed_impls import SMOLLM2_135M, bare_forward, naive_scores, our_batches, random_llama
 
 logger = logging.getLogger("bench_speed")
 DEFAULT_RUN = "benchmarks/results/scifact_quality/runs/bm25.trec"
@@ -66,7 +66,11 @@ def parse_args(argv=None):
         "--model",
         action="append",
         default=None,
-        help=f"causal LM (repeatable); 'random-llama-1b' builds a random-weight 1B Llama (default {DEFAULT_MODEL})",
+        help=f"causal LM (repeatable); 'random-llama-1b' and 'random-smollm2' build random-weight models of "
+        f"those shapes (default {DEFAULT_MODEL})",
+    )
+    parser.add_argument(
+        "--tokenizer", default=None, help="saved tokenizer folder for the random models (default: the default model's)"
     )
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--dtype", default="float32", choices=["float32", "bfloat16", "float16"])
@@ -109,10 +113,21 @@ def load_groups(args, queries: int, docs: int) -> Groups:
     return [(topics[qid], [texts[d] for d in ds]) for qid, ds in chosen]
 
 
-def build_lm(name: str, device: str, dtype: str):
-    if name == "random-llama-1b":
-        _, tokenizer = load_causal_lm(DEFAULT_MODEL, device="cpu", dtype="float32")
-        return random_llama(tokenizer, device=device, dtype=getattr(torch, dtype)), tokenizer
+def random_tokenizer(source: str | None):
+    """The default model's tokenizer, from ``source`` (a saved tokenizer folder) or the default model itself."""
+    if source:
+        from transformers import AutoTokenizer
+
+        return AutoTokenizer.from_pretrained(source)
+    return load_causal_lm(DEFAULT_MODEL, device="cpu", dtype="float32")[1]
+
+
+def build_lm(name: str, device: str, dtype: str, tokenizer_source: str | None = None):
+    """The named LM; ``random-llama-1b`` and ``random-smollm2`` are random-weight models of those shapes."""
+    shapes = {"random-llama-1b": {}, "random-smollm2": SMOLLM2_135M}
+    if name in shapes:
+        tokenizer = random_tokenizer(tokenizer_source)
+        return random_llama(tokenizer, device=device, dtype=getattr(torch, dtype), **shapes[name]), tokenizer
     return load_causal_lm(name, device=device, dtype=dtype)
 
 
@@ -366,7 +381,7 @@ def main(argv=None) -> int:
     models = args.model or [DEFAULT_MODEL]
     with tqdm(total=len(models) * len(variants) * len(impl_names) * args.repeats, desc="timed runs", unit="run") as bar:
         for name in models:
-            lm, tokenizer = build_lm(name, args.device, args.dtype)
+            lm, tokenizer = build_lm(name, args.device, args.dtype, args.tokenizer)
             loaded_rss = current_rss_mib()
             rows = []
             for variant in variants:

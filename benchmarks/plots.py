@@ -83,11 +83,31 @@ def selection_plot(result: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def scale_plot(result: dict, path: Path) -> None:
+    """Hours to rerank each collection at depth 100 against the number of GPUs (log-log)."""
+    rows = result["scale"]["rows"]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    for name in dict.fromkeys(row["collection"] for row in rows):
+        mine = [row for row in rows if row["collection"] == name and row["gpus"] > 0]
+        ax.plot([r["gpus"] for r in mine], [r["hours"] for r in mine], marker="o", label=name)
+    ax.set_xscale("log", base=2)
+    ax.set_yscale("log")
+    ax.set_xlabel("GPUs")
+    ax.set_ylabel("hours (model)")
+    ax.set_title(f"Depth-100 reranking, {result['scale']['gpu_pairs_per_s']:.0f} pairs/s per GPU")
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def plot_results(folder: Path) -> None:
     """(Re)draw the plots of a results folder from its results.json."""
     folder = Path(folder)
     result = json.loads((folder / "results.json").read_text())
-    if "models" in result:
+    if "scale" in result:
+        scale_plot(result, folder / "scale.png")
+    elif "models" in result:
         speed_plot(result, folder / "throughput.png")
         if result.get("selection"):
             selection_plot(result, folder / "selection.png")

@@ -95,6 +95,10 @@ def naive_scores(model: QPEFTModel, query: str, docs: Sequence[str], batch_size:
     return scores
 
 
+# SmolLM2-135M's shape (HuggingFaceTB/SmolLM2-135M-Instruct's config.json): speed does not depend on the weights.
+SMOLLM2_135M = {"hidden": 576, "layers": 30, "heads": 9, "kv_heads": 3, "intermediate": 1536, "max_positions": 8192}
+
+
 def random_llama(
     tokenizer,
     hidden: int = 2048,

@@ -79,6 +79,39 @@ def test_random_llama_is_about_one_billion_parameters():
     assert out.logits.shape == (1, 3, len(tiny_tokenizer()))
 
 
+def test_random_smollm2_has_the_default_models_shape_and_the_scale_models_parameter_count():
+    from speed_impls import SMOLLM2_135M
+
+    lm = random_llama(tiny_tokenizer(), device="meta", **SMOLLM2_135M)
+    count = sum(p.numel() for p in lm.parameters()) + 576 * (49152 - len(tiny_tokenizer()))
+    assert count == 134_515_008  # HuggingFaceTB/SmolLM2-135M-Instruct, as bench_distributed's scale model uses
+
+
+def test_scale_model_hours_follow_pairs_and_gpus(tmp_path):
+    import argparse
+
+    import bench_distributed
+
+    args = argparse.Namespace(
+        model=bench_distributed.DEFAULT_MODEL,
+        tokens_per_pair=300.0,
+        gpu_pairs_per_s=1000.0,
+        mfu=0.2,
+        startup_seconds=0.0,
+        scale_max_length=512,
+    )
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(
+            bench_distributed, "_model_config", lambda model: argparse.Namespace(num_hidden_layers=30, hidden_size=576)
+        )
+        result = bench_distributed.scale(args, cpu_pairs_per_s=2.0)
+    rows = {(r["collection"].split(" (")[0], r["gpus"]): r["hours"] for r in result["rows"]}
+    assert rows["MS MARCO dev", 1] == pytest.approx(698_000 / 1000 / 3600)
+    assert rows["MS MARCO dev", 8] == pytest.approx(698_000 / (8 * 1000 * 0.95) / 3600)
+    assert rows["MS MARCO dev", 0] == pytest.approx(698_000 / 2.0 / 3600)
+    assert result["flops_per_pair"] == 2 * 134_515_008 * 300 + 2 * 30 * 300 * 300 * 576
+
+
 @pytest.mark.skipif(not Path("/proc/self/clear_refs").exists(), reason="peak RSS reset needs Linux /proc")
 def test_peak_memory_sees_a_large_temporary_allocation():
     with PeakMemory() as small:

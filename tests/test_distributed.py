@@ -195,3 +195,23 @@ def test_two_processes_with_half_the_batch_train_the_same_weights_and_resume(
     assert process.wait(timeout=120) != 0 and not (output / "training_summary.json").exists()
     run(torchrun(*train, "--batch-size", "2", "--output", output, "--resume"))
     _assert_same_weights(tmp_path / "one", output)
+
+
+# -- the Python API in one's own loop: examples/beir_torchrun.py ---------------------------------------
+def test_beir_example_under_torchrun_prints_what_one_process_prints(tmp_path, scifact, scifact_index, tiny_model_dir):
+    pytest.importorskip("beir")
+    script = Path(__file__).resolve().parents[1] / "examples" / "beir_torchrun.py"
+    (tmp_path / "runs").mkdir()
+    (tmp_path / "runs" / f"{scifact.name}-index").symlink_to(scifact_index, target_is_directory=True)
+    args = [str(a) for a in (script, scifact, tiny_model_dir, 8, 5)]
+    one = subprocess.run([sys.executable, *args], cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=300)
+    two = subprocess.run(
+        [str(BIN / "torchrun"), "--standalone", "--nproc-per-node=2", *args],
+        cwd=tmp_path,
+        env=ENV,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert one.returncode == 0 and two.returncode == 0, (one.stderr + two.stderr)[-3000:]
+    assert "nDCG@10" in one.stdout and two.stdout == one.stdout
