@@ -86,7 +86,7 @@ def run_and_reference(scifact, scifact_index, tiny_model_dir, tmp_path_factory):
     folder = tmp_path_factory.mktemp("dist-rerank")
     bm25 = search_scifact(folder / "bm25.trec", scifact, scifact_index, "--max-queries", "60", "--hits", "8")
     common = ["--index", scifact_index, "--beir", scifact, "--split", "test", "--model", tiny_model_dir]
-    common += ["--max-length", "128"]
+    common += ["--max-length", "128", "--batch-size", "1"]  # one pair a batch: slow enough to kill a worker mid-run
     reference = folder / "one.trec"
     run(one_process("-q", "rerank", "--run", bm25, *common, "--output", reference))
     return bm25, common, reference.read_bytes()
@@ -131,7 +131,7 @@ def _kill_one_worker_once_journaled(process: subprocess.Popen, output: Path, ran
 def test_killed_worker_then_resume_and_torchrun_restart_give_the_same_bytes(tmp_path, run_and_reference):
     bm25, common, reference = run_and_reference
     output = tmp_path / "killed.trec"
-    args = ("rerank", "--run-file", bm25, *common, "--batch-size", "1", "--output", output)
+    args = ("rerank", "--run-file", bm25, *common, "--output", output)
     process = subprocess.Popen(torchrun(*args), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     _kill_one_worker_once_journaled(process, output)
     assert process.wait(timeout=120) != 0
@@ -144,7 +144,7 @@ def test_killed_worker_then_resume_and_torchrun_restart_give_the_same_bytes(tmp_
     assert sorted(p.name for p in tmp_path.iterdir()) == ["killed.trec"]
 
     restarted = tmp_path / "restarted.trec"
-    args = ("rerank", "--run-file", bm25, *common, "--batch-size", "1", "--output", restarted)
+    args = ("rerank", "--run-file", bm25, *common, "--output", restarted)
     process = subprocess.Popen(
         torchrun(*args, extra=("--max-restarts=1",)), env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
