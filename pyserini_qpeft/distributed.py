@@ -120,19 +120,45 @@ def setup(device: str | None = None) -> World:
         cuda = device is not None and device.startswith("cuda")
         if cuda:
             torch.cuda.set_device(torch.device(device))
-        dist.init_process_group(backend="nccl" if cuda else "gloo", timeout=TIMEOUT)
+        backend = "nccl" if cuda else "gloo"
+        if restarted():
+            store = _attempt_store(world)
+            dist.init_process_group(backend, store=store, rank=world.rank, world_size=world.size, timeout=TIMEOUT)
+        else:
+            dist.init_process_group(backend=backend, timeout=TIMEOUT)
         logger.debug("joined torch.distributed as %s (%s)", world, dist.get_backend())
     if _OBJECT_GROUP is None:
         _OBJECT_GROUP = dist.new_group(backend="gloo", timeout=TIMEOUT) if dist.get_backend() != "gloo" else None
     return world
 
 
-def teardown() -> None:
-    """Leave the process group (if this process joined one)."""
+def _attempt_store(world: World):
+    """The rendezvous store under a prefix of torchrun's restart count. torchrun keeps its store across restarts,
+    so without the prefix a restarted rank can read the address a dead worker published and fail to connect."""
+    import torch.distributed as dist
+
+    agent = os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True"  # torchrun's agent hosts the store
+    store = dist.TCPStore(
+        host_name=os.environ["MASTER_ADDR"],
+        port=int(os.environ["MASTER_PORT"]),
+        world_size=world.size,
+        is_master=not agent and world.is_main,
+        timeout=TIMEOUT,
+        **({} if agent else {"multi_tenant": True}),
+    )
+    return dist.PrefixStore(f"pyserini_qpeft/attempt_{_env_int('TORCHELASTIC_RESTART_COUNT', 0)}", store)
+
+
+def teardown(wait: bool = True) -> None:
+    """Leave the process group (if this process joined one), after all ranks got here when ``wait``: a rank
+    that tears down while a peer still works can abort the peer's gloo connection. After an error, pass
+    ``wait=False`` (the others may never arrive; torchrun stops them when this process exits)."""
     global _OBJECT_GROUP
     if _initialized():
         import torch.distributed as dist
 
+        if wait:
+            dist.barrier(group=_OBJECT_GROUP)
         dist.destroy_process_group()
     _OBJECT_GROUP = None
 

@@ -240,8 +240,9 @@ def rerank_to_file(args: argparse.Namespace, reranker, run, queries, searcher, s
     _check_other_journals(args.output, world.size, resume)
     kept = journal.start(resume)
     mine = distributed.share(run, cost=lambda qid: min(len(run[qid]), args.depth or len(run[qid])), world=world)
-    if kept:
-        logger.info("resuming: %d of %d topics already done", kept, len(mine))
+    kept_everywhere = int(distributed.all_reduce_sum([kept], world)[0])  # rank 0 tells for all ranks
+    if kept_everywhere:
+        logger.info("resuming: %d of %d topics already done", kept_everywhere, len(run))
     if world.distributed:
         logger.info("%s: reranking %d of %d topics", world, len(mine), len(run))
     todo = {qid: run[qid] for qid in mine if not journal.finished(qid)}

@@ -64,10 +64,13 @@ def main(argv: list[str] | None = None) -> int:
     )
     for noisy in ("transformers", "huggingface_hub", "urllib3", "faiss", "faiss.loader", "kivy"):
         logging.getLogger(noisy).setLevel(max(level, logging.WARNING))
+    finished = False
     try:
         if world.distributed:
             distributed.setup(getattr(args, "device", None))
-        return args.handler(args) or 0
+        status = args.handler(args) or 0
+        finished = True
+        return status
     except QPEFTError as exc:
         print(f"pyserini-qpeft {args.command}: error: {exc}", file=sys.stderr)
         return 1
@@ -86,7 +89,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"pyserini-qpeft {args.command}: error: {message}", file=sys.stderr)
         return 1
     finally:
-        distributed.teardown()
+        distributed.teardown(wait=finished)
 
 
 if __name__ == "__main__":
