@@ -1,0 +1,89 @@
+"""Zero-shot + BM25 fusion as a checkpoint: the bare default LM (no trained parts) with the BM25 fusion weight
+picked on the very dev queries the scale runs hold back (``benchmarks/scifact_scale.sh``: the first 400 scifact
+train queries, 20% held back with seed 42, at most 80). The folder it writes loads like any checkpoint, so it can
+be compared with the trained ones in and out of domain and shipped as a preset.
+
+    .venv/bin/python benchmarks/zeroshot_fusion.py --beir ../shared/data/scifact --index runs/scifact-scale/index \
+        --output runs/scifact-scale/checkpoints/zeroshot-fused
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+import time
+from pathlib import Path
+
+from tqdm.auto import tqdm
+
+from pyserini_qpeft.beir_data import first_queries, load_qrels, load_queries, qrels_path
+from pyserini_qpeft.checkpoint import save_checkpoint
+from pyserini_qpeft.config import QPEFTConfig
+from pyserini_qpeft.dev_fusion import pick_checkpoint_fusion
+from pyserini_qpeft.lucene_index import open_searcher
+from pyserini_qpeft.model_card import write_card
+from pyserini_qpeft.model_loading import DEFAULT_MODEL, load_causal_lm
+from pyserini_qpeft.qpeft_model import QPEFTModel
+from pyserini_qpeft.training_data import build_training_queries, split_dev
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--beir", required=True)
+    parser.add_argument("--index", required=True)
+    parser.add_argument("--output", type=Path, required=True)
+    parser.add_argument("--model", default=DEFAULT_MODEL)
+    parser.add_argument("--max-queries", type=int, default=400)
+    parser.add_argument("--dev-fraction", type=float, default=0.2)
+    parser.add_argument("--max-dev-queries", type=int, default=80)
+    parser.add_argument("--seed", type=int, default=42)
+    parser.add_argument("--negative-depth", type=int, default=30)
+    parser.add_argument("--depth", type=int, default=20, help="BM25 depth reranked on dev")
+    parser.add_argument("--max-length", type=int, default=256)
+    parser.add_argument("--dtype", default="bfloat16")
+    return parser.parse_args(argv)
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    started = time.time()
+    queries = first_queries(load_queries(args.beir, "train"), args.max_queries, minimum=2)
+    qrels = load_qrels(qrels_path(args.beir, "train"))
+    searcher = open_searcher(args.index)
+    examples = build_training_queries(queries, qrels, searcher, depth=args.negative_depth)
+    _, dev = split_dev(examples, args.dev_fraction, args.seed, args.max_dev_queries)
+    lm, tokenizer = load_causal_lm(args.model, dtype=args.dtype)
+    model = QPEFTModel(
+        lm, tokenizer, QPEFTConfig(base_model=args.model, variant="zeroshot", max_length=args.max_length)
+    )
+    save_checkpoint(model, args.output)
+    with tqdm(total=len(dev), desc="dev fusion", unit="query", mininterval=60) as bar:
+        weight, curve = pick_checkpoint_fusion(
+            args.output,
+            lm,
+            tokenizer,
+            searcher,
+            {q.qid: q.text for q in dev},
+            {q.qid: qrels[q.qid] for q in dev},
+            depth=args.depth,
+            on_query=lambda *_: bar.update(1),
+        )
+    summary = {
+        "variant": "zeroshot",
+        "base_model": args.model,
+        "dev_queries": len(dev),
+        "dev_qids": [q.qid for q in dev],
+        "fusion": {"weight": weight, "depth": args.depth, "dev_ndcg@10_by_weight": curve},
+        "wall_seconds": round(time.time() - started, 1),
+    }
+    (args.output / "fusion_summary.json").write_text(json.dumps(summary, indent=2) + "\n")
+    write_card(args.output, QPEFTConfig.load(args.output))
+    print(json.dumps({k: v for k, v in summary.items() if k != "dev_qids"}, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
