@@ -176,5 +176,8 @@ def test_cli_rerank_killed_mid_write_resumes_byte_identical_and_refuses_other_se
     assert main([*rerank, "--output", str(resumed), "--resume", "--depth", "3"]) == 1
     err = capsys.readouterr().err
     assert "other settings" in err and "depth" in err and len(err.strip().splitlines()) == 1
+    assert main([*rerank, "--output", str(resumed), "--resume", "--batch-size", "7"]) == 1  # padding moves scores
+    err = capsys.readouterr().err
+    assert "batching" in err and "'batch_size': 7" in err and len(err.strip().splitlines()) == 1
     assert main([*rerank, "--output", str(resumed), "--resume"]) == 0
     assert resumed.read_bytes() == full.read_bytes()

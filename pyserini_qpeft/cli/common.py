@@ -201,7 +201,7 @@ def rerank_to_file(args: argparse.Namespace, reranker, run, queries, searcher, s
 
     Scores are fused with the run's as :func:`fusion_weight` says; the log and the default run tag
     (``tag`` None: ``qpeft``, or ``qpeft-fused0.30``) name the weight. ``--resume`` continues a journal
-    only if it was written with the same model, depth, fusion weight, tag and source run.
+    only if it was written with the same model, depth, batching, fusion weight, tag and source run.
 
     Under ``torchrun`` each rank reranks its share of the topics (balanced by pairs), journals them to
     ``<output>.rankR-of-W.journal``, and rank 0 writes the whole run: the same bytes as one process.
@@ -228,6 +228,8 @@ def rerank_to_file(args: argparse.Namespace, reranker, run, queries, searcher, s
     settings = {
         "model": model_identity(reranker),
         "depth": args.depth,
+        # Batches pad pairs to a common length, which moves scores in the last digits.
+        "batching": {"batch_size": reranker.scorer.batch_size, "token_budget": reranker.scorer.token_budget},
         "fusion_weight": weight,
         "source_run": settings_digest(run),
         "queries": settings_digest({q: queries.get(q) for q in run}),
