@@ -39,6 +39,25 @@ def quality_plot(result: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def table_plot(result: dict, path: Path) -> None:
+    """nDCG@10 with its 95% confidence interval for every system of the full table."""
+    names = list(result["table"])
+    means = [result["table"][n]["nDCG@10"]["mean"] for n in names]
+    lows = [m - result["table"][n]["nDCG@10"]["ci"][0] for n, m in zip(names, means)]
+    highs = [result["table"][n]["nDCG@10"]["ci"][1] - m for n, m in zip(names, means)]
+    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(names)), 4))
+    colors = ["tab:orange" if n.endswith("+bm25") else "tab:blue" for n in names]
+    ax.bar(range(len(names)), means, yerr=[lows, highs], capsize=3, color=colors)
+    ax.axhline(means[names.index("bm25")], color="grey", linestyle="--", linewidth=1)
+    ax.set_xticks(range(len(names)), names, rotation=30, ha="right")
+    ax.set_ylabel("nDCG@10 (95% CI)")
+    ax.set_ylim(max(0.0, min(m - lo for m, lo in zip(means, lows)) - 0.05), None)
+    ax.set_title(f"{result['split']}: {result['queries']} queries, top {result['depth']} reranked (orange: + BM25)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def speed_plot(result: dict, path: Path) -> None:
     """Pairs per second of each implementation, grouped by variant, one panel per model."""
     models = result["models"]
@@ -107,6 +126,8 @@ def plot_results(folder: Path) -> None:
     result = json.loads((folder / "results.json").read_text())
     if "scale" in result:
         scale_plot(result, folder / "scale.png")
+    elif "table" in result:
+        table_plot(result, folder / "ndcg.png")
     elif "models" in result:
         speed_plot(result, folder / "throughput.png")
         if result.get("selection"):

@@ -224,3 +224,35 @@ def test_flop_count_includes_cpu_attention():
     linear = 2 * 10 * 2 * (32 * 32 + 2 * 32 * 16 + 32 * 32 + 3 * 32 * 64)
     attention = 2 * (2 * 2 * 4 * 10 * 10 * 8)  # per layer: QK^T and AV, each 2*B*H*T*T*D
     assert flops == linear + attention
+
+
+def test_bench_table_scores_systems_alone_and_fused_with_intervals_and_tests(
+    tmp_path, scifact, scifact_index, tiny_model_dir
+):
+    from pyserini_qpeft.checkpoint import save_checkpoint
+    from pyserini_qpeft.model_loading import load_causal_lm
+
+    lm, tokenizer = load_causal_lm(str(tiny_model_dir))
+    fused_config = QPEFTConfig(
+        base_model=str(tiny_model_dir), variant="prompt", num_virtual_tokens=2, fusion_weight=0.6
+    )
+    save_checkpoint(QPEFTModel(lm, tokenizer, fused_config), tmp_path / "prompt")
+    out, work = tmp_path / "table", tmp_path / "work"
+    args = ["benchmarks/bench_table.py", "--beir", str(scifact), "--index", str(scifact_index), "--max-queries", "5"]
+    args += ["--system", f"zeroshot={tiny_model_dir}", "--system", f"prompt={tmp_path / 'prompt'}", "--depth", "4"]
+    args += ["--max-length", "128", "--dtype", "float32", "--work", str(work), "--out", str(out)]
+    run_script(args, ROOT)
+    table = json.loads((out / "results.json").read_text())["table"]
+    assert list(table) == ["bm25", "zeroshot", "prompt", "prompt+bm25"]
+    assert table["prompt+bm25"]["fusion_weight"] == 0.6 and "fusion_weight" not in table["zeroshot"]
+    for name, row in table.items():
+        low, high = row["nDCG@10"]["ci"]
+        assert row["queries"] == 5 and low <= row["nDCG@10"]["mean"] <= high
+        assert ("vs_bm25" in row["nDCG@10"]) == (name != "bm25")
+    assert "vs_prompt" in table["zeroshot"]["nDCG@10"] and "vs_prompt" not in table["prompt"]["nDCG@10"]
+    # Reranked depth 4 of BM25's 100: R@100 cannot move.
+    assert len({round(row["R@100"]["mean"], 9) for row in table.values()}) == 1
+    assert (out / "ndcg.png").stat().st_size > 1000 and "p vs prompt" in (out / "results.md").read_text()
+    before = (work / "zeroshot.trec").stat().st_mtime_ns
+    run_script(args, ROOT)  # finished runs are reused
+    assert (work / "zeroshot.trec").stat().st_mtime_ns == before

@@ -1,0 +1,199 @@
+"""The full quality table: every test query, BM25 and each reranker alone and fused with BM25.
+
+BM25 retrieves ``--hits`` per query; each system (``--system NAME=MODEL``: a checkpoint folder, preset or bare LM)
+reranks the top ``--depth`` with ``pyserini-qpeft rerank --no-fusion`` (journaled: rerun the same command after
+an interruption and it resumes; a finished run is reused). A system whose checkpoint carries a fusion weight
+(picked on dev at the end of training) is also scored fused with BM25 at that weight, computed from its run
+(from the run file's 6-decimal scores: the same top-depth order as ``rerank`` with fusion, fused scores within about
+1e-4, so only near-ties can differ).
+Reported: nDCG@10, MRR@10, R@100 with 95% confidence intervals (t over queries), and two-sided paired t-tests
+(scipy) against BM25 and against ``--baseline``.
+
+    .venv/bin/python benchmarks/bench_table.py --beir ../shared/data/scifact --index runs/scifact-scale/index \
+        --system zeroshot=runs/scifact-scale/checkpoints/zeroshot-fused --system prompt=CKPT ... \
+        --work runs/scifact-table --out benchmarks/results/scifact_table
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from pyserini_qpeft.beir_data import load_qrels, load_queries, qrels_path
+from pyserini_qpeft.evaluation import per_query
+from pyserini_qpeft.runs import read_run, write_run
+
+from benchlib import command_line, machine_info, write_results
+
+METRICS = ["nDCG@10", "MRR@10", "R@100"]
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--beir", required=True)
+    parser.add_argument("--index", required=True)
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--max-queries", type=int, default=None, help="default: every query of the split")
+    parser.add_argument("--system", action="append", default=[], metavar="NAME=MODEL", required=True)
+    parser.add_argument("--baseline", default="prompt", help="the system every other is also tested against")
+    parser.add_argument("--depth", type=int, default=20)
+    parser.add_argument("--hits", type=int, default=100)
+    parser.add_argument("--max-length", type=int, default=256)
+    parser.add_argument("--dtype", default="bfloat16")
+    parser.add_argument("--batch-size", type=int, default=20)
+    parser.add_argument("--work", type=Path, default=Path("runs/scifact-table"), help="run files (resumable)")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/scifact_table"))
+    return parser.parse_args(argv)
+
+
+def mean_ci(values: list[float]) -> tuple[float, float, float]:
+    """Mean and its 95% confidence interval (Student t over the values)."""
+    from scipy import stats
+
+    mean = statistics.fmean(values)
+    if len(values) < 2:
+        return mean, mean, mean
+    half = stats.t.ppf(0.975, len(values) - 1) * statistics.stdev(values) / math.sqrt(len(values))
+    return mean, mean - half, mean + half
+
+
+def paired(a: list[float], b: list[float]) -> dict:
+    """Mean of a - b with its 95% CI, and the two-sided paired t-test's p (None when a == b everywhere)."""
+    from scipy import stats
+
+    diffs = [x - y for x, y in zip(a, b, strict=True)]
+    mean, low, high = mean_ci(diffs)
+    p = None if all(d == 0 for d in diffs) else float(stats.ttest_rel(a, b).pvalue)
+    return {"diff": mean, "ci": [low, high], "p": p}
+
+
+def rerank(args, name: str, model: str, bm25_path: Path, work: Path) -> dict:
+    """The system's run (its LM scores alone), journaled through the CLI; reused when finished."""
+    from pyserini_qpeft.cli.main import main
+
+    path = work / f"{name}.trec"
+    seconds = None
+    if not path.exists():
+        command = ["-q", "rerank", "--run", str(bm25_path), "--index", args.index, "--beir", args.beir]
+        command += ["--split", args.split, "--model", model, "--depth", str(args.depth), "--no-fusion"]
+        command += ["--max-length", str(args.max_length), "--dtype", args.dtype, "--batch-size", str(args.batch_size)]
+        command += ["--output", str(path), "--resume"]
+        if args.max_queries:
+            command += ["--max-queries", str(args.max_queries)]
+        started = time.time()
+        if main(command) != 0:
+            raise SystemExit(f"reranking with {name} failed")
+        seconds = time.time() - started
+    return {"model": model, "run": str(path), "seconds_this_call": seconds}
+
+
+def fusion_weight(model: str) -> float | None:
+    from pyserini_qpeft.config import QPEFTConfig
+    from pyserini_qpeft.presets import resolve
+
+    folder = resolve(model) or Path(model)
+    if not (folder / "qpeft_config.json").is_file():
+        return None
+    return QPEFTConfig.load(folder).fusion_weight
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    from pyserini_qpeft.beir_data import first_queries
+    from pyserini_qpeft.first_stage import bm25_search, hits_to_run
+    from pyserini_qpeft.fusion import interpolate
+    from pyserini_qpeft.lucene_index import open_searcher
+
+    args.work.mkdir(parents=True, exist_ok=True)
+    queries = first_queries(load_queries(args.beir, args.split), args.max_queries)
+    qrels = load_qrels(qrels_path(args.beir, args.split))
+    bm25_path = args.work / "bm25.trec"
+    if not bm25_path.exists():
+        write_run(bm25_path, hits_to_run(bm25_search(open_searcher(args.index), queries, hits=args.hits)), "bm25")
+    bm25 = read_run(bm25_path)
+    runs = {"bm25": bm25}
+    systems: dict[str, dict] = {"bm25": {"run": str(bm25_path)}}
+    for spec in args.system:
+        name, model = spec.split("=", 1)
+        systems[name] = rerank(args, name, model, bm25_path, args.work)
+        runs[name] = read_run(systems[name]["run"])
+        weight = fusion_weight(model)
+        if weight is not None:
+            fused_name = f"{name}+bm25"
+            runs[fused_name] = interpolate(bm25, runs[name], weight, args.depth)
+            fused_path = args.work / f"{fused_name}.trec"
+            write_run(fused_path, runs[fused_name], f"{name}-fused{weight:.2f}")
+            systems[fused_name] = {"model": model, "run": str(fused_path), "fusion_weight": weight}
+
+    scores = {name: per_query(run, qrels, METRICS) for name, run in runs.items()}
+    qids = sorted(scores["bm25"]["nDCG@10"])
+    table = {}
+    for name, per_metric in scores.items():
+        row = {**systems[name], "queries": len(qids)}
+        for metric in METRICS:
+            values = [per_metric[metric].get(q, 0.0) for q in qids]
+            mean, low, high = mean_ci(values)
+            row[metric] = {"mean": mean, "ci": [low, high]}
+            for other in ("bm25", args.baseline):
+                if other != name and other in scores:
+                    base = [scores[other][metric].get(q, 0.0) for q in qids]
+                    row[metric][f"vs_{other}"] = paired(values, base)
+        table[name] = row
+
+    result = {
+        "command": command_line(),
+        **machine_info(),
+        "split": args.split,
+        "queries": len(qids),
+        "depth": args.depth,
+        "hits": args.hits,
+        "max_length": args.max_length,
+        "dtype": args.dtype,
+        "baseline": args.baseline,
+        "table": table,
+    }
+    lines = markdown(result)
+    write_results(args.out, result, lines)
+    print("\n".join(lines))
+    return 0
+
+
+def _p(value: float | None) -> str:
+    return "" if value is None else f"{value:.2g}" if value >= 0.001 else f"{value:.1e}"
+
+
+def markdown(result: dict) -> list[str]:
+    baseline = result["baseline"]
+    lines = [
+        f"# {result['split']} quality: {result['queries']} queries, BM25 top {result['depth']} reranked",
+        "",
+        f"`{result['command']}`",
+        "",
+        f"{result['date']}; {result['machine']}; max_length {result['max_length']}, {result['dtype']}.",
+        "Fused: `w * minmax(BM25) + (1 - w) * minmax(reranker)` over the top depth, w from the checkpoint (dev).",
+        "95% confidence intervals: Student t over queries; p: two-sided paired t-test.",
+        "",
+        f"| system | nDCG@10 [95% CI] | MRR@10 | R@100 | nDCG@10 - BM25 [95% CI] | p vs BM25 | p vs {baseline} |",
+        "| --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for name, row in result["table"].items():
+        ndcg = row["nDCG@10"]
+        versus = ndcg.get("vs_bm25")
+        diff = f"{versus['diff']:+.4f} [{versus['ci'][0]:+.4f}, {versus['ci'][1]:+.4f}]" if versus else ""
+        label = f"{name} (w {row['fusion_weight']:.2f})" if "fusion_weight" in row else name
+        lines.append(
+            f"| {label} | {ndcg['mean']:.4f} [{ndcg['ci'][0]:.4f}, {ndcg['ci'][1]:.4f}] | "
+            f"{row['MRR@10']['mean']:.4f} | {row['R@100']['mean']:.4f} | {diff} | "
+            f"{_p(versus['p'] if versus else None)} | {_p(ndcg.get(f'vs_{baseline}', {}).get('p'))} |"
+        )
+    return lines
+
+
+if __name__ == "__main__":
+    sys.exit(main())
