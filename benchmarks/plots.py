@@ -58,6 +58,25 @@ def table_plot(result: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def ablation_plot(result: dict, path: Path) -> None:
+    """nDCG@10 (95% CI) of each hint setting, grouped by checkpoint."""
+    labels, means, errors = [], [], [[], []]
+    for name, model in result["ablation"].items():
+        for setting, row in model["settings"].items():
+            labels.append(f"{name}: {setting}")
+            means.append(row["nDCG@10"])
+            errors[0].append(row["nDCG@10"] - row["ci"][0])
+            errors[1].append(row["ci"][1] - row["nDCG@10"])
+    fig, ax = plt.subplots(figsize=(max(6, 0.9 * len(labels)), 4))
+    ax.bar(range(len(labels)), means, yerr=errors, capsize=3)
+    ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
+    ax.set_ylabel("nDCG@10 (95% CI)")
+    ax.set_title(f"Hints at inference: {result['queries']} queries, top {result['depth']}")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def speed_plot(result: dict, path: Path) -> None:
     """Pairs per second of each implementation, grouped by variant, one panel per model."""
     models = result["models"]
@@ -128,6 +147,8 @@ def plot_results(folder: Path) -> None:
         scale_plot(result, folder / "scale.png")
     elif "table" in result:
         table_plot(result, folder / "ndcg.png")
+    elif "ablation" in result:
+        ablation_plot(result, folder / "ndcg.png")
     elif "models" in result:
         speed_plot(result, folder / "throughput.png")
         if result.get("selection"):

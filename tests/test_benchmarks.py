@@ -256,3 +256,28 @@ def test_bench_table_scores_systems_alone_and_fused_with_intervals_and_tests(
     before = (work / "zeroshot.trec").stat().st_mtime_ns
     run_script(args, ROOT)  # finished runs are reused
     assert (work / "zeroshot.trec").stat().st_mtime_ns == before
+
+
+def test_hint_ablation_switches_hints_off_and_changes_k_then_shows_the_trained_hints(
+    tmp_path, scifact, scifact_index, tiny_model_dir, bm25_scifact_run
+):
+    from pyserini_qpeft.checkpoint import save_checkpoint
+    from pyserini_qpeft.model_loading import load_causal_lm
+
+    lm, tokenizer = load_causal_lm(str(tiny_model_dir))
+    config = QPEFTConfig(base_model=str(tiny_model_dir), variant="r", num_virtual_tokens=2, num_hints=3)
+    save_checkpoint(QPEFTModel(lm, tokenizer, config), tmp_path / "r")
+    out = tmp_path / "ablation"
+    args = ["benchmarks/hint_ablation.py", "--beir", str(scifact), "--index", str(scifact_index)]
+    args += ["--run", str(bm25_scifact_run), "--checkpoint", f"r={tmp_path / 'r'}", "--max-queries", "4"]
+    args += ["--depth", "4", "--max-length", "128", "--dtype", "float32", "--ks", "1,3"]
+    args += ["--work", str(tmp_path / "work"), "--out", str(out)]
+    run_script(args, ROOT)
+    result = json.loads((out / "results.json").read_text())["ablation"]["r"]
+    assert list(result["settings"]) == ["hints as trained", "hints off", "k=1"]  # k=3 is the trained count
+    assert (
+        "vs_trained" in result["settings"]["hints off"] and "vs_trained" not in result["settings"]["hints as trained"]
+    )
+    assert len(result["examples"]) == 3 and all(len(e["hint_tokens"]) == 3 for e in result["examples"])
+    runs = {label: Path(row["run"]).read_text() for label, row in result["settings"].items()}
+    assert runs["hints off"] != runs["hints as trained"] != runs["k=1"]  # the hints reach the scores

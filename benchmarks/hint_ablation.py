@@ -1,0 +1,159 @@
+"""What the hints do: each Q-PEFT-R/A checkpoint reranks the same BM25 candidates with its hints as trained,
+with the hints switched off at inference (soft prompt only), and (Q-PEFT-R) with other hint counts k; nDCG@10
+per setting with a paired t-test against the trained setting, plus the hint tokens chosen for a few queries.
+
+    .venv/bin/python benchmarks/hint_ablation.py --beir ../shared/data/scifact --index runs/scifact-scale/index \
+        --run runs/scifact-scale/table-scifact/bm25.trec --checkpoint r=CKPT_R --checkpoint a=CKPT_A
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import time
+from pathlib import Path
+
+from pyserini_qpeft.beir_data import load_qrels, load_queries, qrels_path
+from pyserini_qpeft.evaluation import per_query
+from pyserini_qpeft.runs import read_run, write_run
+
+from bench_table import mean_ci, paired
+from benchlib import command_line, machine_info, write_results
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--beir", required=True)
+    parser.add_argument("--index", required=True)
+    parser.add_argument("--run", required=True, help="first-stage run (e.g. the table's bm25.trec)")
+    parser.add_argument("--split", default="test")
+    parser.add_argument("--checkpoint", action="append", default=[], metavar="NAME=DIR", required=True)
+    parser.add_argument("--ks", default="5,20", help="other hint counts tried for Q-PEFT-R")
+    parser.add_argument("--max-queries", type=int, default=100)
+    parser.add_argument("--depth", type=int, default=20)
+    parser.add_argument("--max-length", type=int, default=256)
+    parser.add_argument("--dtype", default="bfloat16")
+    parser.add_argument("--examples", type=int, default=3, help="queries whose chosen hint tokens are shown")
+    parser.add_argument("--work", type=Path, default=Path("runs/hint-ablation"), help="run files (reused)")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/hint_ablation"))
+    return parser.parse_args(argv)
+
+
+def settings(reranker, ks: list[int]):
+    """(name, function that sets the model up) for each setting of one checkpoint; hints as trained first."""
+    model = reranker.model
+    trained_qd, trained_k = model.qd, getattr(model.qd, "num_hints", None)
+
+    def as_trained():
+        model.qd = trained_qd
+        if trained_k is not None:
+            model.qd.num_hints = trained_k
+
+    def hints_off():
+        model.qd = None
+
+    def with_k(k):
+        def apply():
+            as_trained()
+            model.qd.num_hints = k
+
+        return apply
+
+    found = [("hints as trained", as_trained), ("hints off", hints_off)]
+    if trained_k is not None and model.config.variant == "r":
+        found += [(f"k={k}", with_k(k)) for k in ks if k != trained_k]
+    return found
+
+
+def hint_examples(reranker, queries: dict[str, str], run, searcher, count: int) -> list[dict]:
+    """The hint tokens the trained model gives each query's top BM25 document."""
+    from pyserini_qpeft.lucene_index import document_text
+
+    model, tokenizer = reranker.model, reranker.model.tokenizer
+    shown = []
+    for qid in list(run)[:count]:
+        docid = run[qid][0][0]
+        [pair] = model.prepare([queries[qid]], [document_text(searcher, docid)])
+        shown.append(
+            {
+                "qid": qid,
+                "query": queries[qid],
+                "docid": docid,
+                "hint_tokens": [tokenizer.decode([t]) for t in pair.hint_tokens],
+            }
+        )
+    return shown
+
+
+def main(argv=None) -> int:
+    args = parse_args(argv)
+    logging.basicConfig(level=logging.WARNING)
+    from pyserini_qpeft.beir_data import first_queries
+    from pyserini_qpeft.lucene_index import open_searcher
+    from pyserini_qpeft.reranker import QPEFTReranker
+    from pyserini_qpeft.reranking import rerank_run
+
+    args.work.mkdir(parents=True, exist_ok=True)
+    queries = first_queries(load_queries(args.beir, args.split), args.max_queries)
+    qrels = load_qrels(qrels_path(args.beir, args.split))
+    run = {qid: hits for qid, hits in read_run(args.run).items() if qid in queries}
+    searcher = open_searcher(args.index)
+    ks = [int(k) for k in args.ks.split(",") if k.strip()]
+    result = {"command": command_line(), **machine_info(), "queries": len(run), "depth": args.depth, "ablation": {}}
+    for spec in args.checkpoint:
+        name, folder = spec.split("=", 1)
+        reranker = QPEFTReranker.from_pretrained(folder, max_length=args.max_length, dtype=args.dtype)
+        rows, base = {}, None
+        variants = settings(reranker, ks)
+        for label, apply in variants:
+            apply()
+            path = args.work / f"{name}-{label.replace(' ', '-').replace('=', '')}.trec"
+            seconds = None
+            if not path.exists():
+                started = time.time()
+                write_run(path, rerank_run(reranker, run, queries, searcher, depth=args.depth), name)
+                seconds = time.time() - started
+            values = per_query(read_run(path), qrels, ["nDCG@10"])["nDCG@10"]
+            qids = sorted(values)
+            scores = [values[q] for q in qids]
+            mean, low, high = mean_ci(scores)
+            rows[label] = {"nDCG@10": mean, "ci": [low, high], "run": str(path), "seconds": seconds}
+            if base is None:
+                base = scores
+            else:
+                rows[label]["vs_trained"] = paired(scores, base)
+        variants[0][1]()  # back to the hints as trained, for the examples
+        examples = hint_examples(reranker, queries, run, searcher, args.examples) if reranker.model.qd else []
+        result["ablation"][name] = {"checkpoint": folder, "settings": rows, "examples": examples}
+        del reranker
+
+    lines = [
+        f"# Hint ablation: {result['queries']} queries, BM25 top {args.depth}",
+        "",
+        f"`{result['command']}`",
+        "",
+        f"{result['date']}; {result['machine']}",
+        "",
+        "| model | setting | nDCG@10 [95% CI] | vs as trained [95% CI] | p |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for name, model in result["ablation"].items():
+        for label, row in model["settings"].items():
+            versus = row.get("vs_trained")
+            diff = f"{versus['diff']:+.4f} [{versus['ci'][0]:+.4f}, {versus['ci'][1]:+.4f}]" if versus else ""
+            p = "" if not versus or versus["p"] is None else f"{versus['p']:.2g}"
+            lines.append(
+                f"| {name} | {label} | {row['nDCG@10']:.4f} [{row['ci'][0]:.4f}, {row['ci'][1]:.4f}] | {diff} | {p} |"
+            )
+    for name, model in result["ablation"].items():
+        for example in model["examples"]:
+            tokens = " ".join(repr(t) for t in example["hint_tokens"])
+            lines += ["", f"- {name}, query {example['qid']} ({example['query']!r}), doc {example['docid']}: {tokens}"]
+    write_results(args.out, result, lines)
+    print("\n".join(lines))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
