@@ -8,6 +8,8 @@ DATA ?= ../shared/data/scifact
 DEMO_DIR ?= runs/demo
 DEMO_QUERIES ?= 10
 DEMO_DEPTH ?= 20
+# A preset name (pyserini_qpeft/presets/), a checkpoint folder or a bare causal LM.
+DEMO_MODEL ?= zeroshot-bm25
 STAMP := $(VENV)/.installed
 BENCH_DIR ?= runs/bench-quick
 CKPT := benchmarks/results/scifact_quality/checkpoints
@@ -37,14 +39,13 @@ demo: install
 	$(BIN)/pyserini-qpeft search --index $(DEMO_DIR)/index --beir $(DATA) --split test --hits 100 --output $(DEMO_DIR)/bm25.trec
 	$(BIN)/pyserini-qpeft evaluate --run $(DEMO_DIR)/bm25.trec --qrels $(DATA)/qrels/test.tsv
 	$(BIN)/pyserini-qpeft rerank --run $(DEMO_DIR)/bm25.trec --index $(DEMO_DIR)/index --beir $(DATA) --split test \
-		--max-queries $(DEMO_QUERIES) --depth $(DEMO_DEPTH) --model HuggingFaceTB/SmolLM2-135M-Instruct \
-		--output $(DEMO_DIR)/zeroshot.trec
+		--max-queries $(DEMO_QUERIES) --depth $(DEMO_DEPTH) --model $(DEMO_MODEL) --output $(DEMO_DIR)/reranked.trec
 	@echo "BM25 on the same $(DEMO_QUERIES) queries:"
 	$(BIN)/pyserini-qpeft -q search --index $(DEMO_DIR)/index --beir $(DATA) --split test --hits 100 \
 		--max-queries $(DEMO_QUERIES) --output $(DEMO_DIR)/bm25-subset.trec
 	$(BIN)/pyserini-qpeft evaluate --run $(DEMO_DIR)/bm25-subset.trec --qrels $(DATA)/qrels/test.tsv
-	@echo "Zero-shot query-likelihood reranking of the top $(DEMO_DEPTH):"
-	$(BIN)/pyserini-qpeft evaluate --run $(DEMO_DIR)/zeroshot.trec --qrels $(DATA)/qrels/test.tsv
+	@echo "Reranked by $(DEMO_MODEL) (top $(DEMO_DEPTH), fused with BM25 at the weight its dev queries chose):"
+	$(BIN)/pyserini-qpeft evaluate --run $(DEMO_DIR)/reranked.trec --qrels $(DATA)/qrels/test.tsv
 
 # Quick CPU benchmarks (a few minutes): speed (ours vs bare forward vs naive, hint selection) and quality
 # (BM25, zero-shot and the committed checkpoints on 5 test queries, interpolation weight from 5 dev queries).

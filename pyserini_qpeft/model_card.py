@@ -62,6 +62,7 @@ def render_card(config: QPEFTConfig, summary: dict | None = None, extra: str | N
         "",
         "```python",
         "from pyserini_qpeft import QPEFTReranker",
+        "",
         "reranker = QPEFTReranker.from_pretrained(PATH_OR_PRESET)",
         "reranker.rerank(query, hits, searcher=searcher, k=20)",
         "```",
