@@ -102,17 +102,23 @@ def fusion_weight(model: str) -> float | None:
     return QPEFTConfig.load(folder).fusion_weight
 
 
+def topics_and_qrels(args) -> tuple[dict[str, str], dict[str, dict[str, int]]]:
+    """The first ``--max-queries`` queries of ``--split`` and its qrels; ``--work`` is created."""
+    from pyserini_qpeft.beir_data import first_queries
+
+    args.work.mkdir(parents=True, exist_ok=True)
+    queries = first_queries(load_queries(args.beir, args.split), args.max_queries)
+    return queries, load_qrels(qrels_path(args.beir, args.split))
+
+
 def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    from pyserini_qpeft.beir_data import first_queries
     from pyserini_qpeft.first_stage import bm25_search, hits_to_run
     from pyserini_qpeft.fusion import interpolate
     from pyserini_qpeft.lucene_index import open_searcher
 
-    args.work.mkdir(parents=True, exist_ok=True)
-    queries = first_queries(load_queries(args.beir, args.split), args.max_queries)
-    qrels = load_qrels(qrels_path(args.beir, args.split))
+    queries, qrels = topics_and_qrels(args)
     bm25_path = args.work / "bm25.trec"
     if not bm25_path.exists():
         write_run(bm25_path, hits_to_run(bm25_search(open_searcher(args.index), queries, hits=args.hits)), "bm25")

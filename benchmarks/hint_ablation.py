@@ -14,11 +14,10 @@ import sys
 import time
 from pathlib import Path
 
-from pyserini_qpeft.beir_data import load_qrels, load_queries, qrels_path
 from pyserini_qpeft.evaluation import per_query
 from pyserini_qpeft.runs import read_run, write_run
 
-from bench_table import mean_ci, paired
+from bench_table import mean_ci, paired, topics_and_qrels
 from benchlib import command_line, machine_info, write_results
 
 
@@ -89,14 +88,11 @@ def hint_examples(reranker, queries: dict[str, str], run, searcher, count: int) 
 def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    from pyserini_qpeft.beir_data import first_queries
     from pyserini_qpeft.lucene_index import open_searcher
     from pyserini_qpeft.reranker import QPEFTReranker
     from pyserini_qpeft.reranking import rerank_run
 
-    args.work.mkdir(parents=True, exist_ok=True)
-    queries = first_queries(load_queries(args.beir, args.split), args.max_queries)
-    qrels = load_qrels(qrels_path(args.beir, args.split))
+    queries, qrels = topics_and_qrels(args)
     run = {qid: hits for qid, hits in read_run(args.run).items() if qid in queries}
     searcher = open_searcher(args.index)
     ks = [int(k) for k in args.ks.split(",") if k.strip()]
