@@ -26,7 +26,7 @@ from pyserini_qpeft.evaluation import evaluate, per_query
 from pyserini_qpeft.model_loading import DEFAULT_MODEL
 from pyserini_qpeft.runs import read_run, write_run
 
-from benchlib import command_line, machine_info, write_results
+from benchlib import command_line, machine_info, paired_t_test, write_results
 
 METRICS = ["nDCG@10", "R@100", "MRR@10"]
 
@@ -49,13 +49,6 @@ def parse_args(argv=None):
     parser.add_argument("--checkpoint", action="append", default=[], metavar="NAME=DIR")
     parser.add_argument("--out", default="benchmarks/results/scifact_quality")
     return parser.parse_args(argv)
-
-
-def paired_t_test(a, b) -> tuple[float, float]:
-    from scipy import stats
-
-    result = stats.ttest_rel(a, b)
-    return float(result.statistic), float(result.pvalue)
 
 
 def run_systems(

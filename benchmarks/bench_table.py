@@ -28,7 +28,7 @@ from pyserini_qpeft.beir_data import load_qrels, load_queries, qrels_path
 from pyserini_qpeft.evaluation import per_query
 from pyserini_qpeft.runs import read_run, write_run
 
-from benchlib import command_line, machine_info, write_results
+from benchlib import command_line, machine_info, paired_t_test, write_results
 
 METRICS = ["nDCG@10", "MRR@10", "R@100"]
 
@@ -64,11 +64,9 @@ def mean_ci(values: list[float]) -> tuple[float, float, float]:
 
 def paired(a: list[float], b: list[float]) -> dict:
     """Mean of a - b with its 95% CI, and the two-sided paired t-test's p (None when a == b everywhere)."""
-    from scipy import stats
-
     diffs = [x - y for x, y in zip(a, b, strict=True)]
     mean, low, high = mean_ci(diffs)
-    p = None if all(d == 0 for d in diffs) else float(stats.ttest_rel(a, b).pvalue)
+    p = None if all(d == 0 for d in diffs) else paired_t_test(a, b)[1]
     return {"diff": mean, "ci": [low, high], "p": p}
 
 

@@ -65,6 +65,14 @@ def machine_info(device: str = "cpu") -> dict[str, object]:
     }
 
 
+def paired_t_test(a, b) -> tuple[float, float]:
+    """Two-sided paired t-test (scipy): (t, p)."""
+    from scipy import stats
+
+    result = stats.ttest_rel(a, b)
+    return float(result.statistic), float(result.pvalue)
+
+
 def write_results(out: Path, result: dict, markdown: list[str]) -> None:
     """``out/results.json`` and ``out/results.md`` (each written atomically), then the PNG plots."""
     from plots import plot_results

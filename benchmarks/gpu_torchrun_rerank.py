@@ -14,9 +14,10 @@ import sys
 import time
 
 from pyserini_qpeft import Candidate, QPEFTReranker, distributed
-from pyserini_qpeft.beir_data import iter_corpus, load_queries
+from pyserini_qpeft.beir_data import load_queries
 from pyserini_qpeft.runs import read_run, write_run
-from pyserini_qpeft.text import title_and_text
+
+from bench_speed import corpus_texts
 
 
 def main(argv: list[str]) -> int:
@@ -28,9 +29,7 @@ def main(argv: list[str]) -> int:
     run = dict(list(read_run(run_file).items())[:queries_wanted])
     run = {qid: hits[:depth] for qid, hits in run.items()}
     queries = load_queries(beir, "test")
-    wanted = {docid for hits in run.values() for docid, _ in hits}
-    texts = {str(r["_id"]): title_and_text(r.get("title"), r.get("text")) for r in iter_corpus(beir)}
-    texts = {docid: texts[docid] for docid in wanted}
+    texts = corpus_texts(beir, {docid for hits in run.values() for docid, _ in hits})
     device = distributed.rank_device(device)
     reranker = QPEFTReranker.from_pretrained(model, device=device, dtype="bfloat16", max_length=512)
     mine = distributed.share(run, cost=lambda qid: len(run[qid]))

@@ -18,15 +18,14 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from pyserini_qpeft.beir_data import first_queries, load_qrels, load_queries, qrels_path
 from pyserini_qpeft.checkpoint import save_checkpoint
+from pyserini_qpeft.cli.train import training_queries
 from pyserini_qpeft.config import QPEFTConfig
 from pyserini_qpeft.dev_fusion import pick_checkpoint_fusion
 from pyserini_qpeft.lucene_index import open_searcher
 from pyserini_qpeft.model_card import write_card
 from pyserini_qpeft.model_loading import DEFAULT_MODEL, load_causal_lm
 from pyserini_qpeft.qpeft_model import QPEFTModel
-from pyserini_qpeft.training_data import build_training_queries, split_dev
 
 
 def parse_args(argv=None):
@@ -35,6 +34,10 @@ def parse_args(argv=None):
     parser.add_argument("--index", required=True)
     parser.add_argument("--output", type=Path, required=True)
     parser.add_argument("--model", default=DEFAULT_MODEL)
+    parser.add_argument("--split", default="train")
+    parser.add_argument("--dev-split", default="dev", help="as train's: used if the BEIR folder has its qrels")
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--quiet", action="store_true")
     parser.add_argument("--max-queries", type=int, default=400)
     parser.add_argument("--dev-fraction", type=float, default=0.2)
     parser.add_argument("--max-dev-queries", type=int, default=80)
@@ -50,11 +53,8 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     started = time.time()
-    queries = first_queries(load_queries(args.beir, "train"), args.max_queries, minimum=2)
-    qrels = load_qrels(qrels_path(args.beir, "train"))
     searcher = open_searcher(args.index)
-    examples = build_training_queries(queries, qrels, searcher, depth=args.negative_depth)
-    _, dev = split_dev(examples, args.dev_fraction, args.seed, args.max_dev_queries)
+    _, dev, qrels = training_queries(args, args.seed, searcher)  # the dev queries `train` holds back
     lm, tokenizer = load_causal_lm(args.model, dtype=args.dtype)
     model = QPEFTModel(
         lm, tokenizer, QPEFTConfig(base_model=args.model, variant="zeroshot", max_length=args.max_length)

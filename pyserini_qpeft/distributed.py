@@ -251,4 +251,11 @@ def all_reduce_sum(values: Sequence[float], world: World | None = None) -> list[
 
 def broadcast(value: Any, world: World | None = None) -> Any:
     """Rank 0's ``value`` on every rank."""
-    return all_gather(value, world)[0]
+    world = world or world_from_env()
+    if not world.distributed:
+        return value
+    import torch.distributed as dist
+
+    box = [value]
+    dist.broadcast_object_list(box, src=0, group=_OBJECT_GROUP)
+    return box[0]

@@ -11,10 +11,12 @@ so it equals an uninterrupted run's; the journal is removed after it.
 
 from __future__ import annotations
 
+import glob
 import hashlib
 import json
 import logging
 import os
+import re
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,11 @@ logger = logging.getLogger(__name__)
 
 MAGIC = "#pyserini-qpeft-journal 1 "
 FOOTER = "#end "
+
+
+def _part(rank: int, processes: int) -> str:
+    """One process journals to ``<output>.journal``; rank R of W processes to ``<output>.rankR-of-W.journal``."""
+    return f".rank{rank}-of-{processes}" if processes > 1 else ""
 
 
 def _digest(lines: Sequence[str]) -> str:
@@ -42,14 +49,20 @@ class RunJournal:
     """Journal for one output run file; ``settings`` must match for ``--resume`` to continue it."""
 
     def __init__(
-        self, output: str | os.PathLike, tag: str, settings: dict[str, Any] | None = None, part: str | None = None
+        self,
+        output: str | os.PathLike,
+        tag: str,
+        settings: dict[str, Any] | None = None,
+        rank: int = 0,
+        processes: int = 1,
     ):
         self.output = Path(output)
         self.tag = check_run_tag(tag)
-        # One process journals to <output>.journal; one of several to <output>.<part>.journal (e.g. rank0-of-2).
-        self.path = self.output.with_name(self.output.name + (f".{part}" if part else "") + ".journal")
+        self.processes = processes
+        self.path = self.output.with_name(self.output.name + _part(rank, processes) + ".journal")
+        world = {"world": {"rank": rank, "size": processes}} if processes > 1 else {}
         # As JSON would read them back, so that a resume compares like with like.
-        self.settings = json.loads(json.dumps({"tag": self.tag, **(settings or {})}, sort_keys=True))
+        self.settings = json.loads(json.dumps({"tag": self.tag, **(settings or {}), **world}, sort_keys=True))
         self.lines: dict[str, list[str]] = {}
 
     # -- reading ----------------------------------------------------------------------------------
@@ -92,6 +105,16 @@ class RunJournal:
             valid_end = offset
         return settings, blocks, valid_end
 
+    def _other_worlds(self) -> list[str]:
+        """Journals of this output written by another number of processes."""
+        pattern = re.compile(re.escape(self.output.name) + r"(?:\.rank\d+-of-(\d+))?\.journal")
+        found = []
+        for path in self.output.parent.glob(f"{glob.escape(self.output.name)}.*journal"):
+            match = pattern.fullmatch(path.name)
+            if match and int(match.group(1) or 1) != self.processes:
+                found.append(path.name)
+        return sorted(found)
+
     def _differences(self, saved: dict) -> list[str]:
         keys = sorted(set(saved) | set(self.settings))
         return [
@@ -108,6 +131,13 @@ class RunJournal:
         """
         if self.path.is_dir():
             raise InputError(f"{self.path}: is a folder; remove it or choose another --output")
+        others = self._other_worlds() if resume else []
+        if others:
+            raise InputError(
+                f"--resume: {', '.join(others[:3])} were written by a run with another number of processes; "
+                "rerun with as many processes as that run had (torchrun --nproc-per-node/--nnodes), "
+                "or without --resume to start over"
+            )
         if self.path.exists():
             saved, blocks, end = self._read()
             if saved is None:

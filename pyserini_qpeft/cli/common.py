@@ -7,7 +7,6 @@ and help); a command changes only what differs on its surface, e.g. :data:`CLI_R
 from __future__ import annotations
 
 import argparse
-import glob
 import logging
 import types
 import typing
@@ -175,26 +174,6 @@ def fusion_weight(args: argparse.Namespace, reranker) -> float | None:
     return reranker.fusion() if chosen is None else reranker.fusion(chosen)
 
 
-def _check_other_journals(output: str, size: int, resume: bool) -> None:
-    """--resume with another number of processes than the interrupted run had: say so rather than start over."""
-    import re
-    from pathlib import Path
-
-    target = Path(output)
-    pattern = re.compile(re.escape(target.name) + r"(?:\.rank\d+-of-(\d+))?\.journal")
-    others = []
-    for path in target.parent.glob(f"{glob.escape(target.name)}.*journal"):
-        match = pattern.fullmatch(path.name)
-        if match and int(match.group(1) or 1) != size:
-            others.append(path.name)
-    if resume and others:
-        raise InputError(
-            f"--resume: {', '.join(sorted(others)[:3])} were written by a run with another number of processes; "
-            "rerun with as many processes as that run had (torchrun --nproc-per-node/--nnodes), "
-            "or without --resume to start over"
-        )
-
-
 def rerank_to_file(args: argparse.Namespace, reranker, run, queries, searcher, source: str, tag: str | None) -> int:
     """Rerank every query of ``run`` with a progress bar, journaling each finished topic; then write
     ``args.output`` atomically in the run's order. Returns the number of topics done in this call.
@@ -234,12 +213,8 @@ def rerank_to_file(args: argparse.Namespace, reranker, run, queries, searcher, s
         "source_run": settings_digest(run),
         "queries": settings_digest({q: queries.get(q) for q in run}),
     }
-    part = f"rank{world.rank}-of-{world.size}" if world.distributed else None
-    if world.distributed:
-        settings["world"] = {"rank": world.rank, "size": world.size}
     resume = getattr(args, "resume", False) or distributed.restarted()
-    journal = RunJournal(args.output, tag, settings, part=part)
-    _check_other_journals(args.output, world.size, resume)
+    journal = RunJournal(args.output, tag, settings, rank=world.rank, processes=world.size)
     kept = journal.start(resume)
     mine = distributed.share(run, cost=lambda qid: min(len(run[qid]), args.depth or len(run[qid])), world=world)
     kept_everywhere = int(distributed.all_reduce_sum([kept], world)[0])  # rank 0 tells for all ranks

@@ -122,27 +122,14 @@ def pick_fusion(args, output: Path, lm, tokenizer, searcher, dev, qrels) -> dict
     return {"weight": weight, "depth": args.fusion_depth, "dev_queries": len(queries), "dev_ndcg@10_by_weight": curve}
 
 
-def run(args: argparse.Namespace) -> int:
-    import torch
-
-    from .. import distributed
-    from ..lucene_index import document_text, open_searcher
-    from ..model_loading import load_causal_lm, resolve_device
-    from ..qpeft_model import QPEFTModel
-    from ..training import Trainer, state_dir
+def training_queries(args: argparse.Namespace, seed: int, searcher) -> tuple[list, list, dict]:
+    """(train, dev, qrels of both) as ``train`` chooses them from its flags (``beir``, ``split``, ``max_queries``,
+    ``negative_depth``, ``threads``, ``dev_split``, ``dev_fraction``, ``max_dev_queries``): the dev split's
+    queries if it has qrels, else a ``seed``-ed fraction of the training queries held back."""
     from ..training_data import build_training_queries, split_dev
 
-    output = Path(args.output)
-    state = state_dir(output)
-    check_train_output(output, state, args.resume, args.overwrite)
-    if args.fusion_depth < 0:
-        raise InputError(f"--fusion-depth must be 0 (no fusion weight) or more, got {args.fusion_depth}")
-    resolve_device(args.device, "--device")
-    training = options_from_args(TrainingConfig, args)
-    config = options_from_args(QPEFTConfig, args)
     queries = first_queries(load_queries(args.beir, args.split), args.max_queries, minimum=2)
     qrels = load_qrels(qrels_path(args.beir, args.split))
-    searcher = open_searcher(args.index)
     with progress_bar(args, total=len(queries), desc="bm25 negatives", unit="query") as bar:
         examples = build_training_queries(
             queries, qrels, searcher, depth=args.negative_depth, threads=args.threads, progress=bar.update
@@ -157,13 +144,35 @@ def run(args: argparse.Namespace) -> int:
         qrels = {**qrels, **dev_qrels}
         train = examples
     else:
-        train, dev = split_dev(examples, args.dev_fraction, training.seed, args.max_dev_queries)
+        train, dev = split_dev(examples, args.dev_fraction, seed, args.max_dev_queries)
     logger.info(
         "%d training queries, %d dev queries (%s)",
         len(train),
         len(dev),
         dev_file.name if dev_file.is_file() else f"{args.dev_fraction:.0%} held back",
     )
+    return train, dev, qrels
+
+
+def run(args: argparse.Namespace) -> int:
+    import torch
+
+    from .. import distributed
+    from ..lucene_index import document_text, open_searcher
+    from ..model_loading import load_causal_lm, resolve_device
+    from ..qpeft_model import QPEFTModel
+    from ..training import Trainer, state_dir
+
+    output = Path(args.output)
+    state = state_dir(output)
+    check_train_output(output, state, args.resume, args.overwrite)
+    if args.fusion_depth < 0:
+        raise InputError(f"--fusion-depth must be 0 (no fusion weight) or more, got {args.fusion_depth}")
+    resolve_device(args.device, "--device")
+    training = options_from_args(TrainingConfig, args)
+    config = options_from_args(QPEFTConfig, args)
+    searcher = open_searcher(args.index)
+    train, dev, qrels = training_queries(args, training.seed, searcher)
 
     torch.manual_seed(training.seed)
     world = distributed.world_from_env()
