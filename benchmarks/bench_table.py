@@ -17,6 +17,7 @@ Reported: nDCG@10, MRR@10, R@100 with 95% confidence intervals (t over queries),
 from __future__ import annotations
 
 import argparse
+import json
 import logging
 import math
 import statistics
@@ -24,6 +25,7 @@ import sys
 import time
 from pathlib import Path
 
+from pyserini_qpeft.atomic import atomic_write
 from pyserini_qpeft.beir_data import load_qrels, load_queries, qrels_path
 from pyserini_qpeft.evaluation import per_query
 from pyserini_qpeft.runs import read_run, write_run
@@ -75,7 +77,7 @@ def rerank(args, name: str, model: str, bm25_path: Path, work: Path) -> dict:
     from pyserini_qpeft.cli.main import main
 
     path = work / f"{name}.trec"
-    seconds = None
+    timing = work / f"{name}.timing.json"
     if not path.exists():
         command = ["-q", "rerank", "--run", str(bm25_path), "--index", args.index, "--beir", args.beir]
         command += ["--split", args.split, "--model", model, "--depth", str(args.depth), "--no-fusion"]
@@ -87,7 +89,21 @@ def rerank(args, name: str, model: str, bm25_path: Path, work: Path) -> dict:
         if main(command) != 0:
             raise SystemExit(f"reranking with {name} failed")
         seconds = time.time() - started
-    return {"model": model, "run": str(path), "seconds_this_call": seconds}
+        timing.write_text(json.dumps({"seconds_last_call": round(seconds, 1), "threads": torch_threads()}))
+    # The call that finished the run (a resumed run's earlier calls are not counted).
+    recorded = json.loads(timing.read_text()) if timing.is_file() else {}
+    return {
+        "model": model,
+        "run": str(path),
+        "rerank_seconds_last_call": recorded.get("seconds_last_call"),
+        "rerank_threads": recorded.get("threads"),
+    }
+
+
+def torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
 
 
 def fusion_weight(model: str) -> float | None:
@@ -164,8 +180,20 @@ def main(argv=None) -> int:
     }
     lines = markdown(result)
     write_results(args.out, result, lines)
+    keep_runs(systems, args.out / "runs")
     print("\n".join(lines))
     return 0
+
+
+def keep_runs(systems: dict[str, dict], folder: Path) -> None:
+    """Gzipped copies of every run beside the results (fixed gzip header: the same run gives the same bytes)."""
+    import gzip
+
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, system in systems.items():
+        data = Path(system["run"]).read_bytes()
+        with atomic_write(folder / f"{name}.trec.gz", "wb") as handle:
+            handle.write(gzip.compress(data, mtime=0))
 
 
 def _p(value: float | None) -> str:

@@ -12,6 +12,13 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 
 
+def save(fig, path: Path) -> None:
+    """Lay out, write as PNG and close."""
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
 def quality_plot(result: dict, path: Path) -> None:
     """nDCG@10 per system, with the BM25-interpolated figure beside each reranker."""
     names = list(result["systems"])
@@ -34,9 +41,7 @@ def quality_plot(result: dict, path: Path) -> None:
     ax.set_ylim(max(0.0, low - 0.05), None)
     ax.set_title(f"{result['split']}: first {result['queries']} queries, top {result['depth']} reranked")
     ax.legend(loc="lower right", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path)
 
 
 def table_plot(result: dict, path: Path) -> None:
@@ -53,9 +58,25 @@ def table_plot(result: dict, path: Path) -> None:
     ax.set_ylabel("nDCG@10 (95% CI)")
     ax.set_ylim(max(0.0, min(m - lo for m, lo in zip(means, lows)) - 0.05), None)
     ax.set_title(f"{result['split']}: {result['queries']} queries, top {result['depth']} reranked (orange: + BM25)")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path)
+
+
+def dev_curve_plot(result: dict, path: Path) -> None:
+    """Dev loss by epoch for every trained run of a dev log."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for run in result["runs"]:
+        if run.get("history"):
+            ax.plot(
+                [h["epoch"] for h in run["history"]],
+                [h["dev_loss"] for h in run["history"]],
+                marker="o",
+                label=run["run"],
+            )
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("dev loss")
+    ax.set_title("dev loss by epoch (early stopping keeps the lowest)")
+    ax.legend(fontsize=8)
+    save(fig, path)
 
 
 def ablation_plot(result: dict, path: Path) -> None:
@@ -72,9 +93,7 @@ def ablation_plot(result: dict, path: Path) -> None:
     ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right")
     ax.set_ylabel("nDCG@10 (95% CI)")
     ax.set_title(f"Hints at inference: {result['queries']} queries, top {result['depth']}")
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path)
 
 
 def speed_plot(result: dict, path: Path) -> None:
@@ -98,9 +117,7 @@ def speed_plot(result: dict, path: Path) -> None:
             f"{model['name']} ({model['dtype']}, {model['device']}, max_length {model['max_length']})", fontsize=9
         )
         ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path)
 
 
 def selection_plot(result: dict, path: Path) -> None:
@@ -116,9 +133,7 @@ def selection_plot(result: dict, path: Path) -> None:
     ax.set_ylabel("ms per query (median)")
     ax.set_title("Q-PEFT-R hint selection (k=10)")
     ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path)
 
 
 def scale_plot(result: dict, path: Path) -> None:
@@ -134,9 +149,7 @@ def scale_plot(result: dict, path: Path) -> None:
     ax.set_ylabel("hours (model)")
     ax.set_title(f"Depth-100 reranking, {result['scale']['gpu_pairs_per_s']:.0f} pairs/s per GPU")
     ax.legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save(fig, path)
 
 
 def plot_results(folder: Path) -> None:
@@ -147,6 +160,8 @@ def plot_results(folder: Path) -> None:
         scale_plot(result, folder / "scale.png")
     elif "table" in result:
         table_plot(result, folder / "ndcg.png")
+    elif "runs" in result:
+        dev_curve_plot(result, folder / "dev_loss.png")
     elif "ablation" in result:
         ablation_plot(result, folder / "ndcg.png")
     elif "models" in result:

@@ -18,6 +18,7 @@ import logging
 import math
 import os
 import random
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -226,6 +227,14 @@ class Trainer:
         ``on_step(step, running_loss)`` is called after each optimizer step. Returns the trainer state.
         """
         config = self.config
+        clock = time.monotonic()
+
+        def tick() -> None:  # wall seconds spent in fit(), summed over resumed runs (lost: since the last save)
+            nonlocal clock
+            now = time.monotonic()
+            self.state["train_seconds"] = round(self.state.get("train_seconds", 0.0) + now - clock, 1)
+            clock = now
+
         if self.state["best_dev"] is None:
             initial = self.dev_loss()
             self.state["best_dev"] = initial
@@ -254,11 +263,14 @@ class Trainer:
                 if on_step:
                     on_step(step + 1, running)
                 if (step + 1) % config.save_every == 0:
+                    tick()
                     self.save_state()
             self.model.eval()
             dev = self.dev_loss()
             improved = dev < self.state["best_dev"]
-            self.state["history"].append({"epoch": epoch + 1, "dev_loss": dev, "train_loss": running})
+            tick()
+            entry = {"epoch": epoch + 1, "dev_loss": dev, "train_loss": running}
+            self.state["history"].append({**entry, "train_seconds": self.state["train_seconds"]})
             logger.info("epoch %d: dev loss %.4f (best %.4f)", epoch + 1, dev, min(dev, self.state["best_dev"]))
             if improved:
                 self.state["best_dev"], self.state["bad_epochs"] = dev, 0
@@ -267,5 +279,6 @@ class Trainer:
                 self.state["bad_epochs"] += 1
             self.state["epoch"], self.state["step"] = epoch + 1, 0
             self.save_state()
+        tick()
         distributed.barrier(self.world)  # rank 0's files are complete before anyone reads them
         return self.state

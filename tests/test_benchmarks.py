@@ -253,9 +253,38 @@ def test_bench_table_scores_systems_alone_and_fused_with_intervals_and_tests(
     # Reranked depth 4 of BM25's 100: R@100 cannot move.
     assert len({round(row["R@100"]["mean"], 9) for row in table.values()}) == 1
     assert (out / "ndcg.png").stat().st_size > 1000 and "p vs prompt" in (out / "results.md").read_text()
+    assert table["zeroshot"]["rerank_seconds_last_call"] > 0
+    import gzip
+
+    kept = {f.name: gzip.decompress(f.read_bytes()) for f in (out / "runs").iterdir()}
+    assert set(kept) == {f"{name}.trec.gz" for name in table}
+    assert kept["prompt+bm25.trec.gz"] == (work / "prompt+bm25.trec").read_bytes()
     before = (work / "zeroshot.trec").stat().st_mtime_ns
-    run_script(args, ROOT)  # finished runs are reused
+    run_script(args, ROOT)  # finished runs are reused, with the time of the call that made them
     assert (work / "zeroshot.trec").stat().st_mtime_ns == before
+    again = json.loads((out / "results.json").read_text())["table"]
+    assert again["zeroshot"]["rerank_seconds_last_call"] == table["zeroshot"]["rerank_seconds_last_call"]
+
+    # The checkpoint shipped as a preset: same scores, a model card with its rows of the table and its recipe.
+    (tmp_path / "prompt" / "training_summary.json").write_text(json.dumps({"train_queries": 7, "dev_queries": 3}))
+    root = tmp_path / "presets"
+    ship = ["benchmarks/ship_preset.py", "--checkpoint", str(tmp_path / "prompt"), "--name", "tiny-sci"]
+    ship += ["--system", "prompt", "--table", str(out / "results.json"), "--recipe", "a test", "--root", str(root)]
+    run_script(ship, ROOT)
+    card = (root / "tiny-sci" / "README.md").read_text()
+    ndcg = table["prompt+bm25"]["nDCG@10"]["mean"]
+    assert "Trained with a test." in card and "7 training queries, 3 dev queries" in card
+    assert f"| prompt+bm25 (w 0.60) | {ndcg:.4f}" in card and "| zeroshot |" in card and "| bm25 |" in card
+    from pyserini_qpeft import QPEFTReranker
+
+    docs = ["Aspirin lowers the risk of heart attack.", "Rivers flow to the sea."]
+    shipped, original = (QPEFTReranker.from_pretrained(str(f)) for f in (root / "tiny-sci", tmp_path / "prompt"))
+    assert shipped.fusion() == 0.6 and shipped.score("aspirin", docs) == pytest.approx(original.score("aspirin", docs))
+    (root / "user").mkdir()
+    (root / "user" / "notes.txt").write_text("mine")
+    failed = subprocess.run([sys.executable, *ship[:4], "user", *ship[5:]], cwd=ROOT, capture_output=True, text=True)
+    assert failed.returncode != 0 and "not a checkpoint" in failed.stderr
+    assert (root / "user" / "notes.txt").read_text() == "mine"
 
 
 def test_hint_ablation_switches_hints_off_and_changes_k_then_shows_the_trained_hints(
@@ -281,3 +310,46 @@ def test_hint_ablation_switches_hints_off_and_changes_k_then_shows_the_trained_h
     assert len(result["examples"]) == 3 and all(len(e["hint_tokens"]) == 3 for e in result["examples"])
     runs = {label: Path(row["run"]).read_text() for label, row in result["settings"].items()}
     assert runs["hints off"] != runs["hints as trained"] != runs["k=1"]  # the hints reach the scores
+
+
+def test_dev_log_lists_finished_untrained_and_running_runs(tmp_path, tiny_model_dir):
+    from pyserini_qpeft.checkpoint import save_checkpoint
+    from pyserini_qpeft.model_loading import load_causal_lm
+
+    lm, tokenizer = load_causal_lm(str(tiny_model_dir))
+    root = tmp_path / "work" / "checkpoints"
+    recipe = {"lr": 0.03, "qd_lr": 0.001, "epochs": 12, "patience": 2, "batch_size": 4, "seed": 42}
+    history = [{"epoch": 0, "dev_loss": 3.5}, {"epoch": 1, "dev_loss": 3.0}, {"epoch": 2, "dev_loss": 3.1}]
+    curve = {"0.0": 0.61, "0.5": 0.7, "1.0": 0.65}
+    for name, variant in (("prompt-v2", "prompt"), ("zeroshot-fused", "zeroshot"), ("r-v2-k3", "r")):
+        config = QPEFTConfig(base_model=str(tiny_model_dir), variant=variant, num_virtual_tokens=2, num_hints=3)
+        save_checkpoint(QPEFTModel(lm, tokenizer, config), root / name)
+    (root / "prompt-v2" / "training_summary.json").write_text(
+        json.dumps(
+            {
+                "train_queries": 32,
+                "dev_queries": 8,
+                "history": history,
+                "training_config": recipe,
+                "train_seconds_all_runs": 7200,
+                "fusion": {"weight": 0.5, "dev_ndcg@10_by_weight": curve},
+            }
+        )
+    )
+    (root / "zeroshot-fused" / "fusion_summary.json").write_text(
+        json.dumps({"dev_queries": 8, "fusion": {"weight": 0.5, "dev_ndcg@10_by_weight": curve}})
+    )
+    state = root / "r-v2-k3.train-state"
+    state.mkdir()
+    (state / "trainer_state.json").write_text(
+        json.dumps({"epoch": 1, "step": 3, "history": history[:2], "training_config": recipe, "train_seconds": 60})
+    )
+    out = tmp_path / "log"
+    run_script(["benchmarks/dev_log.py", "--work", str(tmp_path / "work"), "--out", str(out)], ROOT)
+    runs = {r["run"]: r for r in json.loads((out / "results.json").read_text())["runs"]}
+    assert runs["prompt-v2"]["best_epoch"] == 1 and runs["prompt-v2"]["dev_ndcg@10_fused"] == 0.7
+    assert runs["prompt-v2"]["status"] == "finished" and runs["zeroshot-fused"]["dev_ndcg@10_alone"] == 0.61
+    assert runs["r-v2-k3"]["status"] == "training (epoch 1, step 3)" and runs["r-v2-k3"]["num_hints"] == 3
+    table = (out / "results.md").read_text()
+    assert "| prompt-v2 | prompt | 2 |  | 0.03 / 0.001 | finished | 3.5000 3.0000 3.1000 (epoch 1) | 0.5 |" in table
+    assert "| 2.00 |" in table and (out / "dev_loss.png").stat().st_size > 1000

@@ -81,12 +81,16 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path):
     resumed = make_trainer(tmp_path, name="resumed")
     assert resumed.resume()
     assert (resumed.state["epoch"], resumed.state["step"]) == (1, 1)
+    before = resumed.state["train_seconds"]  # the interrupted run's time, kept in the state
+    assert before > 0
     resumed.fit()
     got = params(resumed)
     assert got.keys() == expected.keys()
     assert all(torch.equal(got[k], expected[k]) for k in expected)
     saved = json.loads((tmp_path / "resumed.train-state" / "trainer_state.json").read_text())
     assert saved["epoch"] == 2 and [h["epoch"] for h in saved["history"]] == [0, 1, 2]
+    clock = [h["train_seconds"] for h in saved["history"][1:]]
+    assert before <= clock[-1] == saved["train_seconds"] and clock == sorted(clock)
 
 
 def test_resume_refuses_other_settings(tmp_path):
