@@ -232,7 +232,7 @@ class Trainer:
         def tick() -> None:  # wall seconds spent in fit(), summed over resumed runs (lost: since the last save)
             nonlocal clock
             now = time.monotonic()
-            self.state["train_seconds"] = round(self.state.get("train_seconds", 0.0) + now - clock, 1)
+            self.state["train_seconds"] = self.state.get("train_seconds", 0.0) + now - clock
             clock = now
 
         if self.state["best_dev"] is None:

@@ -219,7 +219,7 @@ def run(args: argparse.Namespace) -> int:
         "trainable_parameters": sum(sizes.values()),
         "trainable_parameters_by_tensor": sizes,
         "wall_seconds_this_run": round(time.time() - started, 1),
-        "train_seconds_all_runs": result.get("train_seconds"),
+        "train_seconds_all_runs": round(result.get("train_seconds", 0.0), 1),
         "history": result["history"],
         "best_dev_loss": result["best_dev"],
         "training_config": asdict(training),
