@@ -89,7 +89,9 @@ def rerank(args, name: str, model: str, bm25_path: Path, work: Path) -> dict:
         if main(command) != 0:
             raise SystemExit(f"reranking with {name} failed")
         seconds = time.time() - started
-        timing.write_text(json.dumps({"seconds_last_call": round(seconds, 1), "threads": torch_threads()}))
+        import torch
+
+        timing.write_text(json.dumps({"seconds_last_call": round(seconds, 1), "threads": torch.get_num_threads()}))
     # The call that finished the run (a resumed run's earlier calls are not counted).
     recorded = json.loads(timing.read_text()) if timing.is_file() else {}
     return {
@@ -98,12 +100,6 @@ def rerank(args, name: str, model: str, bm25_path: Path, work: Path) -> dict:
         "rerank_seconds_last_call": recorded.get("seconds_last_call"),
         "rerank_threads": recorded.get("threads"),
     }
-
-
-def torch_threads() -> int:
-    import torch
-
-    return torch.get_num_threads()
 
 
 def fusion_weight(model: str) -> float | None:

@@ -29,6 +29,11 @@ def folder_bytes(folder: Path) -> int:
     return sum(f.stat().st_size for f in folder.iterdir() if f.is_file())
 
 
+def recipe(training_config: dict) -> dict:
+    """The training flags the log shows."""
+    return {k: training_config.get(k) for k in RECIPE}
+
+
 def fusion_row(fusion: dict | None) -> dict:
     """The picked weight with the dev nDCG@10 alone (weight 0) and at that weight."""
     if not fusion or fusion.get("weight") is None:
@@ -49,7 +54,7 @@ def run_entry(name: str, folder: Path) -> dict | None:
     state_path = folder.parent / f"{name}.train-state" / "trainer_state.json"
     if summary_path.is_file():
         summary = json.loads(summary_path.read_text(encoding="utf-8"))
-        entry.update(status="finished", recipe={k: summary["training_config"].get(k) for k in RECIPE})
+        entry.update(status="finished", recipe=recipe(summary["training_config"]))
         entry.update(train_queries=summary["train_queries"], dev_queries=summary["dev_queries"])
         entry.update(history=summary["history"], train_seconds=summary.get("train_seconds_all_runs"))
         entry.update(fusion_row(summary.get("fusion")))
@@ -59,7 +64,7 @@ def run_entry(name: str, folder: Path) -> dict | None:
     elif state_path.is_file():
         state = json.loads(state_path.read_text(encoding="utf-8"))
         entry.update(status=f"training (epoch {state['epoch']}, step {state['step']})", history=state["history"])
-        entry.update(recipe={k: state["training_config"].get(k) for k in RECIPE})
+        entry.update(recipe=recipe(state["training_config"]))
         entry.update(train_seconds=state.get("train_seconds"))
     else:
         return None

@@ -269,8 +269,14 @@ class Trainer:
             dev = self.dev_loss()
             improved = dev < self.state["best_dev"]
             tick()
-            entry = {"epoch": epoch + 1, "dev_loss": dev, "train_loss": running}
-            self.state["history"].append({**entry, "train_seconds": self.state["train_seconds"]})
+            self.state["history"].append(
+                {
+                    "epoch": epoch + 1,
+                    "dev_loss": dev,
+                    "train_loss": running,
+                    "train_seconds": self.state["train_seconds"],
+                }
+            )
             logger.info("epoch %d: dev loss %.4f (best %.4f)", epoch + 1, dev, min(dev, self.state["best_dev"]))
             if improved:
                 self.state["best_dev"], self.state["bad_epochs"] = dev, 0
