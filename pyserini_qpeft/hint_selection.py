@@ -70,8 +70,8 @@ def _distinct_candidates(
     for doc in docs:
         tokens.update(int(t) for t in doc)
     tokens.difference_update(int(t) for t in query_ids)
-    ids = torch.tensor(sorted(tokens), dtype=torch.long)
-    return ids[allowed[ids]] if len(ids) else ids
+    ids = torch.tensor(sorted(tokens), dtype=torch.long)  # on the CPU; ``allowed`` may live on the GPU
+    return ids[allowed[ids].cpu()] if len(ids) else ids
 
 
 def _per_document(docs: Sequence[Sequence[int]], token_key: dict[int, tuple], k: int) -> list[list[int]]:
