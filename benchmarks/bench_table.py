@@ -99,6 +99,7 @@ def rerank(args, name: str, model: str, bm25_path: Path, work: Path) -> dict:
         "run": str(path),
         "rerank_seconds_last_call": recorded.get("seconds_last_call"),
         "rerank_threads": recorded.get("threads"),
+        "rerank_device": recorded.get("device", "cpu"),  # runs made by benchmarks/gpu_rerank.py say which GPU
     }
 
 
@@ -196,6 +197,16 @@ def _p(value: float | None) -> str:
     return "" if value is None else f"{value:.2g}" if value >= 0.001 else f"{value:.1e}"
 
 
+def _scored_on(name: str, row: dict) -> str:
+    """ "NAME: cpu, 2985.0 s at 1 thread" (the time of the call that finished the run, when recorded)."""
+    text = f"{name}: {row['rerank_device']}"
+    if row.get("rerank_seconds_last_call") is not None:
+        text += f", {row['rerank_seconds_last_call']} s"
+        if row["rerank_device"] == "cpu":
+            text += f" at {row['rerank_threads']} thread{'s' if row['rerank_threads'] != 1 else ''}"
+    return text
+
+
 def markdown(result: dict) -> list[str]:
     baseline = result["baseline"]
     lines = [
@@ -220,6 +231,9 @@ def markdown(result: dict) -> list[str]:
             f"{row['MRR@10']['mean']:.4f} | {row['R@100']['mean']:.4f} | {diff} | "
             f"{_p(versus['p'] if versus else None)} | {_p(ndcg.get(f'vs_{baseline}', {}).get('p'))} |"
         )
+    scored = [_scored_on(name, row) for name, row in result["table"].items() if "rerank_device" in row]
+    if scored:
+        lines += ["", "Reranked on (with the time of the call that finished the run): " + "; ".join(scored) + "."]
     return lines
 
 
