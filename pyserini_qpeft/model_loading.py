@@ -7,6 +7,7 @@ are de-quantised once and saved as safetensors under the cache folder, so later 
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import importlib.util
 import json
@@ -69,11 +70,27 @@ def _in_hf_cache(name: str) -> bool:
     return isinstance(found, str)
 
 
+@functools.lru_cache(maxsize=16)
+def _content_key(path: Path, size: int, mtime_ns: int) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(1 << 22):
+            digest.update(chunk)
+    return digest.hexdigest()[:12]
+
+
+def gguf_key(gguf: str | os.PathLike) -> str:
+    """The cache key of a GGUF file: a hash of its bytes, so every copy of one model (each virtual environment
+    installs its own) shares one converted folder. Hashed once per process while the file is unchanged."""
+    path = Path(gguf).resolve()
+    stat = path.stat()
+    return _content_key(path, stat.st_size, stat.st_mtime_ns)
+
+
 def convert_gguf(gguf: Path, out_dir: Path | None = None) -> Path:
-    """De-quantise a GGUF model to a safetensors folder (once; reused while the GGUF file is unchanged)."""
+    """De-quantise a GGUF model to a safetensors folder (once per distinct file; reused by every copy of it)."""
     gguf = Path(gguf).resolve()
-    stat = gguf.stat()
-    key = hashlib.sha256(f"{gguf}:{stat.st_size}:{int(stat.st_mtime)}".encode()).hexdigest()[:12]
+    key = gguf_key(gguf)
     out_dir = Path(out_dir) if out_dir else cache_root() / "models" / f"{gguf.stem}-{key}"
     if (out_dir / "config.json").is_file():
         return out_dir

@@ -78,3 +78,16 @@ def test_unknown_model_offline_says_what_to_do(monkeypatch, tmp_path):
         resolve_model(str(tmp_path))
     with pytest.raises(QPEFTError, match="GGUF file not found"):
         resolve_model(str(tmp_path / "x.gguf"))
+
+
+def test_gguf_cache_key_follows_the_bytes_not_the_path(tmp_path):
+    from pyserini_qpeft.model_loading import gguf_key
+
+    first, copy, other = tmp_path / "a" / "m.gguf", tmp_path / "b" / "m.gguf", tmp_path / "c" / "m.gguf"
+    for path, data in ((first, b"GGUF model bytes"), (copy, b"GGUF model bytes"), (other, b"GGUF other bytes")):
+        path.parent.mkdir()
+        path.write_bytes(data)
+    assert gguf_key(first) == gguf_key(copy)  # two environments' copies share one converted folder
+    assert gguf_key(first) != gguf_key(other)
+    other.write_bytes(b"GGUF model bytes")  # a file rewritten in place is hashed again
+    assert gguf_key(other) == gguf_key(first)
