@@ -13,9 +13,9 @@
 #   back here: `bash benchmarks/gpu_table.sh collect FILES_DIR` copies OUT/{scifact,trecdl}-NAME.trec and .timing.json
 #   into runs/scifact-scale/table-{scifact,trecdl}/ as NAME.gpu.trec / NAME.gpu.timing.json. Compare them with the
 #   CPU's runs (benchmarks/run_diff.py); renamed to NAME.trec / NAME.timing.json, scifact_table.sh reuses them.
-#   The timing file's "fingerprint" records the GPU's transformers version and how it tokenises the prompt: on
-#   one H100 (transformers 5.17) the scores sat a per-query offset (0.1-1.5) below this CPU's, rankings equal up
-#   to bf16 noise; compare the fingerprint with a CPU run of gpu_rerank.py (--device cpu) before mixing the two.
+#   The timing file's "fingerprint" records the GPU's transformers version and how it tokenises the prompt
+#   (BOS/EOS ids, prompt token ids); compare it with a CPU run of gpu_rerank.py (--device cpu) before mixing the
+#   two machines' runs in one table.
 # SYSTEM is a checkpoint folder name under runs/scifact-scale/checkpoints, scored under the name before its first
 # "-" (prompt-v10 as "prompt", zeroshot-fused as "zeroshot").
 set -euo pipefail

@@ -70,9 +70,21 @@ def _in_hf_cache(name: str) -> bool:
     return isinstance(found, str)
 
 
+# Bumped whenever the conversion writes something different, so folders an older conversion made are not reused.
+CONVERSION_VERSION = 2
+
+# The tokenizer's special tokens and the GGUF metadata key of each one's id.
+GGUF_SPECIAL_TOKENS = {
+    "bos_token": "tokenizer.ggml.bos_token_id",
+    "eos_token": "tokenizer.ggml.eos_token_id",
+    "unk_token": "tokenizer.ggml.unknown_token_id",
+    "pad_token": "tokenizer.ggml.padding_token_id",
+}
+
+
 @functools.lru_cache(maxsize=16)
 def _content_key(path: Path, size: int, mtime_ns: int) -> str:
-    digest = hashlib.sha256()
+    digest = hashlib.sha256(f"conversion {CONVERSION_VERSION}\n".encode())
     with open(path, "rb") as handle:
         while chunk := handle.read(1 << 22):
             digest.update(chunk)
@@ -87,6 +99,41 @@ def gguf_key(gguf: str | os.PathLike) -> str:
     return _content_key(path, stat.st_size, stat.st_mtime_ns)
 
 
+def gguf_special_token_ids(gguf: str | os.PathLike) -> dict[str, int]:
+    """The special token ids a GGUF file's metadata names: {"bos_token": 1, "eos_token": 2, ...}."""
+    from gguf import GGUFReader
+
+    fields = GGUFReader(gguf).fields
+    found = {}
+    for name, key in GGUF_SPECIAL_TOKENS.items():
+        field = fields.get(key)
+        if field is not None and field.data:
+            found[name] = int(field.parts[field.data[0]][0])
+    return found
+
+
+def set_special_tokens(tokenizer, token_ids: dict[str, int], source: str = "the GGUF file") -> None:
+    """Make the tokenizer's bos/eos/unk/pad tokens the ones ``token_ids`` names (by id).
+
+    Some transformers releases convert a GGUF tokenizer with the wrong special tokens (5.17 made SmolLM2's EOS
+    ``<|im_start|>`` instead of ``<|im_end|>``); the reranker scores the EOS after each query, so a wrong one
+    shifts every score and changes what a trained checkpoint sees.
+    """
+    for name, token_id in token_ids.items():
+        token = tokenizer.convert_ids_to_tokens(token_id)
+        if token is None or getattr(tokenizer, name, None) == token:
+            continue
+        logger.warning(
+            "%s: the converted tokenizer's %s was %r; using %r (id %d)",
+            source,
+            name,
+            getattr(tokenizer, name, None),
+            token,
+            token_id,
+        )
+        setattr(tokenizer, name, token)
+
+
 def convert_gguf(gguf: Path, out_dir: Path | None = None) -> Path:
     """De-quantise a GGUF model to a safetensors folder (once per distinct file; reused by every copy of it)."""
     gguf = Path(gguf).resolve()
@@ -99,6 +146,7 @@ def convert_gguf(gguf: Path, out_dir: Path | None = None) -> Path:
 
     logger.info("converting %s to safetensors in %s (once)", gguf, out_dir)
     tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+    set_special_tokens(tokenizer, gguf_special_token_ids(gguf), str(gguf))
     quantised = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
     config = quantised.config.to_dict()
     config.pop("quantization_config", None)

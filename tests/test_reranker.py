@@ -91,3 +91,27 @@ def test_gguf_cache_key_follows_the_bytes_not_the_path(tmp_path):
     assert gguf_key(first) != gguf_key(other)
     other.write_bytes(b"GGUF model bytes")  # a file rewritten in place is hashed again
     assert gguf_key(other) == gguf_key(first)
+
+
+def test_gguf_special_tokens_override_a_wrong_conversion(tmp_path):
+    import gguf
+
+    from pyserini_qpeft.model_loading import gguf_special_token_ids, set_special_tokens
+
+    from _tiny_models import tiny_tokenizer
+
+    path = tmp_path / "meta.gguf"
+    writer = gguf.GGUFWriter(str(path), "llama")
+    writer.add_bos_token_id(1)
+    writer.add_eos_token_id(2)
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    ids = gguf_special_token_ids(path)
+    assert ids == {"bos_token": 1, "eos_token": 2}
+
+    tokenizer = tiny_tokenizer()
+    tokenizer.eos_token = "<s>"  # what a faulty conversion leaves: EOS on the BOS token
+    set_special_tokens(tokenizer, ids)
+    assert (tokenizer.bos_token, tokenizer.eos_token, tokenizer.eos_token_id) == ("<s>", "</s>", 2)
