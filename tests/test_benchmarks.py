@@ -311,6 +311,51 @@ def test_hint_ablation_switches_hints_off_and_changes_k_then_shows_the_trained_h
     runs = {label: Path(row["run"]).read_text() for label, row in result["settings"].items()}
     assert runs["hints off"] != runs["hints as trained"] != runs["k=1"]  # the hints reach the scores
 
+    # Without --index the texts come from the BEIR corpus (no Java, as on a GPU machine): the same runs.
+    corpus_args = [a for a in args if a not in ("--index", str(scifact_index))]
+    corpus_args[corpus_args.index(str(tmp_path / "work"))] = str(tmp_path / "work-corpus")
+    corpus_args[corpus_args.index(str(out))] = str(tmp_path / "ablation-corpus")
+    run_script(corpus_args, ROOT)
+    again = json.loads((tmp_path / "ablation-corpus" / "results.json").read_text())["ablation"]["r"]
+    assert {label: Path(row["run"]).read_text() for label, row in again["settings"].items()} == runs
+    assert again["examples"] == result["examples"]
+
+
+def test_gpu_rerank_writes_what_the_rerank_command_writes(
+    tmp_path, capsys, scifact, scifact_index, tiny_model_dir, bm25_scifact_run
+):
+    from pyserini_qpeft.runs import read_run, write_run
+
+    from _cli import cli
+
+    first = dict(list(read_run(bm25_scifact_run).items())[:3])
+    run = tmp_path / "bm25.trec"
+    write_run(run, first, "bm25")
+    common = ["--model", str(tiny_model_dir), "--depth", "5", "--max-length", "128", "--dtype", "float32"]
+    code, _, err = cli(
+        capsys,
+        "rerank",
+        "--run",
+        run,
+        "--index",
+        scifact_index,
+        "--beir",
+        scifact,
+        "--output",
+        tmp_path / "cli.trec",
+        "--no-fusion",
+        "--batch-size",
+        "20",
+        *common,
+    )
+    assert code == 0, err
+    args = ["benchmarks/gpu_rerank.py", "--beir", str(scifact), "--run", str(run), "--system", f"tiny={tiny_model_dir}"]
+    args += ["--work", str(tmp_path / "gpu"), "--depth", "5", "--max-length", "128", "--dtype", "float32"]
+    run_script([*args, "--device", "cpu"], ROOT)
+    assert (tmp_path / "gpu" / "tiny.trec").read_text() == (tmp_path / "cli.trec").read_text()
+    timing = json.loads((tmp_path / "gpu" / "tiny.timing.json").read_text())
+    assert timing["device"] == "cpu" and timing["fingerprint"]["eos"] == [2]  # </s> of the tiny tokenizer
+
 
 def test_dev_log_lists_finished_untrained_and_running_runs(tmp_path, tiny_model_dir):
     from pyserini_qpeft.checkpoint import save_checkpoint
