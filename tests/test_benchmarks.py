@@ -332,22 +332,9 @@ def test_gpu_rerank_writes_what_the_rerank_command_writes(
     run = tmp_path / "bm25.trec"
     write_run(run, first, "bm25")
     common = ["--model", str(tiny_model_dir), "--depth", "5", "--max-length", "128", "--dtype", "float32"]
-    code, _, err = cli(
-        capsys,
-        "rerank",
-        "--run",
-        run,
-        "--index",
-        scifact_index,
-        "--beir",
-        scifact,
-        "--output",
-        tmp_path / "cli.trec",
-        "--no-fusion",
-        "--batch-size",
-        "20",
-        *common,
-    )
+    texts = ["--index", scifact_index, "--beir", scifact]  # the command reads texts from the index
+    output = ["--output", tmp_path / "cli.trec", "--no-fusion", "--batch-size", "20"]
+    code, _, err = cli(capsys, "rerank", "--run", run, *texts, *output, *common)
     assert code == 0, err
     args = ["benchmarks/gpu_rerank.py", "--beir", str(scifact), "--run", str(run), "--system", f"tiny={tiny_model_dir}"]
     args += ["--work", str(tmp_path / "gpu"), "--depth", "5", "--max-length", "128", "--dtype", "float32"]
