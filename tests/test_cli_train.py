@@ -147,3 +147,34 @@ def test_train_flags_are_validated_by_the_configs(tmp_path, scifact, scifact_ind
     assert main(train_args(scifact, scifact_index, tiny_model_dir, tmp_path / "x", "--max-queries", "1")) == 1
     assert "--max-queries must be at least 2, got 1" in capsys.readouterr().err
     assert not (tmp_path / "x").exists()
+
+
+def test_train_from_a_first_stage_run_matches_training_on_the_index(tmp_path, scifact, scifact_index, tiny_model_dir):
+    """--first-stage-run (BM25 run + corpus texts, no Java) gives the same negatives, texts and checkpoint."""
+    run = tmp_path / "bm25-train.trec"
+    search = ["-q", "search", "--index", str(scifact_index), "--beir", str(scifact), "--split", "train"]
+    assert main([*search, "--max-queries", "6", "--hits", "30", "--output", str(run)]) == 0
+    on_index = train_args(scifact, scifact_index, tiny_model_dir, tmp_path / "index-ckpt", "--variant", "r")
+    from_run = train_args(scifact, scifact_index, tiny_model_dir, tmp_path / "run-ckpt", "--variant", "r")
+    from_run[from_run.index("--index") : from_run.index("--index") + 2] = ["--first-stage-run", str(run)]
+    assert main(on_index) == 0 and main(from_run) == 0
+    for name in ("adapter_model.safetensors", "qd_module.safetensors", "qpeft_config.json"):
+        assert (tmp_path / "run-ckpt" / name).read_bytes() == (tmp_path / "index-ckpt" / name).read_bytes(), name
+    summaries = [json.loads((tmp_path / d / "training_summary.json").read_text()) for d in ("index-ckpt", "run-ckpt")]
+    losses = [[(h["dev_loss"], h.get("train_loss")) for h in summary["history"]] for summary in summaries]
+    assert losses[0] == losses[1] and summaries[0]["fusion"] == summaries[1]["fusion"]
+
+
+def test_train_first_stage_run_must_cover_the_training_queries(tmp_path, scifact, tiny_model_dir, capsys):
+    from _cli import assert_one_line_error, cli
+
+    run = tmp_path / "one-query.trec"
+    run.write_text("nosuchquery Q0 4983 1 1.0 bm25\n")
+    args = train_args(scifact, "unused", tiny_model_dir, tmp_path / "ckpt")
+    args[args.index("--index") : args.index("--index") + 2] = ["--first-stage-run", str(run)]
+    code, _, err = cli(capsys, *args)
+    assert_one_line_error(code, err, "train", str(run), "no hits for query", "search --split")
+    with pytest.raises(SystemExit) as exited:  # not both
+        main([*args, "--index", "x"])
+    assert exited.value.code == 2 and "not allowed with argument" in capsys.readouterr().err
+    assert not (tmp_path / "ckpt").exists()

@@ -33,8 +33,13 @@ def add_parser(sub) -> None:
         "The best model by dev loss is saved to --output.",
     )
     parser.add_argument("--beir", required=True, metavar="DIR", help="BEIR folder with queries and qrels/<split>.tsv")
-    parser.add_argument(
-        "--index", required=True, metavar="DIR", help="Lucene index of the same corpus (BM25 negatives)"
+    first_stage = parser.add_mutually_exclusive_group(required=True)
+    first_stage.add_argument("--index", metavar="DIR", help="Lucene index of the same corpus (BM25 negatives)")
+    first_stage.add_argument(
+        "--first-stage-run",
+        metavar="FILE",
+        help="instead of --index: a TREC run of the training (and dev) queries, e.g. `search --split train --hits "
+        "30`; negatives and the dev fusion candidates come from it, texts from --beir's corpus (no Java needed)",
     )
     parser.add_argument("--split", default="train", help="training split (default: train)")
     parser.add_argument(
@@ -122,6 +127,27 @@ def pick_fusion(args, output: Path, lm, tokenizer, searcher, dev, qrels) -> dict
     return {"weight": weight, "depth": args.fusion_depth, "dev_queries": len(queries), "dev_ndcg@10_by_weight": curve}
 
 
+def open_first_stage(args: argparse.Namespace):
+    """The Lucene index (``--index``), or a :class:`~pyserini_qpeft.run_searcher.RunSearcher` over
+    ``--first-stage-run`` with the texts of the corpus documents it and the qrels name."""
+    if args.index:
+        from ..lucene_index import open_searcher
+
+        return open_searcher(args.index)
+    from ..run_searcher import RunSearcher
+
+    if not Path(args.first_stage_run).is_file():
+        raise InputError(f"--first-stage-run {args.first_stage_run}: no such file")
+    splits = [args.split]
+    if (Path(args.beir) / "qrels" / f"{args.dev_split}.tsv").is_file():
+        splits.append(args.dev_split)
+    topics, judged = {}, set()
+    for split in splits:
+        topics.update(load_queries(args.beir, split))
+        judged.update(docid for docs in load_qrels(qrels_path(args.beir, split)).values() for docid in docs)
+    return RunSearcher.from_files(args.first_stage_run, args.beir, topics, judged)
+
+
 def training_queries(args: argparse.Namespace, seed: int, searcher) -> tuple[list, list, dict]:
     """(train, dev, qrels of both) as ``train`` chooses them from its flags (``beir``, ``split``, ``max_queries``,
     ``negative_depth``, ``threads``, ``dev_split``, ``dev_fraction``, ``max_dev_queries``): the dev split's
@@ -158,7 +184,7 @@ def run(args: argparse.Namespace) -> int:
     import torch
 
     from .. import distributed
-    from ..lucene_index import document_text, open_searcher
+    from ..lucene_index import document_text
     from ..model_loading import load_causal_lm, resolve_device
     from ..qpeft_model import QPEFTModel
     from ..training import Trainer, state_dir
@@ -171,7 +197,7 @@ def run(args: argparse.Namespace) -> int:
     resolve_device(args.device, "--device")
     training = options_from_args(TrainingConfig, args)
     config = options_from_args(QPEFTConfig, args)
-    searcher = open_searcher(args.index)
+    searcher = open_first_stage(args)
     train, dev, qrels = training_queries(args, training.seed, searcher)
 
     torch.manual_seed(training.seed)
