@@ -57,6 +57,7 @@ def run_entry(name: str, folder: Path) -> dict | None:
         entry.update(status="finished", recipe=recipe(summary["training_config"]))
         entry.update(train_queries=summary["train_queries"], dev_queries=summary["dev_queries"])
         entry.update(history=summary["history"], train_seconds=summary.get("train_seconds_all_runs"))
+        entry.update(device=summary.get("device", "cpu"))  # summaries from before the field: this CPU
         entry.update(fusion_row(summary.get("fusion")))
     elif fusion_path.is_file():
         fusion = json.loads(fusion_path.read_text(encoding="utf-8"))
@@ -84,8 +85,8 @@ def markdown(result: dict) -> list[str]:
         "BM25 top 20. Dev loss: hinge + NLL on fixed dev pairs (the early-stopping criterion).",
         "",
         "| run | variant | virtual tokens | k | lr / qd_lr | status | dev loss by epoch (best) | BM25 weight | "
-        "dev nDCG@10 alone / fused | training h | checkpoint KiB |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "dev nDCG@10 alone / fused | trained on | training h | checkpoint KiB |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for e in result["runs"]:
         curve = " ".join(f"{h['dev_loss']:.4f}" for h in e.get("history", []))
@@ -97,15 +98,22 @@ def markdown(result: dict) -> list[str]:
         lines.append(
             f"| {e['run']} | {e['variant']} | {e['num_virtual_tokens'] if e['variant'] != 'zeroshot' else 0} | "
             f"{e['num_hints'] if e['variant'] == 'r' else ''} | {lr} | {e['status']} | {curve}{best} | "
-            f"{e.get('fusion_weight', '')} | {dev} | {hours} | {e['checkpoint_bytes'] / 1024:.0f} |"
+            f"{e.get('fusion_weight', '')} | {dev} | {e.get('device', '')} | {hours} | "
+            f"{e['checkpoint_bytes'] / 1024:.0f} |"
         )
     return lines
 
 
 def main(argv=None) -> int:
     args = parse_args(argv)
-    root = args.work / "checkpoints"
-    runs = [run_entry(p.name, p) for p in sorted(root.iterdir()) if p.is_dir() and not p.name.endswith(".train-state")]
+    folders = [
+        p
+        for root in (args.work / "checkpoints", args.work / "checkpoints-gpu")  # -gpu: from benchmarks/gpu_table.sh
+        if root.is_dir()
+        for p in sorted(root.iterdir())
+        if p.is_dir() and not p.name.endswith(".train-state")
+    ]
+    runs = [run_entry(p.name, p) for p in folders]
     result = {"command": command_line(), **machine_info(), "runs": [r for r in runs if r]}
     lines = markdown(result)
     write_results(args.out, result, lines)

@@ -1,6 +1,7 @@
 """The speed benchmark's baselines compute what ours computes, and the scripts run end to end on tiny models."""
 
 import json
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -376,9 +377,15 @@ def test_dev_log_lists_finished_untrained_and_running_runs(tmp_path, tiny_model_
     (state / "trainer_state.json").write_text(
         json.dumps({"epoch": 1, "step": 3, "history": history[:2], "training_config": recipe, "train_seconds": 60})
     )
+    gpu = tmp_path / "work" / "checkpoints-gpu" / "prompt-v50"  # trained on a GPU machine (gpu_table.sh)
+    gpu.parent.mkdir()
+    shutil.copytree(root / "prompt-v2", gpu)
+    summary = json.loads((gpu / "training_summary.json").read_text())
+    (gpu / "training_summary.json").write_text(json.dumps({**summary, "device": "cuda:0"}))
     out = tmp_path / "log"
     run_script(["benchmarks/dev_log.py", "--work", str(tmp_path / "work"), "--out", str(out)], ROOT)
     runs = {r["run"]: r for r in json.loads((out / "results.json").read_text())["runs"]}
+    assert runs["prompt-v50"]["device"] == "cuda:0" and runs["prompt-v2"]["device"] == "cpu"
     assert runs["prompt-v2"]["best_epoch"] == 1 and runs["prompt-v2"]["dev_ndcg@10_fused"] == 0.7
     assert runs["prompt-v2"]["status"] == "finished" and runs["zeroshot-fused"]["dev_ndcg@10_alone"] == 0.61
     assert runs["r-v2-k3"]["status"] == "training (epoch 1, step 3)" and runs["r-v2-k3"]["num_hints"] == 3

@@ -163,6 +163,7 @@ def test_train_from_a_first_stage_run_matches_training_on_the_index(tmp_path, sc
     summaries = [json.loads((tmp_path / d / "training_summary.json").read_text()) for d in ("index-ckpt", "run-ckpt")]
     losses = [[(h["dev_loss"], h.get("train_loss")) for h in summary["history"]] for summary in summaries]
     assert losses[0] == losses[1] and summaries[0]["fusion"] == summaries[1]["fusion"]
+    assert summaries[1]["first_stage"] == {"run": str(run)} and summaries[0]["device"] == "cpu"
 
 
 def test_train_first_stage_run_must_cover_the_training_queries(tmp_path, scifact, tiny_model_dir, capsys):
