@@ -17,7 +17,7 @@
 #     benchmarks/hint_ablation.py on all 300 test queries. DEPTH=100 (prepare and run) reranks the top 100.
 #     Everything comes back as OUT/gpu_table.tgz, rewritten after each step (a call cut short keeps what finished).
 #   back here: `bash benchmarks/gpu_table.sh collect FILES_DIR` unpacks it: each system's run and timing into
-#   runs/scifact-scale/table-{scifact,trecdl}/ as NAME.gpu.trec / NAME.gpu.timing.json (compare with the CPU's runs,
+#   runs/scifact-scale/table-{scifact,trecdl}/ (-d100 with DEPTH=100) as NAME.gpu.trec / NAME.gpu.timing.json (compare with the CPU's runs,
 #   benchmarks/run_diff.py; renamed to NAME.trec / NAME.timing.json, scifact_table.sh reuses them), trained
 #   checkpoints into runs/scifact-scale/checkpoints-gpu/, the ablation into benchmarks/results/hint_ablation and its
 #   runs into runs/scifact-scale/hint-ablation-gpu. Nothing there is overwritten.
@@ -114,6 +114,8 @@ collect)
   for f in "$from"/trecdl/*.trec "$from"/scifact/*.trec; do
     [ -e "$f" ] || continue
     name=$(basename "$(dirname "$f")"); system=$(basename "$f" .trec); dir=$WORK/table-$name
+    [ "$DEPTH" = 20 ] || dir=$dir-d$DEPTH  # collect with the DEPTH the run used: top 100 goes to table-NAME-d100
+    mkdir -p "$dir" && [ -e "$dir/bm25.trec" ] || cp "$WORK/table-$name/bm25.trec" "$dir/"
     for ext in trec timing.json; do
       dest=$dir/$system.gpu.$ext
       if [ -e "$dest" ]; then echo "$dest exists: left alone" >&2; else cp "$from/$name/$system.$ext" "$dest" && echo "$dest"; fi
