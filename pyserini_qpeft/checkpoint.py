@@ -37,6 +37,7 @@ from .config import (
 )
 from .errors import InputError, first_line
 from .qpeft_model import QPEFTModel, base_fingerprint
+from .scoring import tokenizer_fingerprint
 from .variants import get_variant
 
 logger = logging.getLogger(__name__)
@@ -128,7 +129,11 @@ def save_checkpoint(model: QPEFTModel, folder: str | os.PathLike) -> Path:
     files = _payload(model)
     manifest = {name: {"size": len(data), "sha256": _sha256(data)} for name, data in files.items()}
     saved = dataclasses.replace(
-        model.config, base_fingerprint=base_fingerprint(model.lm), files=manifest, format_version=FORMAT_VERSION
+        model.config,
+        base_fingerprint=base_fingerprint(model.lm),
+        tokenizer_fingerprint=tokenizer_fingerprint(model.tokenizer),
+        files=manifest,
+        format_version=FORMAT_VERSION,
     )
     # The config first: from here on the folder's files must match its checksums, so a reader sees the old
     # checkpoint (before this rename), the new one (after the last rename below), or "incomplete".
@@ -147,6 +152,7 @@ def save_checkpoint(model: QPEFTModel, folder: str | os.PathLike) -> Path:
                     logger.info("removed %s (left by an earlier save of another variant)", stale)
     _fsync_dir(folder)
     model.config.base_fingerprint = saved.base_fingerprint
+    model.config.tokenizer_fingerprint = saved.tokenizer_fingerprint
     model.config.files = saved.files
     model.config.format_version = FORMAT_VERSION
     logger.info("saved the %r checkpoint to %s", saved.variant, folder)
@@ -326,6 +332,13 @@ def load_checkpoint(folder: str | os.PathLike, lm, tokenizer, config: QPEFTConfi
             f"{folder}: this checkpoint was trained on {config.base_model!r} (fingerprint {config.base_fingerprint}), "
             f"but the loaded LM is a different model (its embeddings differ; fingerprint {base_fingerprint(lm)}); "
             "load it with its own base model"
+        )
+    framing = tokenizer_fingerprint(tokenizer)
+    if config.tokenizer_fingerprint and config.tokenizer_fingerprint != framing:
+        raise InputError(
+            f"{folder}: this checkpoint was trained with pairs framed as {config.tokenizer_fingerprint!r} (token ids), "
+            f"but the loaded tokenizer gives {framing!r}; load the tokenizer it was trained with (a GGUF model "
+            "converted by an older pyserini_qpeft: delete it under $PYSERINI_QPEFT_CACHE to convert it again)"
         )
     contents = _read_files(folder, config)
     tensors = {

@@ -116,7 +116,8 @@ class QPEFTConfig:
 
     variant: "zeroshot" (no soft prompt, no hints), "prompt" (soft prompt only),
     "r" (soft prompt + retrieved hint tokens), "a" (soft prompt + attention hints).
-    ``base_fingerprint`` and ``files`` are written by ``save_checkpoint`` and checked on load.
+    ``base_fingerprint``, ``tokenizer_fingerprint`` and ``files`` are written by ``save_checkpoint`` and checked
+    on load.
     """
 
     base_model: str = option(DEFAULT_MODEL, "base causal LM", "--model")
@@ -136,6 +137,7 @@ class QPEFTConfig:
     max_length: int = option(512, "tokens per pair")
     fusion_weight: Weight | None = None  # BM25's share when fusing (picked on dev after training); None: no fusion
     base_fingerprint: str = ""  # identifies the base LM (see qpeft_model.base_fingerprint), checked on load
+    tokenizer_fingerprint: str = ""  # the token ids framing every pair (see scoring.tokenizer_fingerprint), checked
     files: dict[str, dict] = field(default_factory=dict)  # file name -> {"size", "sha256"}, verified on load
     format_version: int = FORMAT_VERSION
 

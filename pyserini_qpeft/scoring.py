@@ -49,6 +49,22 @@ class EncodedPair:
         return len(self.context) + len(self.target) - 1
 
 
+def tokenizer_fingerprint(tokenizer) -> str:
+    """The token ids that frame every scored pair: "bos=... passage=... question=... eos=...".
+
+    A checkpoint trained under one framing scores off under another (a GGUF tokenizer converted with another EOS
+    shifts every score), so ``save_checkpoint`` records it and loading compares.
+    """
+    encoder = PairEncoder(tokenizer, max_length=8)
+    parts = {
+        "bos": encoder.bos,
+        "passage": encoder.passage_prefix,
+        "question": encoder.question_prefix,
+        "eos": encoder.eos,
+    }
+    return " ".join(f"{name}={','.join(map(str, ids))}" for name, ids in parts.items())
+
+
 class PairEncoder:
     """Tokenises queries and documents into the prompt layout, truncating documents only."""
 

@@ -1,6 +1,7 @@
 """Checkpoints: saving never touches the user's files and is crash-consistent; loading works in any dtype,
 recognises the base model, and turns bad files, devices and dtypes into one-line errors."""
 
+import copy
 import hashlib
 import json
 import os
@@ -301,6 +302,21 @@ def test_a_different_random_lm_is_refused_as_a_different_model(tmp_path):
         message = str(error.value)
         assert "trained on 'tiny'" in message and "the loaded LM is a different model" in message
         assert "its own base model" in message and "dtype" not in message
+
+
+def test_a_tokenizer_that_frames_pairs_differently_is_refused(tmp_path):
+    """A tokenizer with another EOS (as a faulty GGUF conversion gives) would shift every score."""
+    save_checkpoint(trained("prompt"), tmp_path / "ckpt")
+    recorded = QPEFTConfig.load(tmp_path / "ckpt").tokenizer_fingerprint
+    assert recorded.startswith("bos=") and recorded.endswith("eos=2")  # </s> of the tiny tokenizer
+    lm = tiny_llama(len(tiny_tokenizer()), seed=0)
+    assert load_checkpoint(tmp_path / "ckpt", lm, tiny_tokenizer()).config.tokenizer_fingerprint == recorded
+    other = copy.deepcopy(tiny_tokenizer())  # tiny_tokenizer() is shared: change a copy
+    other.eos_token = "<s>"
+    with pytest.raises(InputError) as error:
+        load_checkpoint(tmp_path / "ckpt", lm, other)
+    message = str(error.value)
+    assert recorded in message and "eos=1" in message and "PYSERINI_QPEFT_CACHE" in message
 
 
 @pytest.mark.parametrize("trained_in", ["float32", "bfloat16"])
