@@ -61,7 +61,9 @@ def run_entry(name: str, folder: Path) -> dict | None:
         entry.update(fusion_row(summary.get("fusion")))
     elif fusion_path.is_file():
         fusion = json.loads(fusion_path.read_text(encoding="utf-8"))
-        entry.update(status="untrained", dev_queries=fusion["dev_queries"], **fusion_row(fusion["fusion"]))
+        source = fusion.get("source_checkpoint")  # a trained checkpoint whose weight was picked again
+        status = f"re-fused at depth {fusion['fusion']['depth']} ({Path(source).name})" if source else "untrained"
+        entry.update(status=status, dev_queries=fusion["dev_queries"], **fusion_row(fusion["fusion"]))
     elif state_path.is_file():
         state = json.loads(state_path.read_text(encoding="utf-8"))
         entry.update(status=f"training (epoch {state['epoch']}, step {state['step']})", history=state["history"])

@@ -4,7 +4,7 @@
 # and takes at most 64 MiB per call (the repository's ~19 MiB included):
 #   bash benchmarks/gpu_table.sh prepare SYSTEM...   # here: .gpu/table/ gets the default model's GGUF in four parts,
 #       # scifact (corpus, queries, train/test qrels, the table's BM25 test run, the BM25 run of the first 400 train
-#       # queries at depth 30), trec-dl (queries, qrels, BM25 run, texts of its top DEPTH), the named checkpoints,
+#       # queries at depth 100), trec-dl (queries, qrels, BM25 run, texts of its top DEPTH), the named checkpoints,
 #       # and .gpu/whl the wheels the GPU machine lacks
 #   there, back to back (the machine keeps /tmp/gpu-table while it is held; each call carries what it names):
 #       bash benchmarks/gpu_table.sh part .gpu/table/part-aa .gpu/table/gguf-name .gpu/table/trecdl .gpu/whl
@@ -14,7 +14,9 @@
 #                                                                  (carry .gpu/table/part-ad and .gpu/table/ckpt)
 #     TRAIN trains those scifact_scale.sh runs first (train --first-stage-run, on cuda); SYSTEM names a prepared
 #     checkpoint or a TRAIN run, scored under the name before its first "-" (prompt-v10 as "prompt"); ABLATE runs
-#     benchmarks/hint_ablation.py on all 300 test queries. DEPTH=100 (prepare and run) reranks the top 100.
+#     benchmarks/hint_ablation.py on all 300 test queries. DEPTH=100 (prepare and run) reranks the top 100;
+#     FUSE="prompt-v10 ..." first picks those checkpoints' BM25 weight again on dev at DEPTH (zeroshot_fusion.py
+#     --checkpoint), as checkpoints NAME-dDEPTH to name as SYSTEMs.
 #     Everything comes back as OUT/gpu_table.tgz, rewritten after each step (a call cut short keeps what finished).
 #   back here: `bash benchmarks/gpu_table.sh collect FILES_DIR` unpacks it: each system's run and timing into
 #   runs/scifact-scale/table-{scifact,trecdl}/ (-d100 with DEPTH=100) as NAME.gpu.trec / NAME.gpu.timing.json (compare with the CPU's runs,
@@ -46,7 +48,7 @@ from pyserini_qpeft.model_loading import DEFAULT_MODEL, packaged_gguf; print(pac
   cp "$SCIFACT/qrels/train.tsv" "$SCIFACT/qrels/test.tsv" "$T/scifact/qrels/"
   cp "$WORK/table-scifact/bm25.trec" "$T/scifact/bm25.trec"
   "$BIN/pyserini-qpeft" -q search --index "$WORK/index" --beir "$SCIFACT" --split train --max-queries 400 \
-    --hits 30 --output "$T/scifact/bm25-train.trec"
+    --hits 100 --output "$T/scifact/bm25-train.trec"
   cp "$TRECDL/queries.jsonl" "$T/trecdl/" && cp "$TRECDL/qrels/test.tsv" "$T/trecdl/qrels/"
   cp "$WORK/table-trecdl/bm25.trec" "$T/trecdl/bm25.trec"
   awk -v depth="$DEPTH" '$4 <= depth {print $3}' "$T/trecdl/bm25.trec" | sort -u > "$T/trecdl/docids"
@@ -83,6 +85,13 @@ run)
       OUT=$W/checkpoints RUNS=$name TQDM_MININTERVAL=30 bash benchmarks/scifact_scale.sh "$T/scifact" "$W/scale" \
       > /dev/null 2>&1 || echo "training $name failed: see scale/logs/$name.log in the tarball"
     echo "trained $name in $(( $(date +%s) - started )) s"
+    pack
+  done
+  for system in ${FUSE:-}; do  # FUSE="prompt-v10 ...": the weight picked again on dev at DEPTH, as NAME-dDEPTH
+    folder=$T/ckpt/$system; [ -d "$folder" ] || folder=$W/checkpoints/$system
+    $PY benchmarks/zeroshot_fusion.py --beir "$T/scifact" --first-stage-run "$T/scifact/bm25-train.trec" \
+      --checkpoint "$folder" --depth "$DEPTH" --device "${DEVICE:-cuda}" --quiet \
+      --output "$W/checkpoints/$system-d$DEPTH" 2>&1 | grep -v "Loading weights" | tail -3
     pack
   done
   systems=()

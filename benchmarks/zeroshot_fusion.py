@@ -1,7 +1,9 @@
 """Zero-shot + BM25 fusion as a checkpoint: the bare default LM (no trained parts) with the BM25 fusion weight
 picked on the very dev queries the scale runs hold back (``benchmarks/scifact_scale.sh``: the first 400 scifact
 train queries, 20% held back with seed 42, at most 80). The folder it writes loads like any checkpoint, so it can
-be compared with the trained ones in and out of domain and shipped as a preset.
+be compared with the trained ones in and out of domain and shipped as a preset. With ``--checkpoint C`` it copies
+a trained checkpoint instead and picks its weight again (at another ``--depth``, say: the top 100). With
+``--first-stage-run`` (the BM25 run of those train queries, deep enough for ``--depth``) it needs no index nor Java.
 
     .venv/bin/python benchmarks/zeroshot_fusion.py --beir ../shared/data/scifact --index runs/scifact-scale/index \
         --output runs/scifact-scale/checkpoints/zeroshot-fused
@@ -18,11 +20,10 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from pyserini_qpeft.checkpoint import save_checkpoint
-from pyserini_qpeft.cli.train import training_queries
+from pyserini_qpeft.checkpoint import load_checkpoint, save_checkpoint
+from pyserini_qpeft.cli.train import open_first_stage, training_queries
 from pyserini_qpeft.config import QPEFTConfig
 from pyserini_qpeft.dev_fusion import pick_checkpoint_fusion
-from pyserini_qpeft.lucene_index import open_searcher
 from pyserini_qpeft.model_card import write_card
 from pyserini_qpeft.model_loading import DEFAULT_MODEL, load_causal_lm
 from pyserini_qpeft.qpeft_model import QPEFTModel
@@ -31,9 +32,13 @@ from pyserini_qpeft.qpeft_model import QPEFTModel
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--beir", required=True)
-    parser.add_argument("--index", required=True)
+    first_stage = parser.add_mutually_exclusive_group(required=True)
+    first_stage.add_argument("--index")
+    first_stage.add_argument("--first-stage-run", help="instead of --index (see train --first-stage-run)")
     parser.add_argument("--output", type=Path, required=True)
     parser.add_argument("--model", default=DEFAULT_MODEL)
+    parser.add_argument("--checkpoint", help="a trained checkpoint to copy and re-fuse (default: the bare --model)")
+    parser.add_argument("--device", default=None)
     parser.add_argument("--split", default="train")
     parser.add_argument("--dev-split", default="dev", help="as train's: used if the BEIR folder has its qrels")
     parser.add_argument("--threads", type=int, default=1)
@@ -53,12 +58,16 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     started = time.time()
-    searcher = open_searcher(args.index)
+    searcher = open_first_stage(args)
     _, dev, qrels = training_queries(args, args.seed, searcher)  # the dev queries `train` holds back
-    lm, tokenizer = load_causal_lm(args.model, dtype=args.dtype)
-    model = QPEFTModel(
-        lm, tokenizer, QPEFTConfig(base_model=args.model, variant="zeroshot", max_length=args.max_length)
-    )
+    if args.checkpoint:
+        config = QPEFTConfig.load(args.checkpoint)
+        lm, tokenizer = load_causal_lm(config.base_model, device=args.device, dtype=args.dtype)
+        model = load_checkpoint(args.checkpoint, lm, tokenizer)
+    else:
+        lm, tokenizer = load_causal_lm(args.model, device=args.device, dtype=args.dtype)
+        config = QPEFTConfig(base_model=args.model, variant="zeroshot", max_length=args.max_length)
+        model = QPEFTModel(lm, tokenizer, config)
     save_checkpoint(model, args.output)
     with tqdm(total=len(dev), desc="dev fusion", unit="query", mininterval=60) as bar:
         weight, curve = pick_checkpoint_fusion(
@@ -72,8 +81,9 @@ def main(argv=None) -> int:
             on_query=lambda *_: bar.update(1),
         )
     summary = {
-        "variant": "zeroshot",
-        "base_model": args.model,
+        "variant": model.config.variant,
+        "base_model": model.config.base_model,
+        "source_checkpoint": args.checkpoint,
         "dev_queries": len(dev),
         "dev_qids": [q.qid for q in dev],
         "fusion": {"weight": weight, "depth": args.depth, "dev_ndcg@10_by_weight": curve},

@@ -392,3 +392,38 @@ def test_dev_log_lists_finished_untrained_and_running_runs(tmp_path, tiny_model_
     table = (out / "results.md").read_text()
     assert "| prompt-v2 | prompt | 2 |  | 0.03 / 0.001 | finished | 3.5000 3.0000 3.1000 (epoch 1) | 0.5 |" in table
     assert "| 2.00 |" in table and (out / "dev_loss.png").stat().st_size > 1000
+
+
+def test_zeroshot_fusion_picks_on_dev_from_the_index_or_a_run_and_picks_again_for_a_trained_checkpoint(
+    tmp_path, scifact, scifact_index, tiny_model_dir
+):
+    from pyserini_qpeft.checkpoint import save_checkpoint
+    from pyserini_qpeft.cli.main import main
+    from pyserini_qpeft.model_loading import load_causal_lm
+
+    run = tmp_path / "bm25-train.trec"
+    search = ["-q", "search", "--index", str(scifact_index), "--beir", str(scifact), "--split", "train"]
+    assert main([*search, "--max-queries", "6", "--hits", "30", "--output", str(run)]) == 0
+    common = ["benchmarks/zeroshot_fusion.py", "--beir", str(scifact), "--max-queries", "6", "--max-dev-queries", "2"]
+    common += ["--depth", "4", "--max-length", "96", "--dtype", "float32", "--quiet"]
+    run_script(
+        [*common, "--index", str(scifact_index), "--model", str(tiny_model_dir), "--output", str(tmp_path / "a")], ROOT
+    )
+    run_script(
+        [*common, "--first-stage-run", str(run), "--model", str(tiny_model_dir), "--output", str(tmp_path / "b")], ROOT
+    )
+    summaries = [json.loads((tmp_path / d / "fusion_summary.json").read_text()) for d in ("a", "b")]
+    assert summaries[0]["fusion"] == summaries[1]["fusion"] and summaries[0]["dev_qids"] == summaries[1]["dev_qids"]
+
+    lm, tokenizer = load_causal_lm(str(tiny_model_dir))
+    config = QPEFTConfig(base_model=str(tiny_model_dir), variant="prompt", num_virtual_tokens=2, max_length=96)
+    save_checkpoint(QPEFTModel(lm, tokenizer, config), tmp_path / "trained")
+    refit = tmp_path / "trained-d4"
+    run_script(
+        [*common, "--first-stage-run", str(run), "--checkpoint", str(tmp_path / "trained"), "--output", str(refit)],
+        ROOT,
+    )
+    summary = json.loads((refit / "fusion_summary.json").read_text())
+    assert summary["variant"] == "prompt" and summary["source_checkpoint"] == str(tmp_path / "trained")
+    assert QPEFTConfig.load(refit).fusion_weight == summary["fusion"]["weight"]
+    assert QPEFTConfig.load(tmp_path / "trained").fusion_weight is None  # the source is left as it was
