@@ -4,7 +4,7 @@
 # and takes at most 64 MiB per call (the repository's ~19 MiB included):
 #   bash benchmarks/gpu_table.sh prepare SYSTEM...   # here: .gpu/table/ gets the default model's GGUF in four parts,
 #       # scifact (corpus, queries, train/test qrels, the table's BM25 test run, the BM25 run of the first 400 train
-#       # queries at depth 100), trec-dl (queries, qrels, BM25 run, texts of its top DEPTH), the named checkpoints,
+#       # queries at depth 100), trec-dl (corpus, queries, qrels, BM25 run), the named checkpoints,
 #       # and .gpu/whl the wheels the GPU machine lacks
 #   there, back to back (the machine keeps /tmp/gpu-table while it is held; each call carries what it names):
 #       bash benchmarks/gpu_table.sh part .gpu/table/part-aa .gpu/table/gguf-name .gpu/table/trecdl .gpu/whl
@@ -14,7 +14,7 @@
 #                                                                  (carry .gpu/table/part-ad and .gpu/table/ckpt)
 #     TRAIN trains those scifact_scale.sh runs first (train --first-stage-run, on cuda); SYSTEM names a prepared
 #     checkpoint or a TRAIN run, scored under the name before its first "-" (prompt-v10 as "prompt"); ABLATE runs
-#     benchmarks/hint_ablation.py on all 300 test queries. DEPTH=100 (prepare and run) reranks the top 100;
+#     benchmarks/hint_ablation.py on all 300 test queries. DEPTH=100 reranks the top 100;
 #     FUSE="prompt-v10 ..." first picks those checkpoints' BM25 weight again on dev at DEPTH (zeroshot_fusion.py
 #     --checkpoint), as checkpoints NAME-dDEPTH to name as SYSTEMs.
 #     Everything comes back as OUT/gpu_table.tgz, rewritten after each step (a call cut short keeps what finished).
@@ -49,15 +49,8 @@ from pyserini_qpeft.model_loading import DEFAULT_MODEL, packaged_gguf; print(pac
   cp "$WORK/table-scifact/bm25.trec" "$T/scifact/bm25.trec"
   "$BIN/pyserini-qpeft" -q search --index "$WORK/index" --beir "$SCIFACT" --split train --max-queries 400 \
     --hits 100 --output "$T/scifact/bm25-train.trec"
-  cp "$TRECDL/queries.jsonl" "$T/trecdl/" && cp "$TRECDL/qrels/test.tsv" "$T/trecdl/qrels/"
+  cp "$TRECDL/corpus.jsonl" "$TRECDL/queries.jsonl" "$T/trecdl/" && cp "$TRECDL/qrels/test.tsv" "$T/trecdl/qrels/"
   cp "$WORK/table-trecdl/bm25.trec" "$T/trecdl/bm25.trec"
-  awk -v depth="$DEPTH" '$4 <= depth {print $3}' "$T/trecdl/bm25.trec" | sort -u > "$T/trecdl/docids"
-  "$BIN/python" - "$TRECDL/corpus.jsonl" "$T/trecdl/docids" "$T/trecdl/corpus.jsonl" <<'EOF'
-import json, sys
-wanted = set(open(sys.argv[2]).read().split())
-with open(sys.argv[1], encoding="utf-8") as src, open(sys.argv[3], "w", encoding="utf-8") as out:
-    out.writelines(line for line in src if str(json.loads(line)["_id"]) in wanted)
-EOF
   for system in "$@"; do cp -r "$WORK/checkpoints/$system" "$T/ckpt/"; done
   "$BIN/python" -m pip download -q --no-deps --only-binary=:all: -d .gpu/whl "gguf==$("$BIN/python" -c \
     'from importlib.metadata import version; print(version("gguf"))')"
