@@ -3,7 +3,7 @@
 #   bash benchmarks/gpu_check.sh prepare   # here, with network to PyPI: puts what the GPU machine lacks into .gpu/
 #                                          # (wheels for Python 3.12, the scifact corpus/queries, the default tokenizer)
 #   bash benchmarks/gpu_check.sh [OUT]     # there, with .gpu/ beside the code: installs the wheels to /tmp/site, runs
-#     1. the gpu-marked tests (CUDA scores vs CPU, bf16, hint selection on CUDA tensors),
+#     1. the gpu-marked tests (CUDA scores vs CPU, bf16, hint selection on CUDA tensors, training steps on CUDA),
 #     2. bench_speed.py --device cuda --dtype bfloat16 on random-weight SmolLM2-135M and 1B Llama shapes (pairs/s,
 #        MFU) and hint selection at 20/100/1000 candidates (torch backend: no faiss there),
 #     3. a 1-GPU torchrun rerank (Python API: distributed.share/gather) against the same rerank in one process.
@@ -65,7 +65,7 @@ step() {  # step NAME SECONDS COMMAND...: run with a time limit, log, and record
   $PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.cuda.is_available())"; } | tee -a "$OUT/summary.txt"
 
 if [ "$DEVICE" = cuda ]; then
-  step tests 150 $PY -m pytest -q -p no:cacheprovider -m gpu tests/test_variants.py
+  step tests 150 $PY -m pytest -q -p no:cacheprovider -m gpu tests/test_variants.py tests/test_training.py
 fi
 MODELS=()
 for name in ${SPEED_MODELS:-random-smollm2 random-llama-1b}; do MODELS+=(--model "$name"); done

@@ -31,7 +31,7 @@ QUERIES = [
 QRELS = {q.qid: {p: 1 for p in q.positives} for q in QUERIES}
 
 
-def make_trainer(tmp_path, variant="prompt", epochs=2, name="out", **overrides):
+def make_trainer(tmp_path, variant="prompt", epochs=2, name="out", device="cpu", **overrides):
     tokenizer = tiny_tokenizer()
     torch.manual_seed(0)
     model = QPEFTModel(
@@ -40,7 +40,7 @@ def make_trainer(tmp_path, variant="prompt", epochs=2, name="out", **overrides):
         QPEFTConfig(
             base_model="tiny", variant=variant, num_virtual_tokens=3, num_hints=3, max_length=64, filter_stopwords=False
         ),
-    )
+    ).to(device)
     config = TrainingConfig(epochs=epochs, batch_size=2, negatives=2, in_batch=1, save_every=1, patience=5, **overrides)
     return Trainer(model, config, QUERIES, QUERIES[:2], QRELS, TEXTS.__getitem__, tmp_path / name)
 
@@ -61,6 +61,22 @@ def test_training_lowers_the_loss_and_saves_the_best_checkpoint(tmp_path, varian
     best = load_checkpoint(tmp_path / "out", trainer.model.lm, trainer.model.tokenizer)
     trainer.model = best
     assert trainer.dev_loss() == pytest.approx(state["best_dev"], abs=1e-5)
+
+
+@pytest.mark.gpu
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("variant", ["prompt", "r", "a"])
+def test_training_on_cuda_follows_the_cpu(tmp_path, variant):
+    """The same steps on CUDA (fp32; hints by the torch backend there) give the CPU's losses and weights."""
+    found = {}
+    for device in ("cpu", "cuda"):
+        trainer = make_trainer(tmp_path, variant, epochs=2, name=device, device=device, lr=5e-2, qd_lr=1e-2)
+        history = trainer.fit()["history"]
+        assert trainer.model.device.type == device
+        found[device] = [h["dev_loss"] for h in history], {k: v.float().cpu() for k, v in params(trainer).items()}
+    assert found["cuda"][0] == pytest.approx(found["cpu"][0], abs=1e-3)
+    for name, value in found["cpu"][1].items():
+        assert torch.allclose(found["cuda"][1][name], value, atol=1e-3), name
 
 
 def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path):
