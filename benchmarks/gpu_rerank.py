@@ -41,6 +41,11 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
+def top_texts(beir: str, run: dict, depth: int) -> dict[str, str]:
+    """docid -> text of every document in the top ``depth`` of some query of ``run``, from the BEIR corpus."""
+    return corpus_texts(beir, {docid for hits in run.values() for docid, _ in hits[:depth]})
+
+
 def rerank_with_texts(reranker: QPEFTReranker, run: dict, queries: dict, texts: dict, depth: int) -> list:
     """[(qid, [(docid, LM score)])]: each query's top ``depth`` reranked by the LM alone, the rest below in order
     (``rerank``'s layout), document texts from ``texts`` (docid -> text)."""
@@ -98,7 +103,7 @@ def main(argv=None) -> int:
     args.work.mkdir(parents=True, exist_ok=True)
     run = read_run(args.run)
     queries = load_queries(args.beir, args.split)
-    texts = corpus_texts(args.beir, {docid for hits in run.values() for docid, _ in hits[: args.depth]})
+    texts = top_texts(args.beir, run, args.depth)
     for spec in args.system:
         name, _, model = spec.partition("=")
         rerank_system(args, name, model, run, queries, texts)

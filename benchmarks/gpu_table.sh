@@ -71,6 +71,7 @@ run)
     $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site "$T"/whl/*.whl
   fi
   export PYTHONPATH=$PWD:$PWD/benchmarks:$T:/tmp/site PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1
+  checkpoint() { if [ -d "$T/ckpt/$1" ]; then echo "$T/ckpt/$1"; else echo "$W/checkpoints/$1"; fi; }  # prepared or TRAINed
   pack() { tar -C "$W" --exclude='*.train-state' -czf "$OUT/gpu_table.tgz.tmp" . && mv "$OUT/gpu_table.tgz.tmp" "$OUT/gpu_table.tgz"; }
   for name in ${TRAIN:-}; do
     started=$(date +%s)
@@ -81,17 +82,13 @@ run)
     pack
   done
   for system in ${FUSE:-}; do  # FUSE="prompt-v10 ...": the weight picked again on dev at DEPTH, as NAME-dDEPTH
-    folder=$T/ckpt/$system; [ -d "$folder" ] || folder=$W/checkpoints/$system
     $PY benchmarks/zeroshot_fusion.py --beir "$T/scifact" --first-stage-run "$T/scifact/bm25-train.trec" \
-      --checkpoint "$folder" --depth "$DEPTH" --device "${DEVICE:-cuda}" --quiet \
+      --checkpoint "$(checkpoint "$system")" --depth "$DEPTH" --device "${DEVICE:-cuda}" --quiet \
       --output "$W/checkpoints/$system-d$DEPTH" 2>&1 | grep -v "Loading weights" | tail -3
     pack
   done
   systems=()
-  for system in "$@"; do
-    folder=$T/ckpt/$system; [ -d "$folder" ] || folder=$W/checkpoints/$system
-    systems+=(--system "${system%%-*}=$folder")
-  done
+  for system in "$@"; do systems+=(--system "${system%%-*}=$(checkpoint "$system")"); done
   for name in trecdl scifact; do
     [ ${#systems[@]} -gt 0 ] || break
     $PY benchmarks/gpu_rerank.py --beir "$T/$name" --run "$T/$name/bm25.trec" "${systems[@]}" \
@@ -100,10 +97,7 @@ run)
   done
   if [ -n "${ABLATE:-}" ]; then
     checkpoints=()
-    for system in $ABLATE; do
-      folder=$T/ckpt/$system; [ -d "$folder" ] || folder=$W/checkpoints/$system
-      checkpoints+=(--checkpoint "${system%%-*}=$folder")
-    done
+    for system in $ABLATE; do checkpoints+=(--checkpoint "${system%%-*}=$(checkpoint "$system")"); done
     $PY benchmarks/hint_ablation.py --beir "$T/scifact" --run "$T/scifact/bm25.trec" "${checkpoints[@]}" \
       --max-queries "${ABLATE_QUERIES:-300}" --device "${DEVICE:-cuda}" --work "$W/ablation-runs" \
       --out "$W/hint_ablation" 2>&1 | grep -v "Loading weights"

@@ -13,11 +13,11 @@ from __future__ import annotations
 import sys
 import time
 
-from pyserini_qpeft import Candidate, QPEFTReranker, distributed
+from gpu_rerank import rerank_with_texts, top_texts
+
+from pyserini_qpeft import QPEFTReranker, distributed
 from pyserini_qpeft.beir_data import load_queries
 from pyserini_qpeft.runs import read_run, write_run
-
-from bench_speed import corpus_texts
 
 
 def main(argv: list[str]) -> int:
@@ -29,15 +29,12 @@ def main(argv: list[str]) -> int:
     run = dict(list(read_run(run_file).items())[:queries_wanted])
     run = {qid: hits[:depth] for qid, hits in run.items()}
     queries = load_queries(beir, "test")
-    texts = corpus_texts(beir, {docid for hits in run.values() for docid, _ in hits})
+    texts = top_texts(beir, run, depth)
     device = distributed.rank_device(device)
     reranker = QPEFTReranker.from_pretrained(model, device=device, dtype="bfloat16", max_length=512)
     mine = distributed.share(run, cost=lambda qid: len(run[qid]))
     started = time.perf_counter()
-    part = {}
-    for qid in mine:
-        hits = [Candidate(docid, score, text=texts[docid]) for docid, score in run[qid]]
-        part[qid] = [(c.docid, c.score) for c in reranker.rerank(queries[qid], hits, fusion_weight=None)]
+    part = dict(rerank_with_texts(reranker, {qid: run[qid] for qid in mine}, queries, texts, depth))
     seconds = time.perf_counter() - started
     merged = distributed.gather(part, order=list(run))
     pairs = sum(len(run[qid]) for qid in mine)

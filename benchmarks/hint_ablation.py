@@ -104,11 +104,9 @@ def main(argv=None) -> int:
             return rerank_run(reranker, run, queries, searcher, depth=args.depth)
 
     else:
-        from gpu_rerank import rerank_with_texts
+        from gpu_rerank import rerank_with_texts, top_texts
 
-        from bench_speed import corpus_texts
-
-        texts = corpus_texts(args.beir, {docid for hits in run.values() for docid, _ in hits[: args.depth]})
+        texts = top_texts(args.beir, run, args.depth)
         text_of = texts.__getitem__
 
         def rerank(reranker):

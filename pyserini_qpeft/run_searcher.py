@@ -9,7 +9,6 @@ is the index's BM25 run (``pyserini-qpeft search --hits N``).
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 from collections.abc import Iterable
@@ -39,9 +38,6 @@ class StoredDocument:
 
     def raw(self) -> str:
         return self.record
-
-    def contents(self) -> str:
-        return json.loads(self.record)["contents"]
 
 
 class RunSearcher:

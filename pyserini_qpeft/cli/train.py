@@ -250,7 +250,7 @@ def run(args: argparse.Namespace) -> int:
         "best_dev_loss": result["best_dev"],
         "training_config": asdict(training),
         "first_stage": {"index": str(args.index)} if args.index else {"run": str(args.first_stage_run)},
-        "device": str(next(iter(model.trainable_parameters().values())).device),
+        "device": str(model.device),
         "processes": world.size,
         "global_batch_size": trainer.global_batch,
         "fusion": fusion,
