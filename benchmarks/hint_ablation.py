@@ -4,6 +4,9 @@ per setting with a paired t-test against the trained setting, plus the hint toke
 
     .venv/bin/python benchmarks/hint_ablation.py --beir ../shared/data/scifact --index runs/scifact-scale/index \
         --run runs/scifact-scale/table-scifact/bm25.trec --checkpoint r=CKPT_R --checkpoint a=CKPT_A
+
+``--trained-run r=runs/scifact-scale/table-scifact/r.trec`` takes the hints-as-trained rows from the table's run of
+the same candidates instead of reranking them again.
 """
 
 from __future__ import annotations
@@ -29,6 +32,14 @@ def parse_args(argv=None):
     parser.add_argument("--run", required=True, help="first-stage run (e.g. the table's bm25.trec)")
     parser.add_argument("--split", default="test")
     parser.add_argument("--checkpoint", action="append", default=[], metavar="NAME=DIR", required=True)
+    parser.add_argument(
+        "--trained-run",
+        action="append",
+        default=[],
+        metavar="NAME=RUN",
+        help="a run of checkpoint NAME with its hints as trained over the same candidates (e.g. the table's); "
+        "its rows for the ablation's queries serve that setting instead of a second rerank",
+    )
     parser.add_argument("--ks", default="5,20", help="other hint counts tried for Q-PEFT-R")
     parser.add_argument("--max-queries", type=int, default=100)
     parser.add_argument("--depth", type=int, default=20)
@@ -64,6 +75,18 @@ def settings(reranker, ks: list[int]):
     if trained_k is not None and model.config.variant == "r":
         found += [(f"k={k}", with_k(k)) for k in ks if k != trained_k]
     return found
+
+
+def cut_run(path: str, run, depth: int) -> dict:
+    """``path``'s rankings of ``run``'s queries, which must rerank the same top ``depth`` candidates."""
+    found = read_run(path)
+    for qid, hits in run.items():
+        if {d for d, _ in found.get(qid, [])[:depth]} != {d for d, _ in hits[:depth]}:
+            raise SystemExit(
+                f"{path}: query {qid}'s top {depth} are not the first-stage run's top {depth}; pass a rerank "
+                "of the same first-stage run at the same --depth"
+            )
+    return {qid: found[qid] for qid in run}
 
 
 def hint_examples(reranker, queries: dict[str, str], run, text_of, count: int) -> list[dict]:
@@ -113,6 +136,7 @@ def main(argv=None) -> int:
             return rerank_with_texts(reranker, run, queries, texts, args.depth)
 
     ks = [int(k) for k in args.ks.split(",") if k.strip()]
+    given = dict(spec.split("=", 1) for spec in args.trained_run)
     result = {"command": command_line(), **machine_info(), "queries": len(run), "depth": args.depth, "ablation": {}}
     for spec in args.checkpoint:
         name, folder = spec.split("=", 1)
@@ -125,6 +149,8 @@ def main(argv=None) -> int:
             apply()
             path = args.work / f"{name}-{label.replace(' ', '-').replace('=', '')}.trec"
             seconds = None
+            if not path.exists() and label == variants[0][0] and name in given:
+                write_run(path, cut_run(given[name], run, args.depth), name)
             if not path.exists():
                 started = time.time()
                 write_run(path, rerank(reranker), name)

@@ -321,6 +321,27 @@ def test_hint_ablation_switches_hints_off_and_changes_k_then_shows_the_trained_h
     assert {label: Path(row["run"]).read_text() for label, row in again["settings"].items()} == runs
     assert again["examples"] == result["examples"]
 
+    # A run of the trained setting over more queries (as the table's) serves that setting, cut to the queries.
+    from pyserini_qpeft.runs import read_run, write_run
+
+    trained = read_run(runs_path := Path(result["settings"]["hints as trained"]["run"]))
+    extra = next(qid for qid in read_run(bm25_scifact_run) if qid not in trained)
+    write_run(tmp_path / "table-r.trec", {**trained, extra: read_run(bm25_scifact_run)[extra][:4]}, "r")
+    reuse = [*args, "--trained-run", f"r={tmp_path / 'table-r.trec'}"]
+    reuse[reuse.index(str(tmp_path / "work"))] = str(tmp_path / "work-reuse")
+    reuse[reuse.index(str(out))] = str(tmp_path / "ablation-reuse")
+    run_script(reuse, ROOT)
+    reused = json.loads((tmp_path / "ablation-reuse" / "results.json").read_text())["ablation"]["r"]
+    assert Path(reused["settings"]["hints as trained"]["run"]).read_text() == runs_path.read_text()
+    assert reused["settings"]["hints off"]["vs_trained"] == result["settings"]["hints off"]["vs_trained"]
+
+    # Other candidates are refused.
+    write_run(tmp_path / "other.trec", {q: hits[1:] for q, hits in trained.items()}, "r")
+    reuse[reuse.index(str(tmp_path / "work-reuse"))] = str(tmp_path / "work-other")
+    reuse[reuse.index(f"r={tmp_path / 'table-r.trec'}")] = f"r={tmp_path / 'other.trec'}"
+    refused = subprocess.run([sys.executable, *reuse], cwd=ROOT, capture_output=True, text=True, timeout=900)
+    assert refused.returncode != 0 and "other.trec: query" in refused.stderr and "same --depth" in refused.stderr
+
 
 def test_gpu_rerank_writes_what_the_rerank_command_writes(
     tmp_path, capsys, scifact, scifact_index, tiny_model_dir, bm25_scifact_run
