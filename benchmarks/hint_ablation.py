@@ -90,12 +90,15 @@ def cut_run(path: str, run, depth: int) -> dict:
 
 
 def hint_examples(reranker, queries: dict[str, str], run, text_of, count: int) -> list[dict]:
-    """The hint tokens the trained model gives each query's top BM25 document (``text_of(docid)``)."""
+    """The hint tokens the trained model gives each query's top BM25 document (``text_of(docid)``); none for
+    Q-PEFT-A, whose hints are vectors, not tokens."""
     model, tokenizer = reranker.model, reranker.model.tokenizer
     shown = []
     for qid in list(run)[:count]:
         docid = run[qid][0][0]
         [pair] = model.prepare([queries[qid]], [text_of(docid)])
+        if not pair.hint_tokens:
+            continue
         shown.append(
             {
                 "qid": qid,

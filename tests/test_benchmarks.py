@@ -297,13 +297,18 @@ def test_hint_ablation_switches_hints_off_and_changes_k_then_shows_the_trained_h
     lm, tokenizer = load_causal_lm(str(tiny_model_dir))
     config = QPEFTConfig(base_model=str(tiny_model_dir), variant="r", num_virtual_tokens=2, num_hints=3)
     save_checkpoint(QPEFTModel(lm, tokenizer, config), tmp_path / "r")
+    attention = QPEFTConfig(base_model=str(tiny_model_dir), variant="a", num_virtual_tokens=2, num_hints=3)
+    save_checkpoint(QPEFTModel(lm, tokenizer, attention), tmp_path / "a")
     out = tmp_path / "ablation"
     args = ["benchmarks/hint_ablation.py", "--beir", str(scifact), "--index", str(scifact_index)]
     args += ["--run", str(bm25_scifact_run), "--checkpoint", f"r={tmp_path / 'r'}", "--max-queries", "4"]
-    args += ["--depth", "4", "--max-length", "128", "--dtype", "float32", "--ks", "1,3"]
+    args += ["--depth", "4", "--max-length", "256", "--dtype", "float32", "--ks", "1,3"]
     args += ["--work", str(tmp_path / "work"), "--out", str(out)]
-    run_script(args, ROOT)
-    result = json.loads((out / "results.json").read_text())["ablation"]["r"]
+    run_script([*args, "--checkpoint", f"a={tmp_path / 'a'}"], ROOT)
+    ablation = json.loads((out / "results.json").read_text())["ablation"]
+    # Q-PEFT-A's hints are vectors: hints on and off, no k, and no hint tokens to show.
+    assert list(ablation["a"]["settings"]) == ["hints as trained", "hints off"] and ablation["a"]["examples"] == []
+    result = ablation["r"]
     assert list(result["settings"]) == ["hints as trained", "hints off", "k=1"]  # k=3 is the trained count
     assert (
         "vs_trained" in result["settings"]["hints off"] and "vs_trained" not in result["settings"]["hints as trained"]
