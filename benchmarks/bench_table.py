@@ -17,7 +17,6 @@ Reported: nDCG@10, MRR@10, R@100 with 95% confidence intervals (t over queries),
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import math
 import statistics
@@ -30,7 +29,7 @@ from pyserini_qpeft.beir_data import load_qrels, load_queries, qrels_path
 from pyserini_qpeft.evaluation import per_query
 from pyserini_qpeft.runs import read_run, write_run
 
-from benchlib import command_line, machine_info, paired_t_test, write_results
+from benchlib import command_line, machine_info, paired_t_test, read_timing, write_results, write_timing
 
 METRICS = ["nDCG@10", "MRR@10", "R@100"]
 
@@ -77,7 +76,6 @@ def rerank(args, name: str, model: str, bm25_path: Path, work: Path) -> dict:
     from pyserini_qpeft.cli.main import main
 
     path = work / f"{name}.trec"
-    timing = work / f"{name}.timing.json"
     if not path.exists():
         command = ["-q", "rerank", "--run", str(bm25_path), "--index", args.index, "--beir", args.beir]
         command += ["--split", args.split, "--model", model, "--depth", str(args.depth), "--no-fusion"]
@@ -88,12 +86,9 @@ def rerank(args, name: str, model: str, bm25_path: Path, work: Path) -> dict:
         started = time.time()
         if main(command) != 0:
             raise SystemExit(f"reranking with {name} failed")
-        seconds = time.time() - started
-        import torch
-
-        timing.write_text(json.dumps({"seconds_last_call": round(seconds, 1), "threads": torch.get_num_threads()}))
+        write_timing(path, time.time() - started)
     # The call that finished the run (a resumed run's earlier calls are not counted).
-    recorded = json.loads(timing.read_text()) if timing.is_file() else {}
+    recorded = read_timing(path)
     return {
         "model": model,
         "run": str(path),

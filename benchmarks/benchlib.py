@@ -85,6 +85,24 @@ def write_results(out: Path, result: dict, markdown: list[str]) -> None:
     plot_results(out)
 
 
+def timing_path(run: Path) -> Path:
+    """Where the timing of the call that wrote ``run`` (``NAME.trec``) is kept: ``NAME.timing.json`` beside it."""
+    return run.with_suffix(".timing.json")
+
+
+def write_timing(run: Path, seconds: float, **extra: object) -> None:
+    """Record how long the call that wrote ``run`` took, and on how many threads, so reruns that reuse it keep it."""
+    timing = {"seconds_last_call": round(seconds, 1), "threads": torch.get_num_threads(), **extra}
+    with atomic_write(timing_path(run)) as handle:
+        handle.write(json.dumps(timing) + "\n")
+
+
+def read_timing(run: Path) -> dict:
+    """The timing recorded for ``run`` by :func:`write_timing`, or ``{}`` when none was."""
+    path = timing_path(run)
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else {}
+
+
 _HWM = re.compile(r"VmHWM:\s+(\d+)\s+kB")
 _RSS = re.compile(r"VmRSS:\s+(\d+)\s+kB")
 

@@ -13,7 +13,6 @@ the index cleans, are the only difference). ``benchmarks/gpu_table.sh`` ships wh
 from __future__ import annotations
 
 import argparse
-import json
 import logging
 import sys
 import time
@@ -24,6 +23,7 @@ from pyserini_qpeft.beir_data import load_queries
 from pyserini_qpeft.runs import read_run, write_run
 
 from bench_speed import corpus_texts
+from benchlib import write_timing
 
 
 def parse_args(argv=None):
@@ -90,9 +90,8 @@ def rerank_system(args, name: str, model: str, run: dict, queries: dict, texts: 
     seconds = time.time() - started
     write_run(args.work / f"{name}.trec", results, "qpeft")
     device = torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu"
-    timing = {"seconds_last_call": round(seconds, 1), "threads": torch.get_num_threads(), "device": device}
-    timing["fingerprint"] = fingerprint(reranker, queries[next(iter(run))])
-    (args.work / f"{name}.timing.json").write_text(json.dumps(timing))
+    path = args.work / f"{name}.trec"
+    write_timing(path, seconds, device=device, fingerprint=fingerprint(reranker, queries[next(iter(run))]))
     pairs = sum(min(len(hits), args.depth) for hits in run.values())
     print(f"{name}: {pairs} pairs in {seconds:.1f} s ({pairs / seconds:.1f} pairs/s) on {device}", flush=True)
 

@@ -21,7 +21,7 @@ from pyserini_qpeft.evaluation import per_query
 from pyserini_qpeft.runs import read_run, write_run
 
 from bench_table import mean_ci, paired, topics_and_qrels
-from benchlib import command_line, machine_info, write_results
+from benchlib import command_line, machine_info, read_timing, write_results, write_timing
 
 
 def parse_args(argv=None):
@@ -151,13 +151,13 @@ def main(argv=None) -> int:
         for label, apply in variants:
             apply()
             path = args.work / f"{name}-{label.replace(' ', '-').replace('=', '')}.trec"
-            seconds = None
             if not path.exists() and label == variants[0][0] and name in given:
                 write_run(path, cut_run(given[name], run, args.depth), name)
             if not path.exists():
                 started = time.time()
                 write_run(path, rerank(reranker), name)
-                seconds = time.time() - started
+                write_timing(path, time.time() - started)
+            seconds = read_timing(path).get("seconds_last_call")  # None for a run taken from the table
             values = per_query(read_run(path), qrels, ["nDCG@10"])["nDCG@10"]
             qids = sorted(values)
             scores = [values[q] for q in qids]

@@ -316,6 +316,7 @@ def test_hint_ablation_switches_hints_off_and_changes_k_then_shows_the_trained_h
     assert len(result["examples"]) == 3 and all(len(e["hint_tokens"]) == 3 for e in result["examples"])
     runs = {label: Path(row["run"]).read_text() for label, row in result["settings"].items()}
     assert runs["hints off"] != runs["hints as trained"] != runs["k=1"]  # the hints reach the scores
+    assert all(row["seconds"] > 0 for row in result["settings"].values())
 
     # Without --index the texts come from the BEIR corpus (no Java, as on a GPU machine): the same runs.
     corpus_args = [a for a in args if a not in ("--index", str(scifact_index))]
@@ -339,6 +340,14 @@ def test_hint_ablation_switches_hints_off_and_changes_k_then_shows_the_trained_h
     reused = json.loads((tmp_path / "ablation-reuse" / "results.json").read_text())["ablation"]["r"]
     assert Path(reused["settings"]["hints as trained"]["run"]).read_text() == runs_path.read_text()
     assert reused["settings"]["hints off"]["vs_trained"] == result["settings"]["hints off"]["vs_trained"]
+    assert reused["settings"]["hints as trained"]["seconds"] is None  # not reranked by this script
+
+    # A rerun that reuses the runs keeps the time each one took.
+    run_script([*args[: args.index("--out")], "--out", str(tmp_path / "ablation-again")], ROOT)
+    kept = json.loads((tmp_path / "ablation-again" / "results.json").read_text())["ablation"]["r"]["settings"]
+    assert {label: row["seconds"] for label, row in kept.items()} == {
+        label: row["seconds"] for label, row in result["settings"].items()
+    }
 
     # Other candidates are refused.
     write_run(tmp_path / "other.trec", {q: hits[1:] for q, hits in trained.items()}, "r")
