@@ -49,7 +49,7 @@ def render_card(config: QPEFTConfig, summary: dict | None = None, extra: str | N
             "## Training",
             "",
             f"{summary.get('train_queries')} training queries, {summary.get('dev_queries')} dev queries "
-            f"(early stopping on dev loss; best {summary.get('best_dev_loss')}); "
+            f"(early stopping on dev loss; best {_number(summary.get('best_dev_loss'))}); "
             f"{summary.get('trainable_parameters')} trainable parameters"
             + (f"; {seconds / 3600:.1f} h of training." if (seconds := summary.get("train_seconds_all_runs")) else "."),
             "",
@@ -85,3 +85,8 @@ def write_card(folder: str | os.PathLike, config: QPEFTConfig, extra: str | None
     with atomic_write(path) as handle:
         handle.write(render_card(config, summary, extra))
     return True
+
+
+def _number(value: object) -> object:
+    """A float at four decimals (as the logs print dev losses); anything else as it is."""
+    return f"{value:.4f}" if isinstance(value, float) else value

@@ -54,11 +54,13 @@ def test_save_pretrained_writes_a_model_card_and_never_replaces_a_users_readme(t
     card = (folder / "README.md").read_text(encoding="utf-8")
     assert card.startswith(MARKER) and "`prompt`" in card and "0.25" in card and "## Results" in card
     (folder / "training_summary.json").write_text(
-        json.dumps({"train_queries": 320, "dev_queries": 80, "training_config": {"lr": 0.03}})
+        json.dumps(
+            {"train_queries": 320, "dev_queries": 80, "best_dev_loss": 2.520047, "training_config": {"lr": 0.03}}
+        )
     )
     tiny_prompt_reranker.save_pretrained(str(folder))  # ours: replaced, now with the training recipe
     card = (folder / "README.md").read_text(encoding="utf-8")
-    assert "320 training queries, 80 dev queries" in card and '"lr": 0.03' in card
+    assert "320 training queries, 80 dev queries" in card and '"lr": 0.03' in card and "best 2.5200)" in card
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "README.md").write_text("# my project\n")
