@@ -88,9 +88,9 @@ def rerank_system(args, name: str, model: str, run: dict, queries: dict, texts: 
     started = time.time()
     results = rerank_with_texts(reranker, run, queries, texts, args.depth)
     seconds = time.time() - started
-    write_run(args.work / f"{name}.trec", results, "qpeft")
-    device = torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu"
     path = args.work / f"{name}.trec"
+    write_run(path, results, "qpeft")
+    device = torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu"
     write_timing(path, seconds, device=device, fingerprint=fingerprint(reranker, queries[next(iter(run))]))
     pairs = sum(min(len(hits), args.depth) for hits in run.values())
     print(f"{name}: {pairs} pairs in {seconds:.1f} s ({pairs / seconds:.1f} pairs/s) on {device}", flush=True)
