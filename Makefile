@@ -8,8 +8,8 @@ DATA ?= ../shared/data/scifact
 DEMO_DIR ?= runs/demo
 DEMO_QUERIES ?= 30
 DEMO_DEPTH ?= 20
-# bf16 as in the benchmarks that chose the presets' fusion weights (and faster than fp32 on CPU).
-DEMO_DTYPE ?= bfloat16
+# auto: bfloat16 where the CPU (or GPU) has native bf16 arithmetic, float32 elsewhere (chosen and logged at load).
+DEMO_DTYPE ?= auto
 # A preset name (pyserini_qpeft/presets/), a checkpoint folder or a bare causal LM.
 DEMO_MODEL ?= zeroshot-bm25
 STAMP := $(VENV)/.installed
@@ -58,7 +58,7 @@ bench: install
 	test -d $(BENCH_DIR)/index || $(BIN)/pyserini-qpeft -q index --beir $(DATA) --index $(BENCH_DIR)/index
 	rm -rf $(BENCH_DIR)/quality
 	$(BIN)/python benchmarks/bench_quality.py --beir $(DATA) --index $(BENCH_DIR)/index --max-queries 5 \
-		--dev-queries 5 --depth 10 --max-length 256 --dtype bfloat16 --out $(BENCH_DIR)/quality \
+		--dev-queries 5 --depth 10 --max-length 256 --dtype auto --out $(BENCH_DIR)/quality \
 		--checkpoint prompt=$(CKPT)/prompt --checkpoint r=$(CKPT)/r --checkpoint a=$(CKPT)/a
 	@echo "Results: $(BENCH_DIR)/speed_cpu/results.md and $(BENCH_DIR)/quality/results.md (with PNG plots)"
 

@@ -65,7 +65,7 @@ def parse_args(argv=None):
     parser.add_argument("--queries", type=int, default=16, help="test queries reranked per timed command")
     parser.add_argument("--depth", type=int, default=10)
     parser.add_argument("--max-length", type=int, default=256)
-    parser.add_argument("--dtype", default="bfloat16")
+    parser.add_argument("--dtype", default="auto")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--allreduce-repeats", type=int, default=10)
     parser.add_argument("--step-seconds", type=float, default=None, help="measured training step time to compare")

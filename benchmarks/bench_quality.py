@@ -31,6 +31,13 @@ from benchlib import command_line, machine_info, paired_t_test, write_results
 METRICS = ["nDCG@10", "R@100", "MRR@10"]
 
 
+def resolved_dtype(name: str) -> str:
+    """The dtype ``name`` loads the LM in on the CPU ("auto" resolved)."""
+    from pyserini_qpeft.model_loading import auto_dtype, resolve_dtype
+
+    return str(resolve_dtype(name) or auto_dtype("cpu")[0]).replace("torch.", "")
+
+
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--beir", required=True)
@@ -44,7 +51,7 @@ def parse_args(argv=None):
     parser.add_argument("--hits", type=int, default=100)
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=20)
-    parser.add_argument("--dtype", default=None, choices=["float32", "bfloat16"])
+    parser.add_argument("--dtype", default="auto", choices=["auto", "float32", "bfloat16"])
     parser.add_argument("--zeroshot-model", default=DEFAULT_MODEL)
     parser.add_argument("--checkpoint", action="append", default=[], metavar="NAME=DIR")
     parser.add_argument("--out", default="benchmarks/results/scifact_quality")
@@ -141,7 +148,7 @@ def main(argv=None) -> int:
         "queries": len(queries),
         "depth": args.depth,
         "max_length": args.max_length,
-        "dtype": args.dtype or "float32",
+        "dtype": resolved_dtype(args.dtype),
         "systems": table,
         "dev": dev,
     }

@@ -45,7 +45,7 @@ def parse_args(argv=None):
     parser.add_argument("--depth", type=int, default=20)
     parser.add_argument("--hits", type=int, default=100)
     parser.add_argument("--max-length", type=int, default=256)
-    parser.add_argument("--dtype", default="bfloat16")
+    parser.add_argument("--dtype", default="auto")
     parser.add_argument("--batch-size", type=int, default=20)
     parser.add_argument("--work", type=Path, default=Path("runs/scifact-table"), help="run files (resumable)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/scifact_table"))

@@ -36,7 +36,7 @@ def parse_args(argv=None):
     parser.add_argument("--depth", type=int, default=20)
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--batch-size", type=int, default=20)
-    parser.add_argument("--dtype", default="bfloat16")
+    parser.add_argument("--dtype", default="auto")
     parser.add_argument("--device", default="cuda")
     return parser.parse_args(argv)
 

@@ -44,7 +44,7 @@ def parse_args(argv=None):
     parser.add_argument("--max-queries", type=int, default=100)
     parser.add_argument("--depth", type=int, default=20)
     parser.add_argument("--max-length", type=int, default=256)
-    parser.add_argument("--dtype", default="bfloat16")
+    parser.add_argument("--dtype", default="auto")
     parser.add_argument("--examples", type=int, default=3, help="queries whose chosen hint tokens are shown")
     parser.add_argument("--work", type=Path, default=Path("runs/hint-ablation"), help="run files (reused)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/hint_ablation"))

@@ -10,7 +10,7 @@ TRAIN_QUERIES=${TRAIN_QUERIES:-64}
 EPOCHS=${EPOCHS:-2}
 MAX_LENGTH=${MAX_LENGTH:-256}
 TEST_QUERIES=${TEST_QUERIES:-100}
-DTYPE=${DTYPE:-float32}
+DTYPE=${DTYPE:-auto}
 OUT=${OUT:-benchmarks/results/scifact_quality}
 
 [ -d "$WORK/index" ] || "$BIN/pyserini-qpeft" index --beir "$BEIR" --index "$WORK/index"

