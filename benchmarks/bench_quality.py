@@ -26,16 +26,9 @@ from pyserini_qpeft.evaluation import evaluate, per_query
 from pyserini_qpeft.model_loading import DEFAULT_MODEL
 from pyserini_qpeft.runs import read_run, write_run
 
-from benchlib import command_line, machine_info, paired_t_test, write_results
+from benchlib import command_line, machine_info, paired_t_test, resolved_dtype, write_results
 
 METRICS = ["nDCG@10", "R@100", "MRR@10"]
-
-
-def resolved_dtype(name: str) -> str:
-    """The dtype ``name`` loads the LM in on the CPU ("auto" resolved)."""
-    from pyserini_qpeft.model_loading import auto_dtype, resolve_dtype
-
-    return str(resolve_dtype(name) or auto_dtype("cpu")[0]).replace("torch.", "")
 
 
 def parse_args(argv=None):

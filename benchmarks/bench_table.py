@@ -6,8 +6,9 @@ an interruption and it resumes; a finished run is reused). A system whose checkp
 (picked on dev at the end of training) is also scored fused with BM25 at that weight, computed from its run
 (from the run file's 6-decimal scores: the same top-depth order as ``rerank`` with fusion, fused scores within about
 1e-4, so only near-ties can differ).
-Reported: nDCG@10, MRR@10, R@100 with 95% confidence intervals (t over queries), and two-sided paired t-tests
-(scipy) against BM25 and against ``--baseline``.
+Every judged topic counts (0 where BM25 retrieves nothing, as ``evaluate --complete`` and Pyserini's BEIR
+regressions). Reported: nDCG@10, MRR@10, R@100 with 95% confidence intervals (t over queries), and two-sided
+paired t-tests (scipy) against BM25 and against ``--baseline``.
 
     .venv/bin/python benchmarks/bench_table.py --beir ../shared/data/scifact --index runs/scifact-scale/index \
         --system zeroshot=runs/scifact-scale/checkpoints/zeroshot-fused --system prompt=CKPT ... \
@@ -29,7 +30,15 @@ from pyserini_qpeft.beir_data import load_qrels, load_queries, qrels_path
 from pyserini_qpeft.evaluation import per_query
 from pyserini_qpeft.runs import read_run, write_run
 
-from benchlib import command_line, machine_info, paired_t_test, read_timing, write_results, write_timing
+from benchlib import (
+    command_line,
+    machine_info,
+    paired_t_test,
+    read_timing,
+    resolved_dtype,
+    write_results,
+    write_timing,
+)
 
 METRICS = ["nDCG@10", "MRR@10", "R@100"]
 
@@ -143,8 +152,10 @@ def main(argv=None) -> int:
             write_run(fused_path, runs[fused_name], f"{name}-fused{weight:.2f}")
             systems[fused_name] = {"model": model, "run": str(fused_path), "fusion_weight": weight}
 
-    scores = {name: per_query(run, qrels, METRICS) for name, run in runs.items()}
-    qids = sorted(scores["bm25"]["nDCG@10"])
+    # Every judged topic counts, 0 where a run has nothing for it (trec_eval -c, as Pyserini's BEIR regressions).
+    judged = {qid: qrels[qid] for qid in queries if qrels.get(qid)}
+    scores = {name: per_query(run, judged, METRICS, complete=True) for name, run in runs.items()}
+    qids = sorted(judged)
     table = {}
     for name, per_metric in scores.items():
         row = {**systems[name], "queries": len(qids)}
@@ -166,7 +177,7 @@ def main(argv=None) -> int:
         "depth": args.depth,
         "hits": args.hits,
         "max_length": args.max_length,
-        "dtype": args.dtype,
+        "dtype": resolved_dtype(args.dtype),
         "baseline": args.baseline,
         "table": table,
     }

@@ -65,6 +65,13 @@ def machine_info(device: str = "cpu") -> dict[str, object]:
     }
 
 
+def resolved_dtype(name: str, device: str = "cpu") -> str:
+    """The dtype ``name`` loads the LM in on ``device`` ("auto" resolved as the library resolves it)."""
+    from pyserini_qpeft.model_loading import auto_dtype, resolve_dtype
+
+    return str(resolve_dtype(name) or auto_dtype(device)[0]).replace("torch.", "")
+
+
 def paired_t_test(a, b) -> tuple[float, float]:
     """Two-sided paired t-test (scipy): (t, p)."""
     from scipy import stats
