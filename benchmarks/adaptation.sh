@@ -2,6 +2,12 @@
 # Domain adaptation runs: nfcorpus at the paper's scale, the scifact learning curve, and a prompt trained on both.
 # Every step is resumable and skipped once finished: rerun the script (or one STEP) after an interruption.
 # Usage: bash benchmarks/adaptation.sh [WORK_DIR]     (STEPS="nf-prompt-v10 lc-prompt-20 ..." picks steps)
+#   Training steps (checkpoints in WORK/checkpoints): nf-prompt-v10, nf-r-v10-k10, nf-a-v10, lc-prompt-N, lc-r-N.
+#   Table steps (journaled reranks in WORK/table-*, results under benchmarks/results/):
+#     nf-table  nfcorpus test (all 323 queries, BM25 top 20): BM25, zero-shot (the zeroshot-bm25 preset, and with
+#               a BM25 weight picked on the nfcorpus dev queries), the scifact-trained checkpoints, the nfcorpus ones
+#     sf-table  scifact test (300 queries): the committed scifact table's runs plus the nfcorpus-trained checkpoints
+#     lc-table  scifact test for each learning-curve checkpoint, then the curve (benchmarks/learning_curve.py)
 #
 # Settings are those of benchmarks/scifact_scale.sh (10 virtual tokens, lr 0.03, qd lr 0.001, margin 0.5, batch 4,
 # 2 BM25 negatives + 1 in-batch, patience 2, at most 12 epochs, max_length 256, seed 42). Dev queries, the only
@@ -16,7 +22,8 @@ QPEFT=${QPEFT:-$BIN/pyserini-qpeft}
 SCIFACT=${SCIFACT:-../shared/data/scifact}
 NFCORPUS=${NFCORPUS:-../shared/data/nfcorpus}
 DTYPE=${DTYPE:-auto}
-STEPS=${STEPS:-"nf-prompt-v10 lc-prompt-20 lc-prompt-40 lc-prompt-80 lc-prompt-160 nf-r-v10-k10"}
+STEPS=${STEPS:-"nf-prompt-v10 lc-prompt-20 lc-prompt-40 lc-prompt-80 lc-prompt-160 nf-r-v10-k10 nf-table lc-table
+               sf-table"}
 COMMON=(--epochs 12 --patience 2 --max-length 256 --batch-size 4 --negatives 2 --in-batch 1 --seed 42
         --save-every 10 --dtype "$DTYPE")
 NF_DATA=(--beir "$NFCORPUS" --index "$WORK/nfcorpus-index" --split train --max-queries 320 --dev-split dev
@@ -35,16 +42,81 @@ step_flags() {  # step name -> train flags
   esac
 }
 
+CK=$WORK/checkpoints
+SF_TABLE=benchmarks/results/scifact_table
+
+systems() {  # NAME=CHECKPOINT for each finished checkpoint among NAME=STEP pairs
+  for pair in "$@"; do
+    [ -f "$CK/${pair#*=}/training_summary.json" ] && echo "--system ${pair%%=*}=$CK/${pair#*=}"
+  done
+  return 0
+}
+
+reuse_run() {  # reuse_run WORK FROM TO: an LM-alone run already made under another name (same model, same pairs)
+  if [ -f "$1/$2.trec" ] && [ ! -f "$1/$3.trec" ]; then
+    cp "$1/$2.trec" "$1/$3.trec"
+    [ -f "$1/$2.timing.json" ] && cp "$1/$2.timing.json" "$1/$3.timing.json"
+  fi
+  return 0
+}
+
+table_step() {
+  case "$1" in
+    nf-table)
+      [ -f "$CK/zeroshot-nfdev/qpeft_config.json" ] || $BIN/python benchmarks/zeroshot_fusion.py "${NF_DATA[@]}" \
+        --output "$CK/zeroshot-nfdev" --dtype "$DTYPE" --quiet
+      mkdir -p "$WORK/table-nfcorpus"
+      # shellcheck disable=SC2046
+      $BIN/python benchmarks/bench_table.py --beir "$NFCORPUS" --index "$WORK/nfcorpus-index" --dtype "$DTYPE" \
+        --system zeroshot=zeroshot-bm25 --system "zeroshot-nfdev=$CK/zeroshot-nfdev" \
+        --system "sf-prompt=$SF_TABLE/checkpoints/prompt-v10" --system sf-r=scifact-r \
+        $(systems prompt=nf-prompt-v10 r=nf-r-v10-k10 a=nf-a-v10) \
+        --work "$WORK/table-nfcorpus" --out benchmarks/results/nfcorpus_table
+      ;;
+    sf-table)
+      mkdir -p "$WORK/table-scifact"
+      for name in bm25 zeroshot prompt r a; do  # the committed table's runs: reused, not recomputed
+        [ -f "$WORK/table-scifact/$name.trec" ] || gunzip -c "$SF_TABLE/runs/$name.trec.gz" > "$WORK/table-scifact/$name.trec"
+      done
+      # shellcheck disable=SC2046
+      $BIN/python benchmarks/bench_table.py --beir "$SCIFACT" --index "$WORK/scifact-index" --dtype "$DTYPE" \
+        --system "zeroshot=$SF_TABLE/checkpoints/zeroshot-fused" --system "prompt=$SF_TABLE/checkpoints/prompt-v10" \
+        --system "r=$SF_TABLE/checkpoints/r-v10-k10" --system "a=$SF_TABLE/checkpoints/a-v10" \
+        $(systems nf-prompt=nf-prompt-v10 nf-r=nf-r-v10-k10 nf-a=nf-a-v10) \
+        --work "$WORK/table-scifact" --out benchmarks/results/scifact_cross_table
+      ;;
+    lc-table)
+      mkdir -p "$WORK/table-lc"
+      for name in bm25 prompt; do
+        [ -f "$WORK/table-lc/$name.trec" ] || gunzip -c "$SF_TABLE/runs/$name.trec.gz" > "$WORK/table-lc/$name.trec"
+      done
+      # shellcheck disable=SC2046
+      $BIN/python benchmarks/bench_table.py --beir "$SCIFACT" --index "$WORK/scifact-index" --dtype "$DTYPE" \
+        $(systems prompt-20=lc-prompt-20 prompt-40=lc-prompt-40 prompt-80=lc-prompt-80 prompt-160=lc-prompt-160) \
+        --system "prompt=$SF_TABLE/checkpoints/prompt-v10" \
+        $(systems r-20=lc-r-20 r-40=lc-r-40 r-80=lc-r-80 r-160=lc-r-160) \
+        --work "$WORK/table-lc" --out benchmarks/results/learning_curve/table
+      $BIN/python benchmarks/learning_curve.py --table benchmarks/results/learning_curve/table/results.json \
+        --checkpoints "$CK" --out benchmarks/results/learning_curve
+      ;;
+  esac
+}
+
 export TQDM_MININTERVAL=${TQDM_MININTERVAL:-60}  # progress lines in the log once a minute
-mkdir -p "$WORK/logs" "$WORK/checkpoints"
+mkdir -p "$WORK/logs" "$CK"
 [ -d "$WORK/nfcorpus-index" ] || $QPEFT index --beir "$NFCORPUS" --index "$WORK/nfcorpus-index"
 [ -d "$WORK/scifact-index" ] || $QPEFT index --beir "$SCIFACT" --index "$WORK/scifact-index"
 for name in $STEPS; do
-  ckpt="$WORK/checkpoints/$name"
-  [ -f "$ckpt/training_summary.json" ] && continue
-  resume=""; [ -d "$ckpt.train-state" ] && resume="--resume"
-  echo "$(date -u '+%F %T') start $name $resume" >> "$WORK/logs/steps.log"
-  # shellcheck disable=SC2046
-  $QPEFT train $(step_flags "$name") "${COMMON[@]}" --output "$ckpt" $resume 2>&1 | tee -a "$WORK/logs/$name.log"
+  echo "$(date -u '+%F %T') start $name" >> "$WORK/logs/steps.log"
+  case "$name" in
+    *-table) table_step "$name" 2>&1 | tee -a "$WORK/logs/$name.log" ;;
+    *)
+      ckpt="$CK/$name"
+      [ -f "$ckpt/training_summary.json" ] && continue
+      resume=""; [ -d "$ckpt.train-state" ] && resume="--resume"
+      # shellcheck disable=SC2046
+      $QPEFT train $(step_flags "$name") "${COMMON[@]}" --output "$ckpt" $resume 2>&1 | tee -a "$WORK/logs/$name.log"
+      ;;
+  esac
   echo "$(date -u '+%F %T') done $name" >> "$WORK/logs/steps.log"
 done

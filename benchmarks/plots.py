@@ -61,6 +61,29 @@ def table_plot(result: dict, path: Path) -> None:
     save(fig, path)
 
 
+def learning_curve_plot(result: dict, path: Path) -> None:
+    """Test nDCG@10 (95% CI) against the number of training queries, alone and fused, with BM25 as a line."""
+    fig, ax = plt.subplots(figsize=(7, 4))
+    for variant, points in result["curve"].items():
+        xs = [p["train_queries"] for p in points]
+        for key, style in (("ndcg@10", "-"), ("fused_ndcg@10", "--")):
+            shown = [(x, p) for x, p in zip(xs, points) if p[key] is not None]
+            if not shown:
+                continue
+            ci = "ci" if key == "ndcg@10" else "fused_ci"
+            ys = [p[key] for _, p in shown]
+            errors = [[y - p[ci][0] for y, (_, p) in zip(ys, shown)], [p[ci][1] - y for y, (_, p) in zip(ys, shown)]]
+            label = f"{variant} {'alone' if key == 'ndcg@10' else '+ BM25'}"
+            ax.errorbar([x for x, _ in shown], ys, yerr=errors, linestyle=style, marker="o", capsize=3, label=label)
+    ax.axhline(result["bm25_ndcg@10"], color="grey", linestyle=":", linewidth=1, label="BM25")
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("training queries")
+    ax.set_ylabel("test nDCG@10 (95% CI)")
+    ax.set_title(f"scifact test ({result['queries']} queries, top {result['depth']}): learning curve")
+    ax.legend(fontsize=8)
+    save(fig, path)
+
+
 def dev_curve_plot(result: dict, path: Path) -> None:
     """Dev loss by epoch for every trained run of a dev log."""
     fig, ax = plt.subplots(figsize=(7, 4))
@@ -158,6 +181,9 @@ def plot_results(folder: Path) -> None:
     result = json.loads((folder / "results.json").read_text())
     if "dtypes" in result:
         return  # a two-row table needs no plot
+    if "curve" in result:
+        learning_curve_plot(result, folder / "curve.png")
+        return
     if "scale" in result:
         scale_plot(result, folder / "scale.png")
     elif "table" in result:

@@ -462,3 +462,39 @@ def test_zeroshot_fusion_picks_on_dev_from_the_index_or_a_run_and_picks_again_fo
     assert summary["variant"] == "prompt" and summary["source_checkpoint"] == str(tmp_path / "trained")
     assert QPEFTConfig.load(refit).fusion_weight == summary["fusion"]["weight"]
     assert QPEFTConfig.load(tmp_path / "trained").fusion_weight is None  # the source is left as it was
+
+
+def test_learning_curve_orders_points_by_training_queries_and_reads_the_summaries(tmp_path):
+    def row(mean, p=None, weight=None):
+        found = {"nDCG@10": {"mean": mean, "ci": [mean - 0.05, mean + 0.05]}}
+        if p is not None:
+            found["nDCG@10"]["vs_bm25"] = {"p": p}
+        return {**found, "fusion_weight": weight} if weight is not None else found
+
+    table = {
+        "bm25": row(0.60),
+        "prompt-40": row(0.62, 0.3),
+        "prompt-40+bm25": row(0.66, 0.01, 0.4),
+        "prompt": row(0.70, 0.02),
+        "prompt-20": row(0.55, 0.2),
+    }
+    summary = {"best_dev_loss": 2.5, "history": [{}, {}, {}], "train_seconds_all_runs": 7200.0}
+    summary["fusion"] = {"dev_ndcg@10_by_weight": {"0.0": 0.71, "1.0": 0.7}}
+    (tmp_path / "lc-prompt-40").mkdir()
+    (tmp_path / "lc-prompt-40" / "training_summary.json").write_text(json.dumps(summary))
+    source = {"date": "today", "machine": "here", "queries": 300, "depth": 20, "table": table}
+    (tmp_path / "table.json").write_text(json.dumps(source))
+    out = tmp_path / "out"
+    run_script(["benchmarks/learning_curve.py", "--table", str(tmp_path / "table.json"), "--checkpoints", str(tmp_path),
+                "--out", str(out)], ROOT)  # fmt: skip
+    points = json.loads((out / "results.json").read_text())["curve"]["prompt"]
+    assert [p["train_queries"] for p in points] == [20, 40, 320]
+    forty = points[1]
+    assert forty["fused_ndcg@10"] == 0.66 and forty["fusion_weight"] == 0.4 and forty["fused_p_vs_bm25"] == 0.01
+    assert forty["best_dev_loss"] == 2.5 and forty["epochs_run"] == 2 and forty["train_hours"] == 2.0
+    assert forty["dev_ndcg@10_alone"] == 0.71 and points[0]["fused_ndcg@10"] is None
+    assert (
+        "| prompt | 40 | 0.6200 [0.5700, 0.6700] | 0.3 | 0.6600 (0.40) | 0.01 | 2.5000 | 2 | 2.00 |"
+        in (out / "results.md").read_text()
+    )
+    assert (out / "curve.png").stat().st_size > 1000
