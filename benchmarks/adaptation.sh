@@ -8,6 +8,10 @@
 #               a BM25 weight picked on the nfcorpus dev queries), the scifact-trained checkpoints, the nfcorpus ones
 #     sf-table  scifact test (300 queries): the committed scifact table's runs plus the nfcorpus-trained checkpoints
 #     lc-table  scifact test for each learning-curve checkpoint, then the curve (benchmarks/learning_curve.py)
+#     mixed-table  the prompt trained on both collections (mixed-prompt-v10) against zeroshot-bm25 on scifact test,
+#               nfcorpus test and trec-dl-2019-sample
+#   mixed-prompt-v10 trains on WORK/mixed (benchmarks/merge_beir.py): the 320 + 80 scifact and 320 + 80 nfcorpus
+#   training + dev queries of the runs above, each with its own collection's BM25 negatives.
 #
 # Settings are those of benchmarks/scifact_scale.sh (10 virtual tokens, lr 0.03, qd lr 0.001, margin 0.5, batch 4,
 # 2 BM25 negatives + 1 in-batch, patience 2, at most 12 epochs, max_length 256, seed 42). Dev queries, the only
@@ -22,8 +26,9 @@ QPEFT=${QPEFT:-$BIN/pyserini-qpeft}
 SCIFACT=${SCIFACT:-../shared/data/scifact}
 NFCORPUS=${NFCORPUS:-../shared/data/nfcorpus}
 DTYPE=${DTYPE:-auto}
-STEPS=${STEPS:-"nf-prompt-v10 lc-prompt-20 lc-prompt-40 lc-prompt-80 lc-prompt-160 nf-r-v10-k10 nf-table lc-table
-               sf-table"}
+STEPS=${STEPS:-"nf-prompt-v10 lc-prompt-20 lc-prompt-40 lc-prompt-80 lc-prompt-160 nf-table lc-table
+               mixed-prompt-v10 mixed-table nf-r-v10-k10 sf-table"}
+TRECDL=${TRECDL:-../shared/data/trec-dl-2019-sample}
 COMMON=(--epochs 12 --patience 2 --max-length 256 --batch-size 4 --negatives 2 --in-batch 1 --seed 42
         --save-every 10 --dtype "$DTYPE")
 NF_DATA=(--beir "$NFCORPUS" --index "$WORK/nfcorpus-index" --split train --max-queries 320 --dev-split dev
@@ -37,6 +42,8 @@ step_flags() {  # step name -> train flags
     nf-r-v10-k10)  echo "${NF_DATA[*]} --variant r --num-virtual-tokens 10 --num-hints 10" ;;
     nf-a-v10)      echo "${NF_DATA[*]} --variant a --num-virtual-tokens 10" ;;
     lc-prompt-*)   echo "${SF_DATA[*]} --variant prompt --num-virtual-tokens 10 --max-train-queries ${1##*-}" ;;
+    mixed-prompt-v10) echo "--beir $WORK/mixed --first-stage-run $WORK/mixed/first-stage.trec --split train
+                             --dev-split dev --variant prompt --num-virtual-tokens 10" ;;
     lc-r-*)        echo "${SF_DATA[*]} --variant r --num-virtual-tokens 10 --num-hints 10 --max-train-queries ${1##*-}" ;;
     *) echo "unknown step $1" >&2; exit 2 ;;
   esac
@@ -52,12 +59,23 @@ systems() {  # NAME=CHECKPOINT for each finished checkpoint among NAME=STEP pair
   return 0
 }
 
-reuse_run() {  # reuse_run WORK FROM TO: an LM-alone run already made under another name (same model, same pairs)
-  if [ -f "$1/$2.trec" ] && [ ! -f "$1/$3.trec" ]; then
-    cp "$1/$2.trec" "$1/$3.trec"
-    [ -f "$1/$2.timing.json" ] && cp "$1/$2.timing.json" "$1/$3.timing.json"
+reuse_run() {  # reuse_run FROM TO: a finished run (and its timing) already made elsewhere, copied once
+  if [ -f "$1" ] && [ ! -f "$2" ]; then
+    case "$1" in *.gz) gunzip -c "$1" > "$2" ;; *) cp "$1" "$2" ;; esac
+    [ -f "${1%%.trec*}.timing.json" ] && cp "${1%%.trec*}.timing.json" "${2%.trec}.timing.json"
   fi
   return 0
+}
+
+seed_runs() {  # seed_runs WORK COLLECTION: BM25 and zero-shot (LM alone, BM25 top 20) runs of earlier tables
+  local from
+  case "$2" in
+    scifact) from=("$SF_TABLE/runs/bm25.trec.gz" "$SF_TABLE/runs/zeroshot.trec.gz") ;;
+    trecdl) from=(benchmarks/results/trecdl_ood/runs/bm25.trec.gz benchmarks/results/trecdl_ood/runs/zeroshot.trec.gz) ;;
+    nfcorpus) from=("$WORK/table-nfcorpus/bm25.trec" "$WORK/table-nfcorpus/zeroshot.trec") ;;
+  esac
+  reuse_run "${from[0]}" "$1/bm25.trec"
+  reuse_run "${from[1]}" "$1/zeroshot.trec"
 }
 
 table_step() {
@@ -66,6 +84,10 @@ table_step() {
       [ -f "$CK/zeroshot-nfdev/qpeft_config.json" ] || $BIN/python benchmarks/zeroshot_fusion.py "${NF_DATA[@]}" \
         --output "$CK/zeroshot-nfdev" --dtype "$DTYPE" --quiet
       mkdir -p "$WORK/table-nfcorpus"
+      [ -f "$WORK/table-nfcorpus/zeroshot.trec" ] || $BIN/python benchmarks/bench_table.py --beir "$NFCORPUS" \
+        --index "$WORK/nfcorpus-index" --dtype "$DTYPE" --system zeroshot=zeroshot-bm25 --work "$WORK/table-nfcorpus" \
+        --out "$WORK/table-nfcorpus/zeroshot-only"
+      reuse_run "$WORK/table-nfcorpus/zeroshot.trec" "$WORK/table-nfcorpus/zeroshot-nfdev.trec"  # the same LM alone
       # shellcheck disable=SC2046
       $BIN/python benchmarks/bench_table.py --beir "$NFCORPUS" --index "$WORK/nfcorpus-index" --dtype "$DTYPE" \
         --system zeroshot=zeroshot-bm25 --system "zeroshot-nfdev=$CK/zeroshot-nfdev" \
@@ -76,7 +98,7 @@ table_step() {
     sf-table)
       mkdir -p "$WORK/table-scifact"
       for name in bm25 zeroshot prompt r a; do  # the committed table's runs: reused, not recomputed
-        [ -f "$WORK/table-scifact/$name.trec" ] || gunzip -c "$SF_TABLE/runs/$name.trec.gz" > "$WORK/table-scifact/$name.trec"
+        reuse_run "$SF_TABLE/runs/$name.trec.gz" "$WORK/table-scifact/$name.trec"
       done
       # shellcheck disable=SC2046
       $BIN/python benchmarks/bench_table.py --beir "$SCIFACT" --index "$WORK/scifact-index" --dtype "$DTYPE" \
@@ -88,7 +110,7 @@ table_step() {
     lc-table)
       mkdir -p "$WORK/table-lc"
       for name in bm25 prompt; do
-        [ -f "$WORK/table-lc/$name.trec" ] || gunzip -c "$SF_TABLE/runs/$name.trec.gz" > "$WORK/table-lc/$name.trec"
+        reuse_run "$SF_TABLE/runs/$name.trec.gz" "$WORK/table-lc/$name.trec"
       done
       # shellcheck disable=SC2046
       $BIN/python benchmarks/bench_table.py --beir "$SCIFACT" --index "$WORK/scifact-index" --dtype "$DTYPE" \
@@ -98,6 +120,19 @@ table_step() {
         --work "$WORK/table-lc" --out benchmarks/results/learning_curve/table
       $BIN/python benchmarks/learning_curve.py --table benchmarks/results/learning_curve/table/results.json \
         --checkpoints "$CK" --out benchmarks/results/learning_curve
+      ;;
+    mixed-table)
+      [ -f "$CK/mixed-prompt-v10/training_summary.json" ] || { echo "mixed-prompt-v10 is not trained yet"; return 0; }
+      [ -d "$WORK/trecdl-index" ] || $QPEFT index --beir "$TRECDL" --index "$WORK/trecdl-index"
+      for part in "scifact $SCIFACT $WORK/scifact-index" "nfcorpus $NFCORPUS $WORK/nfcorpus-index" \
+                  "trecdl $TRECDL $WORK/trecdl-index"; do
+        set -- $part
+        mkdir -p "$WORK/table-mixed-$1"
+        seed_runs "$WORK/table-mixed-$1" "$1"  # BM25 and zero-shot runs made before: reused
+        $BIN/python benchmarks/bench_table.py --beir "$2" --index "$3" --dtype "$DTYPE" --baseline zeroshot \
+          --system zeroshot=zeroshot-bm25 --system "mixed=$CK/mixed-prompt-v10" \
+          --work "$WORK/table-mixed-$1" --out "benchmarks/results/mixed_default/$1"
+      done
       ;;
   esac
 }
@@ -113,6 +148,11 @@ for name in $STEPS; do
     *)
       ckpt="$CK/$name"
       [ -f "$ckpt/training_summary.json" ] && continue
+      if [ "$name" = mixed-prompt-v10 ] && [ ! -f "$WORK/mixed/parts.json" ]; then
+        $BIN/python benchmarks/merge_beir.py --out "$WORK/mixed" \
+          --part scifact "$SCIFACT" "$WORK/scifact-index" "--max-queries 400 --dev-fraction 0.2 --max-dev-queries 80" \
+          --part nfcorpus "$NFCORPUS" "$WORK/nfcorpus-index" "--max-queries 320 --dev-split dev --max-dev-queries 80"
+      fi
       resume=""; [ -d "$ckpt.train-state" ] && resume="--resume"
       # shellcheck disable=SC2046
       $QPEFT train $(step_flags "$name") "${COMMON[@]}" --output "$ckpt" $resume 2>&1 | tee -a "$WORK/logs/$name.log"

@@ -155,7 +155,7 @@ class QPEFTModel(nn.Module):
             prompt = self.prompt(torch.arange(self.config.num_virtual_tokens, device=embeds.device))
             source = prompt.to(embeds.dtype).unsqueeze(0).expand(embeds.shape[0], -1, -1)
             embeds = embeds.masked_scatter(batch.prompt_mask.unsqueeze(-1), source)
-        if self.qd is not None and bool(batch.hint_mask.any()):
+        if self.qd is not None and any(pair.hint_slots for pair in batch.pairs):  # asked on the host: no sync
             hints = torch.cat(self.hint_vectors(batch.pairs)).to(embeds.dtype)
             embeds = embeds.masked_scatter(batch.hint_mask.unsqueeze(-1), hints)
         return mean_target_log_prob(self.lm, batch, inputs_embeds=embeds)

@@ -200,15 +200,25 @@ def collate(batch: Sequence[EncodedPair], pad_id: int, device) -> LeftPaddedBatc
         targets[row, target_width - len(pair.target) :] = torch.tensor(pair.target)
         target_mask[row, target_width - len(pair.target) :] = 1.0
     positions = (mask.cumsum(-1) - 1).clamp(min=0)
+    # On a GPU: one pinned host block per dtype, copied without waiting, so the host goes on with the next batch.
+    to_device = torch.device(device)
+    cuda = to_device.type == "cuda"
+    longs = torch.stack([ids, mask, positions, prompt_mask.long(), hint_mask.long()])
+    if cuda:
+        longs, target_mask = longs.pin_memory(), target_mask.pin_memory()
+        packed_targets = targets.pin_memory()
+    else:
+        packed_targets = targets
+    longs = longs.to(to_device, non_blocking=cuda)
     return LeftPaddedBatch(
-        input_ids=ids.to(device),
-        attention_mask=mask.to(device),
-        position_ids=positions.to(device),
-        targets=targets.to(device),
-        target_mask=target_mask.to(device),
+        input_ids=longs[0],
+        attention_mask=longs[1],
+        position_ids=longs[2],
+        targets=packed_targets.to(to_device, non_blocking=cuda),
+        target_mask=target_mask.to(to_device, non_blocking=cuda),
         indices=[p.index for p in batch],
-        prompt_mask=prompt_mask.to(device),
-        hint_mask=hint_mask.to(device),
+        prompt_mask=longs[3].bool(),
+        hint_mask=longs[4].bool(),
         pairs=list(batch),
     )
 
@@ -224,8 +234,9 @@ def mean_target_log_prob(model, batch: LeftPaddedBatch, inputs_embeds: torch.Ten
         use_cache=False,
         **kwargs,
     ).logits
-    log_probs = torch.log_softmax(logits[:, -width:, :].float(), dim=-1)
-    picked = log_probs.gather(-1, batch.targets.unsqueeze(-1)).squeeze(-1)
+    logits = logits[:, -width:, :].float()
+    # log_softmax at the target only: the full (B, L, vocab) log-probabilities are never written out.
+    picked = logits.gather(-1, batch.targets.unsqueeze(-1)).squeeze(-1) - torch.logsumexp(logits, dim=-1)
     return (picked * batch.target_mask).sum(-1) / batch.target_mask.sum(-1)
 
 
@@ -262,10 +273,14 @@ class QueryLikelihoodScorer:
         """Scores for ``zip(queries, docs)``, in input order."""
         pairs = self.model.prepare(queries, docs)
         scores = [0.0] * len(pairs)
+        indices, values = [], []
         with torch.inference_mode():
+            # No batch waits for the device: the host lays out the next batch while the GPU runs this one.
             for batch in length_batches(pairs, batch_size or self.batch_size, self.token_budget):
                 padded = collate(batch, self.model.encoder.pad_id, self.model.device)
-                values = self.model.log_likelihood(padded).tolist()
-                for index, value in zip(padded.indices, values):
+                values.append(self.model.log_likelihood(padded))
+                indices += padded.indices
+            if values:
+                for index, value in zip(indices, torch.cat(values).tolist()):
                     scores[index] = value
         return scores

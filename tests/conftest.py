@@ -1,6 +1,7 @@
 """Shared fixtures: paths to the shared data, tiny BEIR folders, a session-wide scifact index and its BM25 run.
 
-Model fixtures live with the model tests; keep this file to data and index fixtures.
+Model fixtures live with the model tests; keep this file to data and index fixtures (and the CPU every test
+sees, for ``--dtype auto``).
 """
 
 import csv
@@ -54,6 +55,16 @@ def read_beir_qrels(path):
         for qid, docid, rel in rows:
             qrels.setdefault(qid, {})[docid] = int(rel)
     return qrels
+
+
+@pytest.fixture(autouse=True)
+def cpu_without_native_bf16(monkeypatch):
+    """Every test sees a CPU without native bf16, so ``--dtype auto`` loads float32 on every CI machine alike
+    (tests/test_model_loading.py fakes the other answers)."""
+    import torch
+
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
 
 
 @pytest.fixture(scope="session")

@@ -498,3 +498,36 @@ def test_learning_curve_orders_points_by_training_queries_and_reads_the_summarie
         in (out / "results.md").read_text()
     )
     assert (out / "curve.png").stat().st_size > 1000
+
+
+def test_merge_beir_keeps_each_parts_queries_and_negatives_and_trains(tmp_path, scifact, scifact_index, tiny_model_dir):
+    """Two parts (scifact's train and test queries, as two collections would be) merge into one folder whose
+    first-stage run gives each query the hits of its own index; `train` runs on it without Java."""
+    from pyserini_qpeft.beir_data import load_qrels, load_queries
+    from pyserini_qpeft.runs import read_run
+
+    out = tmp_path / "mixed"
+    args = ["benchmarks/merge_beir.py", "--out", str(out)]
+    args += ["--part", "a", str(scifact), str(scifact_index), "--max-queries 6 --dev-fraction 0.5 --negative-depth 5"]
+    args += ["--part", "b", str(scifact), str(scifact_index), "--split test --max-queries 4 --dev-fraction 0.5"]
+    run_script(args, ROOT)
+    parts = json.loads((out / "parts.json").read_text())
+    assert {name: (p["train"], p["dev"]) for name, p in parts.items()} == {"a": (3, 3), "b": (2, 2)}
+    train, dev = load_qrels(out / "qrels" / "train.tsv"), load_qrels(out / "qrels" / "dev.tsv")
+    assert len(train) == 5 and len(dev) == 5 and not set(train) & set(dev)
+    queries, originals = load_queries(out), {**load_queries(scifact, "train"), **load_queries(scifact, "test")}
+    assert all(queries[qid] == originals[qid.split(":", 1)[1]] for qid in queries)
+    run = read_run(out / "first-stage.trec")
+    assert set(run) == set(queries) and all(d.startswith(q.split(":")[0] + ":") for q in run for d, _ in run[q])
+    assert {len(run[q]) for q in run if q.startswith("a:")} == {5} and {len(run[q]) for q in run if q.startswith("b:")}
+    from pyserini_qpeft.cli.main import main
+
+    ckpt = tmp_path / "ckpt"
+    command = ["-q", "train", "--beir", str(out), "--first-stage-run", str(out / "first-stage.trec"), "--output"]
+    command += [str(ckpt), "--model", str(tiny_model_dir), "--variant", "prompt", "--num-virtual-tokens", "2"]
+    command += ["--epochs", "1", "--max-length", "128", "--batch-size", "2", "--negatives", "1", "--fusion-depth", "3"]
+    assert main(command) == 0
+    summary = json.loads((ckpt / "training_summary.json").read_text())
+    assert (summary["train_queries"], summary["dev_queries"], summary["fusion"]["dev_queries"]) == (5, 5, 5)
+    failed = subprocess.run([sys.executable, *args], cwd=ROOT, capture_output=True, text=True)
+    assert failed.returncode != 0 and "exists" in failed.stderr  # never into an existing folder

@@ -76,4 +76,33 @@ def test_rerank_flags_are_the_reranker_options():
         assert actions[spec.name].default == default and actions[spec.name].help.startswith(spec.metadata["help"])
     assert actions["model"].required and actions["model"].option_strings == ["--model"]
     assert actions["depth"].help.endswith("(default: all)")
-    assert actions["dtype"].choices == ["float32", "fp32", "float", "bfloat16", "bf16", "float16", "fp16", "half"]
+    assert actions["dtype"].default == "auto"
+    assert actions["dtype"].choices == [
+        "auto",
+        "float32",
+        "fp32",
+        "float",
+        "bfloat16",
+        "bf16",
+        "float16",
+        "fp16",
+        "half",
+    ]
+
+
+def test_rerank_without_an_index_reads_the_beir_corpus(
+    capsys, tmp_path, scifact, scifact_index, tiny_model_dir, small_run
+):
+    """No Java needed: the texts of --beir's corpus give the run the index gives (a GPU node has no Java)."""
+    code, _, err = rerank(capsys, scifact, scifact_index, tiny_model_dir, small_run, tmp_path / "index.trec")
+    assert code == 0, err
+    args = ["-q", "rerank", "--run", small_run, "--beir", scifact, "--model", tiny_model_dir, "--max-length", 128]
+    code, _, err = cli(capsys, *args, "--output", tmp_path / "corpus.trec")
+    assert code == 0, err
+    assert (tmp_path / "corpus.trec").read_bytes() == (tmp_path / "index.trec").read_bytes()
+    topics = tmp_path / "topics.tsv"
+    topics.write_text("1\tsome query\n")
+    code, _, err = cli(capsys, "rerank", "--run", small_run, "--topics", topics, "--model", tiny_model_dir,
+                       "--output", tmp_path / "none.trec")  # fmt: skip
+    assert_one_line_error(code, err, "rerank", "give --index DIR")
+    assert not (tmp_path / "none.trec").exists()

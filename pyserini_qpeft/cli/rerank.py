@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
+from ..errors import InputError
 from ..runs import check_run_tag, read_run
 from .common import add_model_args, add_resume_arg, add_topic_args, load_topic_args, rerank_to_file, reranker_from_args
 
@@ -15,7 +16,7 @@ def add_parser(sub) -> None:
     parser = sub.add_parser(
         "rerank",
         help="rerank a TREC run with an LLM",
-        description="Rerank the hits of a TREC run; document texts come from the index.",
+        description="Rerank the hits of a TREC run; document texts come from the index (or the --beir corpus).",
     )
     parser.add_argument(
         "--run",
@@ -25,7 +26,11 @@ def add_parser(sub) -> None:
         metavar="FILE",
         help="TREC run to rerank (spell it --run-file under torchrun, whose own --run-path takes --run)",
     )
-    parser.add_argument("--index", required=True, metavar="DIR", help="Lucene index holding the documents' raw text")
+    parser.add_argument(
+        "--index",
+        metavar="DIR",
+        help="Lucene index holding the documents' raw text (default: the corpus of --beir, read without Java)",
+    )
     parser.add_argument("--output", required=True, metavar="FILE", help="TREC run file to write")
     parser.add_argument(
         "--run-tag", default=None, help="run tag in the last column (default: qpeft, or qpeft-fusedW when fused)"
@@ -47,7 +52,14 @@ def run(args: argparse.Namespace) -> int:
     first_stage = read_run(args.run)
     if args.max_queries is not None:
         first_stage = {qid: hits for qid, hits in first_stage.items() if qid in queries}
-    searcher = open_searcher(args.index)
+    if args.index:
+        searcher = open_searcher(args.index)
+    elif args.beir:
+        from ..run_searcher import RunSearcher
+
+        searcher = RunSearcher.from_files(args.run, args.beir, queries, ())
+    else:
+        raise InputError("give --index DIR (the documents' texts), or --beir DIR, whose corpus.jsonl holds them")
     reranker = reranker_from_args(args)
     rerank_to_file(args, reranker, first_stage, queries, searcher, source=args.run, tag=args.run_tag)
     logger.info("wrote %s (%d queries)", args.output, len(first_stage))
