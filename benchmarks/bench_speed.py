@@ -91,6 +91,11 @@ def parse_args(argv=None):
     parser.add_argument("--selection-candidates", default="20,100,1000", help="empty skips (d)")
     parser.add_argument("--selection-queries", type=int, default=10)
     parser.add_argument("--peak-tflops", type=float, default=None, help="device peak for MFU (known GPUs: automatic)")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="also run ours once per variant under torch.profiler and write where the time goes (profile_*.txt)",
+    )
     parser.add_argument("--out", default="benchmarks/results/speed_cpu")
     return parser.parse_args(argv)
 
@@ -211,6 +216,8 @@ def measure_variant(args, lm, tokenizer, variant: str, groups: Groups, impl_name
         ours = scorer.score_pairs([first_query] * len(first_docs), first_docs)
         agreement = max(abs(a - b) for a, b in zip(ours, naive))
     timed = time_alternating(impls, args.repeats, args.device, bar)
+    if args.profile and "ours" in impls:
+        profile_ours(impls["ours"], args.device, Path(args.out) / f"profile_{model_label(lm)}_{variant}.txt")
     peak = peak_flops(args)
     rows = []
     for name, found in timed.items():
@@ -235,6 +242,52 @@ def measure_variant(args, lm, tokenizer, variant: str, groups: Groups, impl_name
             }
         )
     return rows  # the model, scorer and batches are freed with this frame
+
+
+def model_label(lm) -> str:
+    """A short file-name-safe label for a model: its parameter count, e.g. "135M"."""
+    count = sum(p.numel() for p in lm.parameters())
+    return f"{count / 1e9:.1f}B" if count >= 1e9 else f"{count / 1e6:.0f}M"
+
+
+def profile_ours(run: Callable[[], object], device: str, path: Path) -> None:
+    """One run of ``run`` under torch.profiler: the operators by total self time (host and, on CUDA, device), and
+    the host's time in the scorer's own steps, written to ``path``."""
+    from torch.profiler import ProfilerActivity, profile, record_function
+
+    from pyserini_qpeft import qpeft_model, scoring
+
+    activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.startswith("cuda") else [])
+    wrapped = {}
+    for module, name in (
+        (scoring, "collate"),
+        (qpeft_model.QPEFTModel, "prepare"),
+        (qpeft_model.QPEFTModel, "log_likelihood"),
+    ):
+        original = getattr(module, name)
+        wrapped[(module, name)] = original
+
+        def traced(*a, _original=original, _name=name, **k):
+            with record_function(f"qpeft.{_name}"):
+                return _original(*a, **k)
+
+        setattr(module, name, traced)
+    try:
+        synchronize(device)
+        with profile(activities=activities) as prof:
+            run()
+            synchronize(device)
+    finally:
+        for (module, name), original in wrapped.items():
+            setattr(module, name, original)
+    key = "self_cuda_time_total" if device.startswith("cuda") else "self_cpu_time_total"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        prof.key_averages().table(sort_by=key, row_limit=30)
+        + "\n\nHost time in the scorer's steps:\n"
+        + prof.key_averages().table(sort_by="cpu_time_total", row_limit=15)
+    )
+    logger.info("profile written to %s", path)
 
 
 def _paper_all(q_vecs, q_ids, doc_ids, table, allowed, k) -> list[list[int]]:

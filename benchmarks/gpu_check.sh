@@ -4,13 +4,18 @@
 #                                          # (wheels for Python 3.12, the scifact corpus/queries, the default tokenizer)
 #   bash benchmarks/gpu_check.sh [OUT]     # there, with .gpu/ beside the code: installs the wheels to /tmp/site, runs
 #     1. the gpu-marked tests (CUDA scores vs CPU, bf16, hint selection on CUDA tensors, training steps on CUDA),
-#     2. bench_speed.py --device cuda --dtype bfloat16 on random-weight SmolLM2-135M and 1B Llama shapes (pairs/s,
-#        MFU) and hint selection at 20/100/1000 candidates (torch backend: no faiss there),
-#     3. a 1-GPU torchrun rerank (Python API: distributed.share/gather) against the same rerank in one process.
-# Results: OUT/gpu_check.log (every step's output), OUT/summary.txt, OUT/speed_gpu/, OUT/torchrun.trec.
+#     2. bench_speed.py --device cuda --dtype bfloat16 at a realistic size (50 queries x BM25 top 100 = 5,000 pairs)
+#        for zeroshot, prompt and r on random-weight SmolLM2-135M and 1B Llama shapes: ours vs the bare forward
+#        (target ours / bare >= 0.90), MFU, a torch.profiler table of ours per variant (profile_*.txt), and hint
+#        selection at 20/100/1000 candidates (torch backend: no faiss there),
+#     3. the CLI end to end: `rerank --depth 100` of all 300 scifact test queries (30,000 pairs) with a Q-PEFT-R
+#        checkpoint on the random SmolLM2 (texts from the BEIR corpus: no Java), timed,
+#     4. a 1-GPU torchrun rerank (Python API: distributed.share/gather) against the same rerank in one process.
+# Results: OUT/gpu_check.log (every step's output), OUT/summary.txt, OUT/speed_gpu/, OUT/cli_top100.trec,
+# OUT/torchrun.trec.
 # No Java or Lucene index is needed there. A dry run on a CPU, smaller:
 #   DEVICE=cpu PY=.venv/bin/python SPEED_MODELS=random-smollm2 SPEED_QUERIES=1 SPEED_DOCS=4 SELECTION_QUERIES=1 \
-#     RERANK_QUERIES=2 bash benchmarks/gpu_check.sh runs/gpu-check-dry
+#     SPEED_REPEATS=1 CLI_QUERIES=2 CLI_DEPTH=4 RERANK_QUERIES=2 bash benchmarks/gpu_check.sh runs/gpu-check-dry
 set -uo pipefail
 cd "$(dirname "$0")/.."
 GPU=.gpu
@@ -32,6 +37,7 @@ EOF
     -d "$GPU/whl" $versions
   cp "${BEIR:-../shared/data/scifact}/corpus.jsonl" "${BEIR:-../shared/data/scifact}/queries.jsonl" "$GPU/scifact/"
   cp "${BEIR:-../shared/data/scifact}/qrels/test.tsv" "$GPU/scifact/qrels/"
+  gunzip -c benchmarks/results/scifact_table/runs/bm25.trec.gz > "$GPU/bm25-top100.trec"  # BM25 top 100, 300 queries
   "$BIN/python" -c "
 from transformers import AutoTokenizer
 from pyserini_qpeft.model_loading import DEFAULT_MODEL, resolve_model
@@ -69,10 +75,11 @@ if [ "$DEVICE" = cuda ]; then
 fi
 MODELS=()
 for name in ${SPEED_MODELS:-random-smollm2 random-llama-1b}; do MODELS+=(--model "$name"); done
-step speed 270 $PY benchmarks/bench_speed.py --beir "$GPU/scifact" --tokenizer "$GPU/tokenizer" --device "$DEVICE" \
-  --dtype bfloat16 "${MODELS[@]}" --variants zeroshot,r --implementations ours,bare \
-  --queries "${SPEED_QUERIES:-4}" --docs "${SPEED_DOCS:-20}" --batch-size 64 --token-budget 32768 --repeats 3 \
-  --selection-candidates 20,100,1000 --selection-queries "${SELECTION_QUERIES:-5}" --out "$OUT/speed_gpu"
+step speed 300 $PY benchmarks/bench_speed.py --beir "$GPU/scifact" --tokenizer "$GPU/tokenizer" --device "$DEVICE" \
+  --dtype bfloat16 "${MODELS[@]}" --variants zeroshot,prompt,r --implementations ours,bare --profile \
+  --queries "${SPEED_QUERIES:-50}" --docs "${SPEED_DOCS:-100}" --batch-size 64 --token-budget 32768 \
+  --repeats "${SPEED_REPEATS:-2}" --selection-candidates 20,100,1000 --selection-queries "${SELECTION_QUERIES:-5}" \
+  --out "$OUT/speed_gpu"
 
 # 3. A random SmolLM2-shaped model saved as a folder, reranked in one process and under torchrun (1 GPU).
 MODEL=/tmp/gpu-check-model
@@ -82,7 +89,20 @@ from bench_speed import random_tokenizer
 from speed_impls import SMOLLM2_135M, random_llama
 tokenizer = random_tokenizer('$GPU/tokenizer')
 random_llama(tokenizer, dtype=torch.bfloat16, **SMOLLM2_135M).save_pretrained('$MODEL')
-tokenizer.save_pretrained('$MODEL')"
+tokenizer.save_pretrained('$MODEL')
+from pyserini_qpeft import QPEFTReranker
+from pyserini_qpeft.config import QPEFTConfig
+from pyserini_qpeft.model_loading import load_causal_lm
+from pyserini_qpeft.qpeft_model import QPEFTModel
+lm, tok = load_causal_lm('$MODEL', device='cpu', dtype='bfloat16')
+QPEFTReranker(QPEFTModel(lm, tok, QPEFTConfig(base_model='$MODEL', variant='r', max_length=512))).save_pretrained('$MODEL-r')"
+CLI=("$BIN_DIR/$(basename "$PY")" -m pyserini_qpeft -q rerank --run "$GPU/bm25-top100.trec" --beir "$GPU/scifact"
+     --split test --max-queries "${CLI_QUERIES:-300}" --depth "${CLI_DEPTH:-100}" --device "$DEVICE" --dtype bfloat16
+     --batch-size 64 --token-budget 32768 --no-fusion)
+started=$(date +%s)
+step cli-top100 150 "${CLI[@]}" --model "$MODEL-r" --output "$OUT/cli_top100.trec"
+echo "CLI rerank, Q-PEFT-R, ${CLI_QUERIES:-300} queries x top ${CLI_DEPTH:-100}: $(( $(date +%s) - started )) s end to end" \
+  | tee -a "$OUT/summary.txt"
 RERANK=(benchmarks/gpu_torchrun_rerank.py "$MODEL" "$GPU/scifact" benchmarks/results/scifact_quality/runs/bm25.trec)
 N=${RERANK_QUERIES:-20}
 step rerank-one 90 $PY "${RERANK[@]}" /tmp/gpu-check-one.trec "$N" 20 "$DEVICE"
