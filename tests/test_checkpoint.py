@@ -388,7 +388,7 @@ def _bin_only_model(folder, extra=None):
 
 def test_model_folder_with_only_pytorch_model_bin_loads_with_weights_only(tmp_path):
     lm, tokenizer = _bin_only_model(tmp_path / "lm")
-    loaded = QPEFTReranker.from_pretrained(str(tmp_path / "lm"), device="cpu", max_length=128)
+    loaded = QPEFTReranker.from_pretrained(str(tmp_path / "lm"), device="cpu", dtype="float32", max_length=128)
     direct = QPEFTReranker.from_lm(lm, tokenizer, QPEFTConfig(max_length=128))
     assert loaded.score(QUERY, DOCS) == pytest.approx(direct.score(QUERY, DOCS), abs=1e-6)
 
@@ -475,7 +475,7 @@ def test_dtype_names_and_aliases_resolve(value, expected):
 def test_invalid_dtype_is_an_input_error_naming_the_allowed_values(tiny_model_dir, value):
     with pytest.raises(
         InputError,
-        match=r"dtype=.* is not a supported dtype; use float32, bfloat16 or float16 "
+        match=r"dtype=.* is not a supported dtype; use auto, float32, bfloat16 or float16 "
         r"\(or fp32, float, bf16, fp16, half\)",
     ):
         QPEFTReranker.from_pretrained(str(tiny_model_dir), device="cpu", dtype=value)

@@ -63,7 +63,7 @@ def test_from_pretrained_loads_a_local_folder(tmp_path):
     model = tiny_llama(len(tokenizer), seed=3)
     model.save_pretrained(tmp_path / "lm")
     tokenizer.save_pretrained(tmp_path / "lm")
-    loaded = QPEFTReranker.from_pretrained(str(tmp_path / "lm"), device="cpu", max_length=1000)
+    loaded = QPEFTReranker.from_pretrained(str(tmp_path / "lm"), device="cpu", dtype="float32", max_length=1000)
     assert loaded.model.encoder.max_length == 256  # capped at the model's positions
     direct = QPEFTReranker.from_lm(model, tokenizer, QPEFTConfig(max_length=256))
     assert loaded.score(QUERY, list(DOCS.values())) == pytest.approx(direct.score(QUERY, list(DOCS.values())), abs=1e-6)
