@@ -6,7 +6,16 @@ import argparse
 import logging
 
 from ..runs import check_run_tag, read_run
-from .common import add_model_args, add_resume_arg, add_topic_args, load_topic_args, rerank_to_file, reranker_from_args
+from .common import (
+    add_model_args,
+    add_resume_arg,
+    add_topic_args,
+    load_reranker,
+    load_topic_args,
+    lock_output,
+    rerank_to_file,
+    reranker_options,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -40,15 +49,17 @@ def run(args: argparse.Namespace) -> int:
     from ..lucene_index import open_searcher
     from ..outputs import check_run_output
 
-    check_run_output(args.output)
+    check_run_output(args.output, inputs={"--run": args.run, "--topics": args.file})
     if args.run_tag is not None:
         check_run_tag(args.run_tag)
-    queries = load_topic_args(args)
-    first_stage = read_run(args.run)
-    if args.max_queries is not None:
-        first_stage = {qid: hits for qid, hits in first_stage.items() if qid in queries}
-    searcher = open_searcher(args.index)
-    reranker = reranker_from_args(args)
-    rerank_to_file(args, reranker, first_stage, queries, searcher, source=args.run, tag=args.run_tag)
+    options = reranker_options(args)
+    with lock_output(args.output):
+        queries = load_topic_args(args)
+        first_stage = read_run(args.run)
+        if args.max_queries is not None:
+            first_stage = {qid: hits for qid, hits in first_stage.items() if qid in queries}
+        searcher = open_searcher(args.index)
+        reranker = load_reranker(options)
+        rerank_to_file(args, reranker, first_stage, queries, searcher, source=args.run, tag=args.run_tag)
     logger.info("wrote %s (%d queries)", args.output, len(first_stage))
     return 0
