@@ -136,11 +136,12 @@ def rerank_requests(
     (fused with the candidates' own scores when ``fusion_weight`` is given)."""
     if rank_start < 0 or rank_end < rank_start:
         raise InputError(f"need 0 <= rank_start <= rank_end, got {rank_start} and {rank_end}")
-    from .hits import query_text
+    from .hits import check_hits, query_text
 
     results = []
     for request in requests:
         candidates = list(request.candidates)
+        check_hits(candidates, "rank_llm")
         window = candidates[rank_start:rank_end]
         scores = reranker.score(query_text(request.query), [rank_llm_text(c) for c in window]) if window else []
         rescored = _fused(window, [with_score(c, s) for c, s in zip(window, scores)], fusion_weight)

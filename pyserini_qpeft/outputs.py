@@ -1,7 +1,8 @@
 """Checks before writing: the program replaces only what it can prove is its own kind of file or folder.
 
-- A run file may be replaced when it is empty or reads as a TREC run; a JSON report when it is a JSON
-  object with our keys. Anything else is the user's and is refused, naming the path and the reason.
+- A run file may be replaced when it reads as a TREC run (an empty file proves nothing, so it is refused), and
+  never when it is one of the command's inputs; a JSON report when it is a JSON object with our keys.
+  Anything else is the user's and is refused, naming the path and the reason.
 - A folder may be deleted (only with an explicit overwrite) when it is a Lucene index (nothing but
   Lucene's files) or a Q-PEFT training state (nothing but our files).
 """
@@ -11,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 from .errors import InputError
@@ -42,13 +43,15 @@ def check_writable_target(path: str | os.PathLike, flag: str) -> Path:
 
 
 def looks_like_run(path: Path) -> bool:
-    """True for an empty file or one whose first lines are TREC run lines (``qid Q0 docid rank score tag``)."""
+    """True for a file whose first lines are TREC run lines (``qid Q0 docid rank score tag``)."""
     try:
         with open(path, "rb") as handle:
             head = handle.read(4096)
     except OSError:
         return False
     lines = [line for line in head.split(b"\n")[:5] if line.strip()]
+    if not lines:
+        return False
     if len(head) == 4096 and len(lines) > 1:
         lines = lines[:-1]  # the last one may be cut
     for line in lines:
@@ -63,9 +66,22 @@ def looks_like_run(path: Path) -> bool:
     return True
 
 
-def check_run_output(path: str | os.PathLike, flag: str = "--output") -> Path:
-    """Refuse to write a run over a folder or over a file that is not a TREC run."""
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return a.resolve() == b.resolve()
+
+
+def check_run_output(
+    path: str | os.PathLike, flag: str = "--output", inputs: Mapping[str, str | os.PathLike | None] = {}
+) -> Path:
+    """Refuse to write a run over a folder, over one of the command's ``inputs`` (flag -> path), or over a file
+    that is not a TREC run."""
     path = check_writable_target(path, flag)
+    for name, source in inputs.items():
+        if source is not None and _same_file(path, Path(source)):
+            raise InputError(f"{flag} {path}: is the input {name}; write the output to another path")
     if path.exists() and not (path.is_file() and looks_like_run(path)):
         raise InputError(
             f"{flag} {path}: exists and is not a TREC run file; refusing to overwrite it "

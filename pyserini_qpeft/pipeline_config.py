@@ -24,8 +24,17 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
-from .config import FieldProblem, PositiveInt, Weight, dataclass_schema, field_problems, option, strict_schema
-from .errors import InputError
+from .config import (
+    FieldProblem,
+    PairLength,
+    PositiveInt,
+    Weight,
+    dataclass_schema,
+    field_problems,
+    option,
+    strict_schema,
+)
+from .errors import InputError, short_repr
 from .evaluation import DEFAULT_METRICS
 from .model_loading import DTYPE_NAMES
 from .text import read_text
@@ -70,9 +79,9 @@ class RerankerOptions:
     depth: PositiveInt | None = option(
         20, "rerank only the top N hits of each query", "--rerank-depth", "--depth", metavar="N", none="all"
     )
-    batch_size: int = option(32, "pairs per forward pass")
-    token_budget: int | None = option(None, "padded tokens per forward pass", none="2048 on CPU, 8192 on GPU")
-    max_length: int | None = option(
+    batch_size: PositiveInt = option(32, "pairs per forward pass")
+    token_budget: PositiveInt | None = option(None, "padded tokens per forward pass", none="2048 on CPU, 8192 on GPU")
+    max_length: PairLength | None = option(
         None, "tokens per pair; documents are cut to fit", none="the checkpoint's, else 512"
     )
     device: str | None = option(None, "cpu, cuda, cuda:N or mps", none="cuda if available, else cpu")
@@ -181,7 +190,21 @@ class _Source:
             else:
                 what, allowed = "key", [spec.name for spec in fields(SECTIONS[loc[0]])]
             return f"{self.where(*loc)}: unknown {what} '{_dotted(loc)}'; allowed: {', '.join(allowed)}"
-        return f"{self.where(*loc)}: '{_dotted(loc)}' = {problem.value!r}: {problem.describe()}"
+        return f"{self.where(*loc)}: '{_dotted(loc)}' = {short_repr(problem.value)}: {problem.describe()}"
+
+
+def no_aliases(text: str, where: str) -> None:
+    """Refuse YAML aliases (``*name``): a pipeline has no use for them, and nested ones expand exponentially
+    (a "billion laughs" file). Scanning the events is linear in the text and expands nothing."""
+    import yaml
+
+    for event in yaml.parse(text):
+        if isinstance(event, yaml.AliasEvent):
+            line = f":{event.start_mark.line + 1}" if where != "--set" else ""
+            raise InputError(
+                f"{where}{line}: YAML alias *{short_repr(event.anchor)[1:-1]} is not allowed in a pipeline "
+                "config; write the value out"
+            )
 
 
 def parse_override(text: str) -> tuple:
@@ -191,8 +214,12 @@ def parse_override(text: str) -> tuple:
     key, sep, value = text.partition("=")
     parts = key.strip().split(".")
     if not sep or len(parts) != 2 or not all(parts):
-        raise InputError(f"--set {text!r}: use section.key=value, e.g. --set reranker.depth=50")
-    return parts[0], parts[1], yaml.safe_load(value)
+        raise InputError(f"--set {short_repr(text)}: use section.key=value, e.g. --set reranker.depth=50")
+    try:
+        no_aliases(value, "--set")
+        return parts[0], parts[1], yaml.safe_load(value)
+    except yaml.YAMLError as exc:
+        raise InputError(f"--set {short_repr(text)}: not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
 
 
 def _section(cls: type, values: dict, base: Path):
@@ -214,6 +241,7 @@ def load_pipeline_config(path: str | os.PathLike, overrides: Sequence[str] = ())
         raise InputError(f"{path}: pipeline config not found")
     text = read_text(path)
     try:
+        no_aliases(text, str(path))
         data, root = yaml.safe_load(text), yaml.compose(text)
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)

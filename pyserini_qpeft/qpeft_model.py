@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import logging
 from collections.abc import Sequence
@@ -70,12 +71,14 @@ class QPEFTModel(nn.Module):
 
     def __init__(self, lm, tokenizer, config: QPEFTConfig):
         super().__init__()
+        limit = getattr(lm.config, "max_position_embeddings", None) or config.max_length
+        if limit < config.max_length:  # the soft prompt and hints must fit the LM's positions too (checked here)
+            dataclasses.replace(config, max_length=limit)
         self.config = config
         self.spec = get_variant(config.variant)
         self.tokenizer = tokenizer
         self.lm = lm
         lm.requires_grad_(False)
-        limit = getattr(lm.config, "max_position_embeddings", None) or config.max_length
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         self.encoder = PairEncoder(tokenizer, min(config.max_length, limit), pad_id=pad if pad is not None else 0)
         device = lm.get_input_embeddings().weight.device

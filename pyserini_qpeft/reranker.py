@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -71,14 +72,16 @@ class QPEFTReranker:
 
         device = resolve_device(device, "device")  # checked before anything is loaded
         dtype = resolve_dtype(dtype, "dtype")
-        if not is_checkpoint(path_or_model_id):
-            from . import presets
+        from . import presets
 
-            path_or_model_id = str(presets.resolve(path_or_model_id) or path_or_model_id)
+        path_or_model_id = str(presets.resolve(path_or_model_id) or path_or_model_id)
         if is_checkpoint(path_or_model_id):
             config = QPEFTConfig.load(path_or_model_id)
             if max_length is not None:
-                config.max_length = max_length
+                try:
+                    config = dataclasses.replace(config, max_length=max_length)
+                except InputError as exc:
+                    raise InputError(f"{path_or_model_id} with max_length={max_length}: {exc}") from None
             lm, tokenizer = load_causal_lm(base_model or config.base_model, device=device, dtype=dtype)
             model = load_checkpoint(path_or_model_id, lm, tokenizer, config)
             return cls(model, batch_size=batch_size, token_budget=token_budget)
@@ -176,7 +179,7 @@ class QPEFTReranker:
         ``w * minmax(first stage) + (1 - w) * minmax(LM)``, with ``w`` from :meth:`fusion` (the checkpoint's
         weight unless ``fusion_weight`` says otherwise; None: the LM score alone).
         """
-        from .hits import as_hit_list, hit_text, hits_kind, query_text
+        from .hits import as_hit_list, check_hits, hit_text, hits_kind, query_text
 
         text = query_text(query)
         if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
@@ -186,6 +189,7 @@ class QPEFTReranker:
         weight = self.fusion(fusion_weight)
         hits = as_hit_list(hits)
         kind = hits_kind(hits)
+        check_hits(hits, kind)
         depth = min(k or len(hits), len(hits))
         if kind == "pygaggle":
             from .adapters import rerank_texts, with_score

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import math
 import os
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
 from .atomic import atomic_write
-from .errors import InputError
+from .errors import InputError, short_repr
 from .text import text_lines
 
 Run = dict[str, list[tuple[str, float]]]  # qid -> [(docid, score)] in rank order
@@ -34,11 +35,14 @@ def read_run(path: str | os.PathLike) -> Run:
             )
         seen[qid, docid] = number
         try:
-            rows.setdefault(qid, []).append((int(rank), float(score), docid))
+            value = float(score)
+            rows.setdefault(qid, []).append((int(rank), value, docid))
         except ValueError:
             raise InputError(
-                f"{path}:{number}: rank {rank!r} must be an integer and score {score!r} a number"
+                f"{path}:{number}: rank {short_repr(rank)} must be an integer and score {short_repr(score)} a number"
             ) from None
+        if not math.isfinite(value):
+            raise InputError(f"{path}:{number}: score {short_repr(score)} must be a finite number")
     if not rows:
         raise InputError(f"{path}: no run lines found")
     return {

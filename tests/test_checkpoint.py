@@ -360,9 +360,9 @@ def test_truncated_or_garbage_weights_file_is_a_one_line_input_error(tmp_path, d
     with pytest.raises(InputError) as error:
         load_checkpoint(folder, tiny_llama(len(tiny_tokenizer()), seed=0), tiny_tokenizer())
     message = str(error.value)
-    assert message.startswith(f"{path}: not a valid safetensors file (") and message.endswith(
-        "save the checkpoint again"
-    )
+    # A v2 config records each file's size, checked before the file is read; a legacy one does not.
+    expected = f"{path}: {path.stat().st_size} bytes, but" if config_format == "v2" else f"{path}: not a valid"
+    assert message.startswith(expected) and message.endswith(("save the checkpoint again", "save it again"))
     assert "\n" not in message
 
 
@@ -388,7 +388,7 @@ def _bin_only_model(folder, extra=None):
 
 def test_model_folder_with_only_pytorch_model_bin_loads_with_weights_only(tmp_path):
     lm, tokenizer = _bin_only_model(tmp_path / "lm")
-    loaded = QPEFTReranker.from_pretrained(str(tmp_path / "lm"), device="cpu", max_length=128)
+    loaded = QPEFTReranker.from_pretrained(str(tmp_path / "lm"), device="cpu", dtype="float32", max_length=128)
     direct = QPEFTReranker.from_lm(lm, tokenizer, QPEFTConfig(max_length=128))
     assert loaded.score(QUERY, DOCS) == pytest.approx(direct.score(QUERY, DOCS), abs=1e-6)
 
@@ -475,7 +475,7 @@ def test_dtype_names_and_aliases_resolve(value, expected):
 def test_invalid_dtype_is_an_input_error_naming_the_allowed_values(tiny_model_dir, value):
     with pytest.raises(
         InputError,
-        match=r"dtype=.* is not a supported dtype; use float32, bfloat16 or float16 "
+        match=r"dtype=.* is not a supported dtype; use auto, float32, bfloat16 or float16 "
         r"\(or fp32, float, bf16, fp16, half\)",
     ):
         QPEFTReranker.from_pretrained(str(tiny_model_dir), device="cpu", dtype=value)
@@ -484,3 +484,79 @@ def test_invalid_dtype_is_an_input_error_naming_the_allowed_values(tiny_model_di
 def test_dtype_alias_loads_the_lm_in_that_dtype(tiny_model_dir):
     reranker = QPEFTReranker.from_pretrained(str(tiny_model_dir), device="cpu", dtype="bf16", max_length=64)
     assert reranker.model.lm.dtype == torch.bfloat16
+
+
+# -- 5. crafted checkpoints: refused before any large read or allocation, within bounded memory and time --------
+LOAD_AND_MEASURE = """
+import json, resource, sys
+from pyserini_qpeft import QPEFTReranker
+from pyserini_qpeft.errors import QPEFTError
+try:
+    QPEFTReranker.from_pretrained(sys.argv[1], device="cpu", dtype="float32")
+    outcome = "loaded"
+except QPEFTError as exc:
+    outcome = str(exc)
+print(json.dumps({"outcome": outcome, "peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+"""
+
+
+def _load_in_a_process(folder) -> dict:
+    import subprocess
+    import sys
+
+    env = {**os.environ, "OMP_NUM_THREADS": "1"}
+    done = subprocess.run(
+        [sys.executable, "-c", LOAD_AND_MEASURE, str(folder)], capture_output=True, timeout=120, env=env, check=True
+    )
+    return json.loads(done.stdout.decode().splitlines()[-1])
+
+
+def _craft(folder, case):
+    weights = folder / "qd_module.safetensors"
+    if case.startswith("config:"):
+        config = json.loads((folder / CONFIG_NAME).read_text())
+        config.update(json.loads(case[len("config:") :]))
+        (folder / CONFIG_NAME).write_text(json.dumps(config))
+    elif case == "sparse 30 GB weights":
+        os.truncate(weights, 30 * 2**30)
+    elif case == "weights link to /dev/zero":
+        weights.unlink()
+        weights.symlink_to("/dev/zero")
+    elif case == "weights are a FIFO":  # from_pretrained used to wait on it forever
+        weights.unlink()
+        os.mkfifo(weights)
+
+
+CRAFTED = {
+    "config:" + json.dumps({"num_virtual_tokens": 10**12}): "num_virtual_tokens=1000000000000 is invalid",
+    "config:" + json.dumps({"num_virtual_tokens": 500_000, "max_length": 10**6}): "prompt_embeddings of shape (2,",
+    "config:" + json.dumps({"num_hints": 10**9, "max_length": 2 * 10**9}): "num_hints=1000000000 is invalid",
+    "config:" + json.dumps({"mlp_hidden": 10**9}): "has shape (32,), but qpeft_config.json's sizes",
+    "sparse 30 GB weights": "32212254720 bytes, but qpeft_config.json records",
+    "weights link to /dev/zero": "qd_module.safetensors: not a regular file",
+    "weights are a FIFO": "qd_module.safetensors: not a regular file",
+}
+
+
+@pytest.fixture(scope="module")
+def normal_load(tmp_path_factory, tiny_model_dir):
+    """A Q-PEFT-R checkpoint on the tiny model, and the peak memory of a process that loads it."""
+    from pyserini_qpeft.model_loading import load_causal_lm
+
+    lm, tokenizer = load_causal_lm(str(tiny_model_dir), device="cpu", dtype="float32")
+    config = QPEFTConfig(base_model=str(tiny_model_dir), variant="r", num_hints=3, max_length=128, num_virtual_tokens=2)
+    folder = tmp_path_factory.mktemp("ckpt") / "r"
+    QPEFTReranker.from_lm(lm, tokenizer, config).save_pretrained(str(folder))
+    measured = _load_in_a_process(folder)
+    assert measured["outcome"] == "loaded"
+    return folder, measured["peak_kib"]
+
+
+@pytest.mark.parametrize("case", list(CRAFTED))
+def test_crafted_checkpoint_is_refused_in_bounded_memory_and_time(tmp_path, normal_load, case):
+    folder = tmp_path / "ckpt"
+    shutil.copytree(normal_load[0], folder)
+    _craft(folder, case)
+    measured = _load_in_a_process(folder)  # a hang (the FIFO) fails the 120 s timeout
+    assert CRAFTED[case] in measured["outcome"] and "\n" not in measured["outcome"]
+    assert measured["peak_kib"] < normal_load[1] + 64 * 1024, "more than 64 MiB above a normal load"

@@ -17,9 +17,19 @@ from conftest import search_scifact
 USER_TEXT = "the user's own notes\n"
 
 
+def _state(path: Path):
+    if path.is_symlink():
+        return ("link", os.readlink(path))
+    if path.is_dir():
+        return None
+    info = path.stat()
+    return path.read_bytes() if info.st_size < 2**20 else ("large", info.st_size, info.st_mtime_ns)
+
+
 def snapshot(root: Path) -> dict:
-    """Every file and folder under ``root`` with its bytes (None for folders)."""
-    return {str(p.relative_to(root)): (None if p.is_dir() else p.read_bytes()) for p in sorted(root.rglob("*"))}
+    """Every file and folder under ``root`` with its bytes (None for folders; a link's target, a large file's size
+    and time, so that a 30 GB sparse file or a link to /dev/zero is not read)."""
+    return {str(p.relative_to(root)): _state(p) for p in sorted(root.rglob("*"))}
 
 
 @pytest.fixture(scope="module")
@@ -50,8 +60,8 @@ def copy_tree(src: Path, dst: Path) -> Path:
 
 
 # Each case: name -> function(tmp_path, ctx) returning (argv, expected exit code).
-def _rerank(ctx, *extra, output=None, model=None, run=None):
-    return [
+def _rerank(ctx, *extra, output=None, model=None, run=None, max_length="128"):
+    argv = [
         "rerank",
         "--run",
         str(run or ctx["run"]),
@@ -64,11 +74,12 @@ def _rerank(ctx, *extra, output=None, model=None, run=None):
         "--model",
         str(model or ctx["model"]),
         "--max-length",
-        "128",
+        max_length,
         "--output",
         str(output or ctx["tmp"] / "out.trec"),
         *extra,
     ]
+    return argv if max_length else argv[: -4 - len(extra)] + argv[-2 - len(extra) :]
 
 
 def case_output_is_a_folder(tmp, ctx):
@@ -105,11 +116,15 @@ def case_garbage_checkpoint_weights(tmp, ctx):
 
 
 def _config_field(tmp, ctx, key, value):
+    return _config_fields(tmp, ctx, **{key: value})
+
+
+def _config_fields(tmp, ctx, **values):
     ckpt = copy_tree(ctx["checkpoint"], tmp / "ckpt")
     data = json.loads((ckpt / "qpeft_config.json").read_text())
-    data[key] = value
+    data.update(values)
     (ckpt / "qpeft_config.json").write_text(json.dumps(data))
-    return _rerank(ctx, model=ckpt), 1
+    return _rerank(ctx, model=ckpt, max_length=None), 1  # the checkpoint's own max_length
 
 
 def case_checkpoint_int_field_is_a_string(tmp, ctx):
@@ -258,7 +273,105 @@ def case_evaluate_binary_garbage(tmp, ctx):
     return ["evaluate", "--run", str(garbage), "--qrels", str(garbage)], 1
 
 
+# -- round two: the input run as output, NaN scores, crafted checkpoints, an alias bomb, an unknown model id ----
+def case_output_is_the_input_run(tmp, ctx):
+    run = tmp / "same.trec"
+    run.write_bytes(Path(ctx["run"]).read_bytes())
+    return _rerank(ctx, run=run, output=run), 1
+
+
+def case_output_is_an_empty_user_file(tmp, ctx):
+    (tmp / "notes.txt").write_text("")
+    return _rerank(ctx, output=tmp / "notes.txt"), 1
+
+
+def _run_with_score(tmp, ctx, score):
+    run = tmp / "scores.trec"
+    lines = Path(ctx["run"]).read_text().splitlines(keepends=True)
+    fields = lines[1].split()
+    lines[1] = " ".join(fields[:4] + [score, fields[5]]) + "\n"
+    run.write_text("".join(lines))
+    return _rerank(ctx, run=run), 1
+
+
+def case_run_has_a_nan_score(tmp, ctx):
+    return _run_with_score(tmp, ctx, "nan")
+
+
+def case_run_has_an_infinite_score(tmp, ctx):
+    return _run_with_score(tmp, ctx, "-inf")
+
+
+def case_checkpoint_num_virtual_tokens_10_to_the_12(tmp, ctx):
+    return _config_field(tmp, ctx, "num_virtual_tokens", 10**12)
+
+
+def case_checkpoint_num_virtual_tokens_500000_beyond_its_weights(tmp, ctx):
+    return _config_fields(tmp, ctx, num_virtual_tokens=500_000, max_length=10**6)
+
+
+def case_checkpoint_num_hints_beyond_the_lm_positions(tmp, ctx):
+    return _config_fields(tmp, ctx, num_hints=10**9, max_length=2 * 10**9)
+
+
+def case_checkpoint_mlp_hidden_beyond_its_weights(tmp, ctx):
+    return _config_field(tmp, ctx, "mlp_hidden", 10**9)
+
+
+def case_checkpoint_weights_30gb_sparse_file(tmp, ctx):
+    ckpt = copy_tree(ctx["checkpoint"], tmp / "ckpt")
+    os.truncate(ckpt / "qd_module.safetensors", 30 * 2**30)
+    return _rerank(ctx, model=ckpt), 1
+
+
+def case_checkpoint_weights_symlink_to_dev_zero(tmp, ctx):
+    ckpt = copy_tree(ctx["checkpoint"], tmp / "ckpt")
+    (ckpt / "qd_module.safetensors").unlink()
+    (ckpt / "qd_module.safetensors").symlink_to("/dev/zero")
+    return _rerank(ctx, model=ckpt), 1
+
+
+def case_pipeline_yaml_alias_bomb(tmp, ctx):
+    bomb = "".join(f"  - &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]\n" for i in range(1, 10))
+    return _pipeline(tmp, ctx, f"bomb:\n  - &l0 [lol]\n{bomb}reranker: {{model: {ctx['model']}, depth: *l9}}\n")
+
+
+def case_unknown_model_id_without_network(tmp, ctx):
+    return _rerank(ctx, model="some-org/not-local"), 1
+
+
+def case_max_length_8(tmp, ctx):
+    return _rerank(ctx, "--max-length", "8"), 1
+
+
+def case_batch_size_zero(tmp, ctx):
+    return _rerank(ctx, "--batch-size", "0"), 1
+
+
+def case_fusion_weight_2(tmp, ctx):
+    return _rerank(ctx, "--fusion-weight", "2"), 1
+
+
 CASES = {name[len("case_") :]: fn for name, fn in sorted(globals().items()) if name.startswith("case_")}
+
+# What the one line must say, for the cases whose message was chosen with them.
+SAYS = {
+    "output_is_the_input_run": "same.trec: is the input --run",
+    "output_is_an_empty_user_file": "notes.txt: exists and is not a TREC run file",
+    "run_has_a_nan_score": "scores.trec:2: score 'nan' must be a finite number",
+    "run_has_an_infinite_score": "scores.trec:2: score '-inf' must be a finite number",
+    "checkpoint_num_virtual_tokens_10_to_the_12": "num_virtual_tokens=1000000000000 is invalid: the soft",
+    "checkpoint_num_virtual_tokens_500000_beyond_its_weights": "holds prompt_embeddings of shape (2, 32)",
+    "checkpoint_num_hints_beyond_the_lm_positions": "1000000000 is invalid: the hints must fit in max_length=256",
+    "checkpoint_mlp_hidden_beyond_its_weights": "mlp.net.0.bias has shape (32,), but qpeft_config.json's sizes",
+    "checkpoint_weights_30gb_sparse_file": "qd_module.safetensors: 32212254720 bytes, but qpeft_config.json records",
+    "checkpoint_weights_symlink_to_dev_zero": "qd_module.safetensors: not a regular file",
+    "pipeline_yaml_alias_bomb": "p.yaml:7: YAML alias *l0 is not allowed in a pipeline config",
+    "unknown_model_id_without_network": "cannot load model 'some-org/not-local'",
+    "max_length_8": "--max-length: Input should be greater than or equal to 16, got 8",
+    "batch_size_zero": "--batch-size: Input should be greater than or equal to 1, got 0",
+    "fusion_weight_2": "--fusion-weight: Input should be less than or equal to 1, got 2.0",
+}
 
 
 @pytest.fixture
@@ -287,6 +400,7 @@ def test_cli_broken_input(case, ctx, capsys):
     err = capsys.readouterr().err
     assert code == expected, err
     assert "Traceback" not in err and len(err.strip().splitlines()) == 1, err
+    assert SAYS.get(case, "") in err, err
     assert snapshot(ctx["tmp"]) == before, "files were created, changed or deleted"
 
 

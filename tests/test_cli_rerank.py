@@ -77,6 +77,7 @@ def test_rerank_flags_are_the_reranker_options():
     assert actions["model"].required and actions["model"].option_strings == ["--model"]
     assert actions["depth"].help.endswith("(default: all)")
     assert actions["dtype"].default == "auto"
+
     assert actions["dtype"].choices == [
         "auto",
         "float32",
@@ -106,3 +107,23 @@ def test_rerank_without_an_index_reads_the_beir_corpus(
                        "--output", tmp_path / "none.trec")  # fmt: skip
     assert_one_line_error(code, err, "rerank", "give --index DIR")
     assert not (tmp_path / "none.trec").exists()
+
+
+@pytest.mark.parametrize(
+    "flag, value, words",
+    [
+        ("--max-length", 8, "--max-length: Input should be greater than or equal to 16, got 8"),
+        ("--batch-size", 0, "--batch-size: Input should be greater than or equal to 1, got 0"),
+        ("--fusion-weight", 2, "--fusion-weight: Input should be less than or equal to 1, got 2.0"),
+        ("--model", "some-org/not-local", "cannot load model 'some-org/not-local'"),
+    ],
+)
+def test_cheap_checks_name_the_flag_before_java_or_the_model_load(capsys, tmp_path, scifact, flag, value, words):
+    """The index does not exist and the topics are not read: the flag's own error must come first."""
+    run = tmp_path / "in.trec"
+    run.write_text("1 Q0 d 1 1.0 bm25\n")
+    argv = ["-q", "rerank", "--run", run, "--index", tmp_path / "no-index", "--beir", scifact]
+    argv += ["--model", "no-such-model-folder", "--output", tmp_path / "out.trec", flag, value]
+    code, _, err = cli(capsys, *argv)
+    assert_one_line_error(code, err, "rerank", words)
+    assert "QPEFTConfig" not in err and sorted(p.name for p in tmp_path.iterdir()) == ["in.trec"]

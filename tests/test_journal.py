@@ -1,5 +1,6 @@
 """The resumable run journal: crash-consistent at every byte, and refusing other settings on resume."""
 
+import logging
 import os
 
 import pytest
@@ -74,6 +75,47 @@ def test_journal_garbage_or_corrupted_block_is_dropped_not_duplicated(tmp_path):
         journal_path.write_text(junk, encoding="utf-8", errors="surrogateescape")
         assert resume_and_finish(out, expected_kept=1) == 1
         assert out.read_bytes() == expected
+
+
+def test_journal_tampered_block_is_dropped_with_a_log_line(tmp_path, caplog):
+    data = full_journal_bytes(tmp_path)
+    out = tmp_path / "run.trec"
+    out.with_name("run.trec.journal").write_bytes(data.replace(b" a 1 3.000000 t", b" z 1 3.000000 t"))
+    with caplog.at_level(logging.WARNING, logger="pyserini_qpeft.journal"):
+        assert resume_and_finish(out, expected_kept=0) == 0
+    [record] = caplog.records
+    dropped = len(data) - data.index(b"\n") - 1  # every block after the header: the first is the tampered one
+    assert f"{out}.journal: dropped its last {dropped} bytes" in record.getMessage()
+    assert out.read_bytes() == straight_run(tmp_path)
+
+
+def test_journal_block_written_under_other_settings_is_not_accepted(tmp_path):
+    """Blocks appended by a run with other settings after it replaced the journal, then the header put back:
+    each block carries a digest of the settings line it was computed under, so none of them counts."""
+    out = tmp_path / "run.trec"
+    other = RunJournal(out, "t", {**SETTINGS, "fusion_weight": 0.55})
+    other.start(resume=False)
+    other.record("q1", [("x", 9.0)])
+    other.close()
+    ours = RunJournal(out, "t", SETTINGS)
+    data = out.with_name("run.trec.journal").read_bytes()
+    out.with_name("run.trec.journal").write_bytes(ours.header + data.split(b"\n", 1)[1])
+    assert resume_and_finish(out, expected_kept=0) == 0
+    assert out.read_bytes() == straight_run(tmp_path)
+
+
+def test_journal_appends_through_its_own_descriptor_when_the_path_is_replaced(tmp_path):
+    out = tmp_path / "run.trec"
+    journal = RunJournal(out, "t", SETTINGS)
+    journal.start(resume=False)
+    journal.record("q1", RUN["q1"])
+    mine = out.with_name("run.trec.journal")
+    os.replace(mine, tmp_path / "moved.journal")
+    mine.write_text("another writer's file\n")
+    journal.record("q2", RUN["q2"])
+    journal.close()
+    assert mine.read_text() == "another writer's file\n"
+    assert (tmp_path / "moved.journal").read_bytes().count(b"#end ") == 2
 
 
 def test_journal_kill_after_the_final_rename_still_resumes_to_the_same_file(tmp_path):

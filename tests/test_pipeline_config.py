@@ -175,3 +175,27 @@ def test_every_section_key_is_a_dataclass_field(tmp_path, scifact):
     config = load_pipeline_config(write(tmp_path, yaml.safe_dump(data)))
     assert asdict(config.reranker) == {**asdict(RerankerOptions()), "model": "m"}
     assert config.first_stage == FirstStage() and config.reranker.depth == 20 and config.first_stage.hits == 100
+
+
+def test_yaml_alias_bomb_is_refused_at_once_in_the_file_and_in_set(tmp_path, scifact):
+    import time
+
+    levels = "".join(f"  - &l{i} [{', '.join([f'*l{i - 1}'] * 9)}]\n" for i in range(1, 10))
+    text = (LINES % {"beir": scifact}) + f"bomb:\n  - &l0 [lol]\n{levels}"
+    start = time.monotonic()
+    with pytest.raises(InputError) as error:
+        load_pipeline_config(write(tmp_path, text))
+    assert time.monotonic() - start < 2
+    line = text.splitlines().index("  - &l1 [" + ", ".join(["*l0"] * 9) + "]") + 1
+    assert str(error.value) == f"{tmp_path / 'p.yaml'}:{line}: YAML alias *l0 is not allowed in a pipeline config; " + (
+        "write the value out"
+    )
+    with pytest.raises(InputError, match=r"^--set: YAML alias \*a is not allowed"):
+        load_pipeline_config(write(tmp_path, LINES % {"beir": scifact}), ["reranker.depth=[&a [1, 1], *a]"])
+
+
+def test_a_huge_wrong_value_is_named_in_a_short_message(tmp_path, scifact):
+    text = (LINES % {"beir": scifact}).replace("  depth: 20", "  depth: [" + ", ".join(["1"] * 10**5) + "]")
+    with pytest.raises(InputError) as error:
+        load_pipeline_config(write(tmp_path, text))
+    assert "'reranker.depth' = [1, 1, 1, 1, ...]" in str(error.value) and len(str(error.value)) < 300

@@ -1,6 +1,7 @@
 """Presets (checkpoints addressed by name, resolved offline) and the model card save_pretrained writes."""
 
 import json
+import logging
 
 import pytest
 
@@ -32,14 +33,20 @@ def test_a_preset_name_resolves_to_its_folder_and_loads(tmp_path, monkeypatch, t
     assert loaded.score("aspirin", docs) == pytest.approx(tiny_prompt_reranker.score("aspirin", docs))
 
 
-def test_a_local_folder_wins_over_a_preset_of_the_same_name(tmp_path, monkeypatch, tiny_prompt_reranker):
+def test_a_local_folder_wins_over_a_preset_of_the_same_name_and_says_so(
+    tmp_path, monkeypatch, caplog, tiny_prompt_reranker
+):
     root = tmp_path / "presets"
     tiny_prompt_reranker.save_pretrained(str(root / "same"))
     monkeypatch.setattr(presets, "PRESET_ROOT", root)
     local = tmp_path / "work" / "same"
     local.mkdir(parents=True)
     monkeypatch.chdir(tmp_path / "work")
-    assert presets.resolve("same") is None
+    with caplog.at_level(logging.WARNING, logger="pyserini_qpeft.presets"):
+        assert presets.resolve("same") is None
+    assert [r.getMessage() for r in caplog.records] == [
+        f"same: loading the local folder {local.resolve()}, not the preset of that name"
+    ]
 
 
 def test_every_shipped_preset_is_a_checkpoint_with_a_model_card():

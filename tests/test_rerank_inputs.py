@@ -1,5 +1,7 @@
 """What ``rerank`` and ``score`` accept: dispatch on the real types of queries and hits, clear errors otherwise."""
 
+import math
+
 import pytest
 
 from pyserini_qpeft import Candidate, QPEFTReranker
@@ -93,3 +95,37 @@ def test_rerank_refuses_mixed_kinds_and_bad_queries(reranker):
         reranker.rerank(QUERY, mixed)
     with pytest.raises(InputError, match="query must be a str or an object with a .text"):
         reranker.rerank(42, candidates())
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), float("-inf")])
+@pytest.mark.parametrize("weight", ["checkpoint", 0.0, 0.5, None])
+def test_rerank_refuses_non_finite_first_stage_scores(reranker, bad, weight):
+    hits = candidates()
+    hits[1].score = bad
+    with pytest.raises(InputError, match=r"hits\[1\] \('d2'\) has first-stage score .*; scores must be finite"):
+        reranker.rerank(QUERY, hits, fusion_weight=weight)
+
+
+def test_rerank_refuses_a_document_listed_twice(reranker):
+    hits = candidates() + [Candidate(docid="d1", score=0.0, text="again")]
+    with pytest.raises(InputError, match=r"hits\[3\] \('d1'\) repeats hits\[0\]; rerank each document once"):
+        reranker.rerank(QUERY, hits, fusion_weight=0.5)
+
+
+def test_rank_llm_candidates_with_nan_scores_or_twice_are_refused(reranker):
+    from pyserini_qpeft.adapters import Request
+
+    def request(scores, docids):
+        cands = [RankCandidate(docid=d, score=s, doc={"contents": DOCS["d1"]}) for d, s in zip(docids, scores)]
+        return Request(query=RankQuery(text=QUERY, qid="q"), candidates=cands)
+
+    with pytest.raises(InputError, match="finite"):
+        reranker.rerank_batch([request([1.0, float("nan")], ["a", "b"])], fusion_weight=0.0)
+    with pytest.raises(InputError, match="repeats"):
+        reranker.rerank_batch([request([1.0, 0.5], ["a", "a"])])
+
+
+def test_finite_scores_give_a_sorted_finite_result_at_every_weight(reranker):
+    for weight in (0.0, 0.3, 1.0, None):
+        scores = [c.score for c in reranker.rerank(QUERY, candidates(), fusion_weight=weight)]
+        assert all(math.isfinite(s) for s in scores) and scores == sorted(scores, reverse=True)

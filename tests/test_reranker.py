@@ -63,7 +63,7 @@ def test_from_pretrained_loads_a_local_folder(tmp_path):
     model = tiny_llama(len(tokenizer), seed=3)
     model.save_pretrained(tmp_path / "lm")
     tokenizer.save_pretrained(tmp_path / "lm")
-    loaded = QPEFTReranker.from_pretrained(str(tmp_path / "lm"), device="cpu", max_length=1000)
+    loaded = QPEFTReranker.from_pretrained(str(tmp_path / "lm"), device="cpu", dtype="float32", max_length=1000)
     assert loaded.model.encoder.max_length == 256  # capped at the model's positions
     direct = QPEFTReranker.from_lm(model, tokenizer, QPEFTConfig(max_length=256))
     assert loaded.score(QUERY, list(DOCS.values())) == pytest.approx(direct.score(QUERY, list(DOCS.values())), abs=1e-6)
@@ -78,6 +78,25 @@ def test_unknown_model_offline_says_what_to_do(monkeypatch, tmp_path):
         resolve_model(str(tmp_path))
     with pytest.raises(QPEFTError, match="GGUF file not found"):
         resolve_model(str(tmp_path / "x.gguf"))
+
+
+def test_unknown_model_id_with_no_network_fails_at_once_unless_downloads_are_asked_for(monkeypatch, tmp_path):
+    """Neither a local folder, a preset nor in the cache: one line in well under a second, no Hub retries."""
+    import time
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    monkeypatch.delenv("PYSERINI_QPEFT_DOWNLOAD", raising=False)
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    start = time.monotonic()
+    with pytest.raises(QPEFTError) as error:
+        QPEFTReranker.from_pretrained("some-org/not-local", device="cpu")
+    assert time.monotonic() - start < 2
+    message = str(error.value)
+    assert "\n" not in message and "'some-org/not-local'" in message and "PYSERINI_QPEFT_DOWNLOAD=1" in message
+    monkeypatch.setenv("PYSERINI_QPEFT_DOWNLOAD", "1")
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")  # asked for, but the Hub is switched off: still at once
+    with pytest.raises(QPEFTError, match="the Hub is switched off"):
+        resolve_model("some-org/not-local")
 
 
 def test_gguf_cache_key_follows_the_bytes_not_the_path(tmp_path):

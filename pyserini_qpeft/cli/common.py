@@ -7,10 +7,11 @@ and help); a command changes only what differs on its surface, e.g. :data:`CLI_R
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import types
 import typing
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import fields
 from typing import Any, Literal, TypeVar, Union
 
@@ -128,13 +129,25 @@ def load_reranker(options: RerankerOptions):
     )
 
 
-def reranker_from_args(args: argparse.Namespace):
-    """A QPEFTReranker from the reranker flags; the device is checked (and named as typed) before loading."""
-    from ..model_loading import resolve_device
+def reranker_options(args: argparse.Namespace) -> RerankerOptions:
+    """The reranker flags, checked before anything slow (Java, the model) starts: values, device, model name."""
+    from ..model_loading import check_model_available, resolve_device
 
     options = options_from_args(RerankerOptions, args)
     resolve_device(options.device, "--device")
-    return load_reranker(options)
+    check_model_available(options.model)
+    return options
+
+
+@contextlib.contextmanager
+def lock_output(output: str) -> Iterator[None]:
+    """Hold ``output``'s lock (:mod:`pyserini_qpeft.lock`) for this process's rank: one writer per output."""
+    from ..distributed import world_from_env
+    from ..lock import output_lock
+
+    world = world_from_env()
+    with output_lock(output, world.rank, world.size):
+        yield
 
 
 def add_resume_arg(parser: argparse.ArgumentParser) -> None:
@@ -215,7 +228,7 @@ def rerank_to_file(args: argparse.Namespace, reranker, run, queries, searcher, s
     }
     resume = getattr(args, "resume", False) or distributed.restarted()
     journal = RunJournal(args.output, tag, settings, rank=world.rank, processes=world.size)
-    kept = journal.start(resume)
+    kept = journal.start(resume)  # the caller holds the output's lock (lock_output)
     mine = distributed.share(run, cost=lambda qid: min(len(run[qid]), args.depth or len(run[qid])), world=world)
     kept_everywhere = int(distributed.all_reduce_sum([kept], world)[0])  # rank 0 tells for all ranks
     if kept_everywhere:
@@ -223,7 +236,10 @@ def rerank_to_file(args: argparse.Namespace, reranker, run, queries, searcher, s
     if world.distributed:
         logger.info("%s: reranking %d of %d topics", world, len(mine), len(run))
     todo = {qid: run[qid] for qid in mine if not journal.finished(qid)}
-    with progress_bar(args, total=len(mine), initial=kept, desc="rerank", unit="query") as bar:
+    with (
+        contextlib.closing(journal),
+        progress_bar(args, total=len(mine), initial=kept, desc="rerank", unit="query") as bar,
+    ):
         for qid, hits in rerank_run(
             reranker,
             todo,

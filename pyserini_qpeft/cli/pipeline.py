@@ -10,7 +10,7 @@ from pathlib import Path
 from .. import distributed
 from ..atomic import atomic_write
 from ..outputs import check_json_output, check_run_output
-from .common import load_reranker, progress_bar, rerank_to_file
+from .common import load_reranker, lock_output, progress_bar, rerank_to_file
 
 logger = logging.getLogger(__name__)
 
@@ -45,22 +45,33 @@ def _metrics_table(rows: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..beir_data import first_queries, load_qrels, load_queries, load_topics
-    from ..evaluation import evaluate
-    from ..first_stage import bm25_search, hits_to_run
-    from ..lucene_index import build_index, open_searcher
     from ..pipeline_config import load_pipeline_config
-    from ..runs import check_run_tag, write_run
+    from ..runs import check_run_tag
 
     config = load_pipeline_config(args.config, args.overrides)
     if config.output.tag is not None:
         check_run_tag(config.output.tag)
-    output = check_run_output(config.output.run, "output.run")
+    output = check_run_output(config.output.run, "output.run", inputs={"topics.file": config.topics.file})
     bm25_path = output.with_name(output.stem + ".bm25" + output.suffix) if config.reranker else output
     check_run_output(bm25_path, "output.run (its BM25 run)")
     metrics_path = check_json_output(
         output.with_name(output.name + ".metrics.json"), METRICS_KEYS, "output.run (its metrics)"
     )
+    if config.reranker:
+        from ..model_loading import check_model_available
+
+        check_model_available(config.reranker.model)
+    with lock_output(str(output)):
+        return _run(args, config, output, bm25_path, metrics_path)
+
+
+def _run(args: argparse.Namespace, config, output: Path, bm25_path: Path, metrics_path: Path) -> int:
+    from ..beir_data import first_queries, load_qrels, load_queries, load_topics
+    from ..evaluation import evaluate
+    from ..first_stage import bm25_search, hits_to_run
+    from ..lucene_index import build_index, open_searcher
+    from ..runs import write_run
+
     qrels = load_qrels(config.evaluation.qrels) if config.evaluation else None
     topics = config.topics
     queries = load_topics(topics.file) if topics.file else load_queries(topics.beir, topics.split)

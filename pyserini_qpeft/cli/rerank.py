@@ -7,7 +7,16 @@ import logging
 
 from ..errors import InputError
 from ..runs import check_run_tag, read_run
-from .common import add_model_args, add_resume_arg, add_topic_args, load_topic_args, rerank_to_file, reranker_from_args
+from .common import (
+    add_model_args,
+    add_resume_arg,
+    add_topic_args,
+    load_reranker,
+    load_topic_args,
+    lock_output,
+    rerank_to_file,
+    reranker_options,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -45,22 +54,24 @@ def run(args: argparse.Namespace) -> int:
     from ..lucene_index import open_searcher
     from ..outputs import check_run_output
 
-    check_run_output(args.output)
+    check_run_output(args.output, inputs={"--run": args.run, "--topics": args.file})
     if args.run_tag is not None:
         check_run_tag(args.run_tag)
-    queries = load_topic_args(args)
-    first_stage = read_run(args.run)
-    if args.max_queries is not None:
-        first_stage = {qid: hits for qid, hits in first_stage.items() if qid in queries}
-    if args.index:
-        searcher = open_searcher(args.index)
-    elif args.beir:
-        from ..run_searcher import RunSearcher
-
-        searcher = RunSearcher.from_files(args.run, args.beir, queries, ())
-    else:
+    options = reranker_options(args)
+    if not (args.index or args.beir):
         raise InputError("give --index DIR (the documents' texts), or --beir DIR, whose corpus.jsonl holds them")
-    reranker = reranker_from_args(args)
-    rerank_to_file(args, reranker, first_stage, queries, searcher, source=args.run, tag=args.run_tag)
+    with lock_output(args.output):
+        queries = load_topic_args(args)
+        first_stage = read_run(args.run)
+        if args.max_queries is not None:
+            first_stage = {qid: hits for qid, hits in first_stage.items() if qid in queries}
+        if args.index:
+            searcher = open_searcher(args.index)
+        else:
+            from ..run_searcher import RunSearcher
+
+            searcher = RunSearcher.from_files(args.run, args.beir, queries, ())
+        reranker = load_reranker(options)
+        rerank_to_file(args, reranker, first_stage, queries, searcher, source=args.run, tag=args.run_tag)
     logger.info("wrote %s (%d queries)", args.output, len(first_stage))
     return 0

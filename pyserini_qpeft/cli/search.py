@@ -14,11 +14,13 @@ from .common import (
     add_options,
     add_resume_arg,
     add_topic_args,
+    load_reranker,
     load_topic_args,
+    lock_output,
     options_from_args,
     progress_bar,
     rerank_to_file,
-    reranker_from_args,
+    reranker_options,
 )
 
 logger = logging.getLogger(__name__)
@@ -48,21 +50,25 @@ def run(args: argparse.Namespace) -> int:
     from ..lucene_index import open_searcher
     from ..outputs import check_run_output
 
-    check_run_output(args.output)
+    check_run_output(args.output, inputs={"--topics": args.file})
     first_stage = options_from_args(FirstStage, args)
     tag = None if args.run_tag is None else check_run_tag(args.run_tag)
-    queries = load_topic_args(args)
-    reranker = reranker_from_args(args) if args.model else None
-    searcher = open_searcher(args.index, k1=first_stage.k1, b=first_stage.b)
-    with progress_bar(args, total=len(queries), desc="bm25", unit="query") as bar:
-        found = bm25_search(searcher, queries, hits=first_stage.hits, threads=first_stage.threads, progress=bar.update)
-    result = hits_to_run(found)
-    empty = [qid for qid, hits in result.items() if not hits]
-    if empty:
-        logger.warning("%d queries retrieved nothing (e.g. %s)", len(empty), empty[0])
-    if reranker is not None:
-        rerank_to_file(args, reranker, result, queries, searcher, source=f"index {args.index}", tag=tag)
-    elif world_from_env().is_main:  # under torchrun every rank searched; one writes
-        write_run(args.output, result, tag or "bm25")
+    options = reranker_options(args) if args.model else None
+    with lock_output(args.output):
+        queries = load_topic_args(args)
+        reranker = load_reranker(options) if options else None
+        searcher = open_searcher(args.index, k1=first_stage.k1, b=first_stage.b)
+        with progress_bar(args, total=len(queries), desc="bm25", unit="query") as bar:
+            found = bm25_search(
+                searcher, queries, hits=first_stage.hits, threads=first_stage.threads, progress=bar.update
+            )
+        result = hits_to_run(found)
+        empty = [qid for qid, hits in result.items() if not hits]
+        if empty:
+            logger.warning("%d queries retrieved nothing (e.g. %s)", len(empty), empty[0])
+        if reranker is not None:
+            rerank_to_file(args, reranker, result, queries, searcher, source=f"index {args.index}", tag=tag)
+        elif world_from_env().is_main:  # under torchrun every rank searched; one writes
+            write_run(args.output, result, tag or "bm25")
     logger.info("wrote %s (%d queries)", args.output, len(result))
     return 0
