@@ -76,4 +76,14 @@ def test_rerank_flags_are_the_reranker_options():
         assert actions[spec.name].default == default and actions[spec.name].help.startswith(spec.metadata["help"])
     assert actions["model"].required and actions["model"].option_strings == ["--model"]
     assert actions["depth"].help.endswith("(default: all)")
-    assert actions["dtype"].choices == ["float32", "fp32", "float", "bfloat16", "bf16", "float16", "fp16", "half"]
+    assert actions["dtype"].choices == [
+        "auto",
+        "float32",
+        "fp32",
+        "float",
+        "bfloat16",
+        "bf16",
+        "float16",
+        "fp16",
+        "half",
+    ]
