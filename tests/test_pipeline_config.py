@@ -122,7 +122,7 @@ evaluation:
         (
             "  model: m",
             "  model: m\n  dtype: nn",
-            "p.yaml:8: 'reranker.dtype' = 'nn': Input should be 'float32', 'fp32'",
+            "p.yaml:8: 'reranker.dtype' = 'nn': Input should be 'auto', 'float32', 'fp32'",
         ),
         ("  model: m", "  model: m\n  device: gpu0", "p.yaml:8: 'reranker.device'='gpu0' is not a valid device"),
         ("  model: m", "  batch_size: true", "p.yaml:7: 'reranker.batch_size' = True: Input should be a valid integer"),
