@@ -115,7 +115,7 @@ def pyserini_jar() -> str:
     jars = glob.glob(os.path.join(root, "anserini-*-fatjar.jar"))
     if not jars:
         raise QPEFTError(
-            f"no anserini-*-fatjar.jar in {root}: reinstall pyserini (`pip install --force-reinstall pyserini==1.6.0`)."
+            f"no anserini-*-fatjar.jar in {root}: reinstall pyserini (`pip install --force-reinstall pyserini`)."
         )
     return max(jars, key=os.path.getmtime)
 

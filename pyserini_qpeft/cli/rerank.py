@@ -25,7 +25,12 @@ def add_parser(sub) -> None:
         metavar="FILE",
         help="TREC run to rerank (spell it --run-file under torchrun, whose own --run-path takes --run)",
     )
-    parser.add_argument("--index", required=True, metavar="DIR", help="Lucene index holding the documents' raw text")
+    parser.add_argument(
+        "--index",
+        required=True,
+        metavar="DIR|NAME",
+        help="Lucene index holding the documents' raw text, or a Pyserini prebuilt index name from its cache",
+    )
     parser.add_argument("--output", required=True, metavar="FILE", help="TREC run file to write")
     parser.add_argument(
         "--run-tag", default=None, help="run tag in the last column (default: qpeft, or qpeft-fusedW when fused)"
@@ -47,7 +52,7 @@ def run(args: argparse.Namespace) -> int:
     first_stage = read_run(args.run)
     if args.max_queries is not None:
         first_stage = {qid: hits for qid, hits in first_stage.items() if qid in queries}
-    searcher = open_searcher(args.index)
+    searcher = open_searcher(args.index, what="--index")
     reranker = reranker_from_args(args)
     rerank_to_file(args, reranker, first_stage, queries, searcher, source=args.run, tag=args.run_tag)
     logger.info("wrote %s (%d queries)", args.output, len(first_stage))

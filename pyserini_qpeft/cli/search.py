@@ -32,7 +32,12 @@ def add_parser(sub) -> None:
         help="BM25 search (optionally reranked) to a TREC run",
         description="Run BM25 for every topic and write a TREC run; --rerank MODEL reranks the hits.",
     )
-    parser.add_argument("--index", required=True, metavar="DIR", help="Lucene index folder")
+    parser.add_argument(
+        "--index",
+        required=True,
+        metavar="DIR|NAME",
+        help="Lucene index folder, or a Pyserini prebuilt index name (e.g. beir-v1.0.0-scifact.flat) from its cache",
+    )
     parser.add_argument("--output", required=True, metavar="FILE", help="TREC run file to write")
     add_options(parser, FirstStage, changes=CLI_FIRST_STAGE)
     parser.add_argument(
@@ -53,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     tag = None if args.run_tag is None else check_run_tag(args.run_tag)
     queries = load_topic_args(args)
     reranker = reranker_from_args(args) if args.model else None
-    searcher = open_searcher(args.index, k1=first_stage.k1, b=first_stage.b)
+    searcher = open_searcher(args.index, k1=first_stage.k1, b=first_stage.b, what="--index")
     with progress_bar(args, total=len(queries), desc="bm25", unit="query") as bar:
         found = bm25_search(searcher, queries, hits=first_stage.hits, threads=first_stage.threads, progress=bar.update)
     result = hits_to_run(found)
