@@ -50,12 +50,14 @@ def option(
     *flags: str,
     none: str | None = None,
     path: bool = False,
+    pyserini: bool = False,
     **argparse: Any,
 ) -> Any:
     """A dataclass field that documents itself. With ``help`` it is also a command-line flag, spelled ``flags``
     (default ``--field-name``), with any other ``argparse`` keywords (``metavar``, ``action``, ...); ``none`` says
-    what None means ("all"). ``path`` marks a file or folder name (the YAML pipeline resolves it against the file)."""
-    metadata = {"help": help, "flags": flags, "none": none, "path": path, "argparse": argparse}
+    what None means ("all"). ``path`` marks a file or folder name (the YAML pipeline resolves it against the file);
+    ``pyserini`` says it may also be one of Pyserini's names (resolved by :mod:`pyserini_qpeft.pyserini_names`)."""
+    metadata = {"help": help, "flags": flags, "none": none, "path": path, "pyserini": pyserini, "argparse": argparse}
     return field(default=default, metadata=metadata)
 
 

@@ -110,12 +110,12 @@ def pyserini_jar() -> str:
 
     spec = importlib.util.find_spec("pyserini")
     if spec is None or not spec.submodule_search_locations:
-        raise QPEFTError("Pyserini is not installed: run `pip install pyserini==1.6.0`.")
+        raise QPEFTError("Pyserini is not installed: run `pip install pyserini`.")
     root = os.environ.get("ANSERINI_CLASSPATH") or os.path.join(spec.submodule_search_locations[0], "resources", "jars")
     jars = glob.glob(os.path.join(root, "anserini-*-fatjar.jar"))
     if not jars:
         raise QPEFTError(
-            f"no anserini-*-fatjar.jar in {root}: reinstall pyserini (`pip install --force-reinstall pyserini==1.6.0`)."
+            f"no anserini-*-fatjar.jar in {root}: reinstall pyserini (`pip install --force-reinstall pyserini`)."
         )
     return max(jars, key=os.path.getmtime)
 

@@ -109,16 +109,24 @@ def build_index(
     return count
 
 
-def open_searcher(index_dir: str | os.PathLike, k1: float = 0.9, b: float = 0.4):
-    """A Pyserini ``LuceneSearcher`` with BM25(k1, b) on ``index_dir``, with a clear error for a bad folder."""
-    index_dir = Path(index_dir)
+def open_searcher(index_dir: str | os.PathLike, k1: float = 0.9, b: float = 0.4, what: str = "index"):
+    """A Pyserini ``LuceneSearcher`` with BM25(k1, b) on ``index_dir``, with a clear error for a bad folder.
+
+    ``index_dir`` may also be one of Pyserini's prebuilt index names (``beir-v1.0.0-scifact.flat``), opened from
+    Pyserini's cache; a local folder of that name wins (see :mod:`pyserini_qpeft.pyserini_names`). ``what`` names
+    the argument in errors about names.
+    """
+    from .pyserini_names import index_path
+
+    index_dir = index_path(index_dir, what=what)
     if not index_dir.is_dir():
         raise InputError(
-            f"{index_dir}: index folder not found; build one with `pyserini-qpeft index --beir DIR --index {index_dir}`"
+            f"{index_dir}: index folder not found (nor one of Pyserini's prebuilt index names); build one with "
+            f"`pyserini-qpeft index --beir DIR --index {index_dir}`"
         )
     if not any(index_dir.glob("segments_*")):
         raise InputError(f"{index_dir}: not a Lucene index (no segments_* file); build one with `pyserini-qpeft index`")
-    searcher = lucene().LuceneSearcher(str(index_dir))
+    searcher = lucene().LuceneSearcher(str(index_dir.absolute()))  # Java resolves against its own start folder
     searcher.set_bm25(k1, b)
     return searcher
 

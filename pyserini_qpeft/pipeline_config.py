@@ -11,7 +11,11 @@ Each section is a dataclass below; its fields are the section's keys, with their
     evaluation:  Evaluation       qrels default to the topics' split
 
 Types come from the annotations and are checked strictly by pydantic (no "5" for 5, unknown keys refused);
-paths are relative to the YAML file. ``Topics``, ``FirstStage`` and ``RerankerOptions`` also define the flags of
+paths are relative to the YAML file. ``index.path``, ``topics.file`` and ``evaluation.qrels`` may also be Pyserini's
+names (``beir-v1.0.0-scifact.flat``, ``beir-v1.0.0-scifact-test``), resolved here from Pyserini's cache; a file
+or folder of that name beside the YAML file wins.
+
+``Topics``, ``FirstStage`` and ``RerankerOptions`` also define the flags of
 ``search`` and ``rerank`` (``pyserini_qpeft.cli.common.add_options``), which keep their own defaults where noted.
 """
 
@@ -49,7 +53,7 @@ class Collection:
 
 @dataclass
 class Index:
-    path: str | None = option(None, path=True)
+    path: str | None = option(None, path=True, pyserini=True)  # a folder, or a Pyserini prebuilt index name
     build: Literal["auto", "always", "never"] = "auto"  # auto: only when index.path does not exist
 
 
@@ -59,7 +63,14 @@ class Topics:
         None, "BEIR folder whose queries.jsonl and qrels/<split>.tsv give the topics", metavar="DIR", path=True
     )
     split: str = option("test", "BEIR split whose judged queries are used")
-    file: str | None = option(None, "topics file with 'qid<TAB>query' lines", "--topics", metavar="FILE", path=True)
+    file: str | None = option(
+        None,
+        "topics file with 'qid<TAB>query' lines, or a Pyserini topics name (e.g. beir-v1.0.0-scifact-test)",
+        "--topics",
+        metavar="FILE|NAME",
+        path=True,
+        pyserini=True,
+    )
     max_queries: PositiveInt | None = option(None, "use only the first N topics", metavar="N")
 
 
@@ -109,7 +120,7 @@ class Output:
 
 @dataclass
 class Evaluation:
-    qrels: str | None = option(None, path=True)
+    qrels: str | None = option(None, path=True, pyserini=True)  # a file, or a Pyserini qrels name
     metrics: list[str] = field(default_factory=lambda: list(DEFAULT_METRICS))
 
 
@@ -223,10 +234,15 @@ def parse_override(text: str) -> tuple:
 
 
 def _section(cls: type, values: dict, base: Path):
-    """``cls`` from validated ``values``, with its path fields made absolute against ``base``."""
+    """``cls`` from validated ``values``, with its path fields made absolute against ``base`` (those that may be
+    Pyserini names stay as written when they could be one: :func:`_check` resolves them)."""
+    from .pyserini_names import could_be_name
+
     values = dict(values)
     for spec in fields(cls):
         value = values.get(spec.name)
+        if spec.metadata.get("pyserini") and isinstance(value, str) and could_be_name(value):
+            continue
         if spec.metadata.get("path") and isinstance(value, str) and not os.path.isabs(value):
             values[spec.name] = str((base / os.path.expanduser(value)).resolve())
     return cls(**values)
@@ -273,14 +289,39 @@ def load_pipeline_config(path: str | os.PathLike, overrides: Sequence[str] = ())
         config.reranker = None
     if "evaluation" not in data and not config.topics.beir and not config.collection.beir:
         config.evaluation = None
-    _check(config, data, source)
+    _check(config, data, source, base)
     return config
 
 
-def _check(config: PipelineConfig, data: dict, source: _Source) -> None:
+def _resolve_names(config: PipelineConfig, source: _Source, base: Path) -> None:
+    """Values that may be Pyserini names become local paths (beside the YAML file; they win) or Pyserini's: the
+    prebuilt index's folder and the qrels file in its cache, a checked topics name. Uncached names fail here."""
+    from .pyserini_names import could_be_name, index_path, qrels_path, topics_source
+
+    def what(section: str, key: str) -> str:
+        return f"{source.where(section, key)}: {section}.{key}"
+
+    if could_be_name(config.index.path):
+        local = base / config.index.path
+        found = index_path(config.index.path, base, what("index", "path"))
+        config.index.path = str(found.resolve() if found == local else found)
+        if found != local and config.index.build == "always":
+            raise InputError(
+                f"{what('index', 'build')}: 'always' would rebuild Pyserini's prebuilt index in its cache "
+                f"({config.index.path}); use build: auto or never, or another index.path"
+            )
+    if config.topics.file and could_be_name(config.topics.file):
+        found = topics_source(config.topics.file, base, what("topics", "file"))
+        config.topics.file = str(found.resolve() if isinstance(found, Path) else found)
+    if config.evaluation is not None and config.evaluation.qrels and could_be_name(config.evaluation.qrels):
+        config.evaluation.qrels = str(qrels_path(config.evaluation.qrels, base, what("evaluation", "qrels")).resolve())
+
+
+def _check(config: PipelineConfig, data: dict, source: _Source, base: Path) -> None:
     """What the types cannot say: required keys, keys that depend on each other, devices and metric names."""
     if not config.index.path:
         raise InputError(f"{source.where('index')}: 'index.path' is required (where the Lucene index is or will be)")
+    _resolve_names(config, source, base)
     if config.index.build != "never" and not config.collection.beir and not Path(config.index.path).exists():
         raise InputError(
             f"{source.where('index', 'path')}: 'collection.beir' is needed to build the index {config.index.path}"

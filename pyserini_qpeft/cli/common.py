@@ -15,7 +15,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import fields
 from typing import Any, Literal, TypeVar, Union
 
-from ..beir_data import first_queries, load_queries, load_topics
+from ..beir_data import first_queries, load_queries
 from ..config import dataclass_schema, field_problems
 from ..errors import InputError
 from ..pipeline_config import RerankerOptions, Topics
@@ -99,11 +99,16 @@ def add_topic_args(parser: argparse.ArgumentParser) -> None:
 
 
 def load_topic_args(args: argparse.Namespace) -> dict[str, str]:
-    """The queries named by --beir/--split or --topics, cut to --max-queries."""
+    """The queries named by --beir/--split or --topics (a file or a Pyserini topics name), cut to --max-queries."""
     topics = options_from_args(Topics, args)
     if bool(topics.beir) == bool(topics.file):
         raise InputError("give exactly one of --beir DIR (with --split) or --topics FILE")
-    queries = load_queries(topics.beir, topics.split) if topics.beir else load_topics(topics.file)
+    if topics.beir:
+        queries = load_queries(topics.beir, topics.split)
+    else:
+        from ..pyserini_names import read_topics
+
+        queries = read_topics(topics.file, what="--topics")
     return first_queries(queries, topics.max_queries)
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..beir_data import load_qrels
 from ..evaluation import DEFAULT_METRICS, evaluate, metric_list
 from ..runs import read_run
 
@@ -17,7 +16,12 @@ def add_parser(sub) -> None:
         description="Evaluate a TREC run against BEIR qrels TSV or TREC qrels.",
     )
     parser.add_argument("--run", required=True, metavar="FILE", help="TREC run file")
-    parser.add_argument("--qrels", required=True, metavar="FILE", help="BEIR qrels TSV (with header) or TREC qrels")
+    parser.add_argument(
+        "--qrels",
+        required=True,
+        metavar="FILE|NAME",
+        help="BEIR qrels TSV (with header), TREC qrels, or a Pyserini qrels name (e.g. beir-v1.0.0-scifact-test)",
+    )
     parser.add_argument("--metrics", default=None, help="comma-separated, e.g. nDCG@10,R@100,MRR@10,MAP,P@5")
     parser.add_argument(
         "--complete",
@@ -32,7 +36,9 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     metrics = metric_list(args.metrics)
     run_data = read_run(args.run)
-    qrels = load_qrels(args.qrels)
+    from ..pyserini_names import read_qrels
+
+    qrels = read_qrels(args.qrels, what="--qrels")
     scores = evaluate(run_data, qrels, metrics, complete=args.complete)
     queries = len([q for q in qrels if args.complete or q in run_data])
     if args.json:

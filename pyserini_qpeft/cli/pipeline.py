@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, config, output: Path, bm25_path: Path, metrics_path: Path) -> int:
-    from ..beir_data import first_queries, load_qrels, load_queries, load_topics
+    from ..beir_data import first_queries, load_qrels, load_queries
     from ..evaluation import evaluate
     from ..first_stage import bm25_search, hits_to_run
     from ..lucene_index import build_index, open_searcher
@@ -74,7 +74,12 @@ def _run(args: argparse.Namespace, config, output: Path, bm25_path: Path, metric
 
     qrels = load_qrels(config.evaluation.qrels) if config.evaluation else None
     topics = config.topics
-    queries = load_topics(topics.file) if topics.file else load_queries(topics.beir, topics.split)
+    if topics.file:  # a file (absolute by now) or a Pyserini topics name, checked when the config was read
+        from ..pyserini_names import read_topics
+
+        queries = read_topics(topics.file, Path(args.config).resolve().parent, f"{args.config}: topics.file")
+    else:
+        queries = load_queries(topics.beir, topics.split)
     queries = first_queries(queries, topics.max_queries, name="topics.max_queries")
     index = Path(config.index.path)
     world = distributed.world_from_env()

@@ -37,8 +37,9 @@ def add_parser(sub) -> None:
     )
     parser.add_argument(
         "--index",
-        metavar="DIR",
-        help="Lucene index holding the documents' raw text (default: the corpus of --beir, read without Java)",
+        metavar="DIR|NAME",
+        help="Lucene index holding the documents' raw text, or a Pyserini prebuilt index name from its cache "
+        "(default: the corpus of --beir, read without Java)",
     )
     parser.add_argument("--output", required=True, metavar="FILE", help="TREC run file to write")
     parser.add_argument(
@@ -66,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
         if args.max_queries is not None:
             first_stage = {qid: hits for qid, hits in first_stage.items() if qid in queries}
         if args.index:
-            searcher = open_searcher(args.index)
+            searcher = open_searcher(args.index, what="--index")
         else:
             from ..run_searcher import RunSearcher
 

@@ -34,7 +34,12 @@ def add_parser(sub) -> None:
         help="BM25 search (optionally reranked) to a TREC run",
         description="Run BM25 for every topic and write a TREC run; --rerank MODEL reranks the hits.",
     )
-    parser.add_argument("--index", required=True, metavar="DIR", help="Lucene index folder")
+    parser.add_argument(
+        "--index",
+        required=True,
+        metavar="DIR|NAME",
+        help="Lucene index folder, or a Pyserini prebuilt index name (e.g. beir-v1.0.0-scifact.flat) from its cache",
+    )
     parser.add_argument("--output", required=True, metavar="FILE", help="TREC run file to write")
     add_options(parser, FirstStage, changes=CLI_FIRST_STAGE)
     parser.add_argument(
@@ -57,7 +62,7 @@ def run(args: argparse.Namespace) -> int:
     with lock_output(args.output):
         queries = load_topic_args(args)
         reranker = load_reranker(options) if options else None
-        searcher = open_searcher(args.index, k1=first_stage.k1, b=first_stage.b)
+        searcher = open_searcher(args.index, k1=first_stage.k1, b=first_stage.b, what="--index")
         with progress_bar(args, total=len(queries), desc="bm25", unit="query") as bar:
             found = bm25_search(
                 searcher, queries, hits=first_stage.hits, threads=first_stage.threads, progress=bar.update

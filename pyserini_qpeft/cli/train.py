@@ -141,7 +141,7 @@ def open_first_stage(args: argparse.Namespace):
     if args.index:
         from ..lucene_index import open_searcher
 
-        return open_searcher(args.index)
+        return open_searcher(args.index, what="--index")
     from ..run_searcher import RunSearcher
 
     if not Path(args.first_stage_run).is_file():
