@@ -32,6 +32,7 @@ from pyserini_qpeft.runs import read_run, write_run
 
 from benchlib import (
     command_line,
+    format_p,
     machine_info,
     paired_t_test,
     read_timing,
@@ -199,10 +200,6 @@ def keep_runs(systems: dict[str, dict], folder: Path) -> None:
             handle.write(gzip.compress(data, mtime=0))
 
 
-def _p(value: float | None) -> str:
-    return "" if value is None else f"{value:.2g}" if value >= 0.001 else f"{value:.1e}"
-
-
 def _scored_on(name: str, row: dict) -> str:
     """ "NAME: cpu, 2985.0 s at 1 thread" (the time of the call that finished the run, when recorded)."""
     text = f"{name}: {row['rerank_device']}"
@@ -235,7 +232,8 @@ def markdown(result: dict) -> list[str]:
         lines.append(
             f"| {label} | {ndcg['mean']:.4f} [{ndcg['ci'][0]:.4f}, {ndcg['ci'][1]:.4f}] | "
             f"{row['MRR@10']['mean']:.4f} | {row['R@100']['mean']:.4f} | {diff} | "
-            f"{_p(versus['p'] if versus else None)} | {_p(ndcg.get(f'vs_{baseline}', {}).get('p'))} |"
+            f"{format_p(versus['p'] if versus else None)} | "
+            f"{format_p(ndcg.get(f'vs_{baseline}', {}).get('p'))} |"
         )
     scored = [_scored_on(name, row) for name, row in result["table"].items() if "rerank_device" in row]
     if scored:

@@ -72,6 +72,11 @@ def resolved_dtype(name: str, device: str = "cpu") -> str:
     return str(resolve_dtype(name) or auto_dtype(device)[0]).replace("torch.", "")
 
 
+def format_p(value: float | None) -> str:
+    """A p-value for a table: two significant digits, scientific below 0.001, blank for None."""
+    return "" if value is None else f"{value:.2g}" if value >= 0.001 else f"{value:.1e}"
+
+
 def paired_t_test(a, b) -> tuple[float, float]:
     """Two-sided paired t-test (scipy): (t, p)."""
     from scipy import stats

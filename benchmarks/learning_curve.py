@@ -16,7 +16,7 @@ import re
 import sys
 from pathlib import Path
 
-from benchlib import command_line, write_results
+from benchlib import command_line, format_p, write_results
 
 POINT = re.compile(r"(?P<variant>[a-z]+)(?:-(?P<queries>\d+))?")
 
@@ -70,10 +70,6 @@ def _value(value, digits: int = 4) -> str:
     return "" if value is None else f"{value:.{digits}f}"
 
 
-def _p(value) -> str:
-    return "" if value is None else f"{value:.2g}" if value >= 0.001 else f"{value:.1e}"
-
-
 def markdown(result: dict) -> list[str]:
     bm25 = result["bm25_ndcg@10"]
     lines = [
@@ -95,7 +91,8 @@ def markdown(result: dict) -> list[str]:
                 fused = f"{p['fused_ndcg@10']:.4f} ({p['fusion_weight']:.2f})"
             lines.append(
                 f"| {variant} | {p['train_queries']} | {p['ndcg@10']:.4f} [{p['ci'][0]:.4f}, {p['ci'][1]:.4f}] | "
-                f"{_p(p['p_vs_bm25'])} | {fused} | {_p(p['fused_p_vs_bm25'])} | {_value(p['best_dev_loss'])} | "
+                f"{format_p(p['p_vs_bm25'])} | {fused} | {format_p(p['fused_p_vs_bm25'])} | "
+                f"{_value(p['best_dev_loss'])} | "
                 f"{p['epochs_run'] if p['epochs_run'] is not None else ''} | {_value(p['train_hours'], 2)} |"
             )
     return lines
