@@ -91,8 +91,8 @@ table_step() {
       # shellcheck disable=SC2046
       $BIN/python benchmarks/bench_table.py --beir "$NFCORPUS" --index "$WORK/nfcorpus-index" --dtype "$DTYPE" \
         --system zeroshot=zeroshot-bm25 --system "zeroshot-nfdev=$CK/zeroshot-nfdev" \
-        --system "sf-prompt=$SF_TABLE/checkpoints/prompt-v10" --system sf-r=scifact-r \
         $(systems prompt=nf-prompt-v10 r=nf-r-v10-k10 a=nf-a-v10) \
+        --system "sf-prompt=$SF_TABLE/checkpoints/prompt-v10" --system sf-r=scifact-r \
         --work "$WORK/table-nfcorpus" --out benchmarks/results/nfcorpus_table
       ;;
     sf-table)

@@ -57,14 +57,17 @@ def read_beir_qrels(path):
     return qrels
 
 
-@pytest.fixture(autouse=True)
-def cpu_without_native_bf16(monkeypatch):
+@pytest.fixture(scope="session", autouse=True)
+def cpu_without_native_bf16():
     """Every test sees a CPU without native bf16, so ``--dtype auto`` loads float32 on every CI machine alike
-    (tests/test_model_loading.py fakes the other answers)."""
+    (tests/test_model_loading.py fakes the other answers). Session-scoped, so that module- and session-scoped
+    model fixtures, which are set up before any function-scoped fixture, see it too."""
     import torch
 
-    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
-    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)
+        patch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: False)
+        yield
 
 
 @pytest.fixture(scope="session")
