@@ -390,7 +390,7 @@ def markdown(result: dict) -> list[str]:
             )
         lines += [
             "",
-            "| variant | ours / bare (target >= 0.85) | ours / naive (target >= 1.5) "
+            "| variant | ours / bare (target >= 0.90) | ours / naive (target >= 1.5) "
             "| max abs score diff ours vs naive |",
             "| --- | --- | --- | --- |",
         ]
