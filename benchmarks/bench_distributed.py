@@ -172,7 +172,7 @@ def _allreduce_worker(rank: int, size: int, port: int, shapes, rows: int, repeat
 def _tokenizer(model: str):
     from transformers import AutoTokenizer
 
-    from pyserini_qpeft.model_loading import resolve_model
+    from pyserini_qpeft.model.loading import resolve_model
 
     return AutoTokenizer.from_pretrained(resolve_model(model))
 
@@ -180,7 +180,7 @@ def _tokenizer(model: str):
 def _model_config(model: str):
     from transformers import AutoConfig
 
-    from pyserini_qpeft.model_loading import resolve_model
+    from pyserini_qpeft.model.loading import resolve_model
 
     return AutoConfig.from_pretrained(resolve_model(model))
 
@@ -189,7 +189,7 @@ def touched_rows(args) -> dict:
     """Distinct query tokens per global batch of 4 training queries (the trainable rows a step changes)."""
     import random
 
-    from pyserini_qpeft.beir_data import load_queries
+    from pyserini_qpeft.runs.beir import load_queries
 
     tokenizer = _tokenizer(args.model)
     queries = list(load_queries(args.beir, "train").values())
@@ -249,7 +249,7 @@ def tokens_per_pair(args) -> float:
     included at 10 + 10 tokens)."""
     if args.tokens_per_pair:
         return args.tokens_per_pair
-    from pyserini_qpeft.beir_data import load_queries
+    from pyserini_qpeft.runs.beir import load_queries
 
     tokenizer = _tokenizer(args.model)
     lengths = []

@@ -19,9 +19,9 @@ from pathlib import Path
 import torch
 
 from pyserini_qpeft import QPEFTReranker
-from pyserini_qpeft.beir_data import iter_corpus, load_queries
-from pyserini_qpeft.model_loading import DEFAULT_MODEL, auto_dtype
-from pyserini_qpeft.runs import read_run
+from pyserini_qpeft.model.loading import DEFAULT_MODEL, auto_dtype
+from pyserini_qpeft.runs.beir import iter_corpus, load_queries
+from pyserini_qpeft.runs.trec import read_run
 from pyserini_qpeft.text import title_and_text
 
 from benchlib import command_line, machine_info, write_results

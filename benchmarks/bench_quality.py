@@ -21,10 +21,10 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from pyserini_qpeft.beir_data import load_qrels, load_queries, qrels_path
-from pyserini_qpeft.evaluation import evaluate, per_query
-from pyserini_qpeft.model_loading import DEFAULT_MODEL
-from pyserini_qpeft.runs import read_run, write_run
+from pyserini_qpeft.model.loading import DEFAULT_MODEL
+from pyserini_qpeft.runs.beir import load_qrels, load_queries, qrels_path
+from pyserini_qpeft.runs.evaluation import evaluate, per_query
+from pyserini_qpeft.runs.trec import read_run, write_run
 
 from benchlib import command_line, machine_info, paired_t_test, resolved_dtype, write_results
 
@@ -55,9 +55,9 @@ def run_systems(
     args, sources: list[tuple[str, str]], queries: dict[str, str], searcher, runs_dir: Path, prefix: str
 ) -> dict[str, dict]:
     """BM25 and every reranker's run over ``queries`` (``runs_dir/<prefix><name>.trec``, reused if present)."""
-    from pyserini_qpeft.first_stage import bm25_search, hits_to_run
+    from pyserini_qpeft.lucene.bm25 import bm25_search, hits_to_run
     from pyserini_qpeft.reranker import QPEFTReranker
-    from pyserini_qpeft.reranking import rerank_run
+    from pyserini_qpeft.runs.rerank import rerank_run
 
     bm25_path = runs_dir / f"{prefix}bm25.trec"
     if not bm25_path.exists():
@@ -88,8 +88,8 @@ def run_systems(
 def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    from pyserini_qpeft.fusion import interpolate, pick_weight
-    from pyserini_qpeft.lucene_index import open_searcher
+    from pyserini_qpeft.lucene.index import open_searcher
+    from pyserini_qpeft.runs.fusion import interpolate, pick_weight
 
     out = Path(args.out)
     runs_dir = out / "runs"

@@ -37,13 +37,13 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from pyserini_qpeft.beir_data import iter_corpus, load_queries
-from pyserini_qpeft.config import QPEFTConfig
-from pyserini_qpeft.hint_selection import select_paper
-from pyserini_qpeft.model_loading import DEFAULT_MODEL, load_causal_lm
-from pyserini_qpeft.qpeft_model import QPEFTModel
-from pyserini_qpeft.runs import read_run
-from pyserini_qpeft.scoring import QueryLikelihoodScorer, default_token_budget
+from pyserini_qpeft.model.config import QPEFTConfig
+from pyserini_qpeft.model.hint_selection import select_paper
+from pyserini_qpeft.model.loading import DEFAULT_MODEL, load_causal_lm
+from pyserini_qpeft.model.qpeft_model import QPEFTModel
+from pyserini_qpeft.model.scoring import QueryLikelihoodScorer, default_token_budget
+from pyserini_qpeft.runs.beir import iter_corpus, load_queries
+from pyserini_qpeft.runs.trec import read_run
 from pyserini_qpeft.text import title_and_text
 
 from benchlib import PeakMemory, command_line, current_rss_mib, machine_info, write_results
@@ -255,7 +255,7 @@ def profile_ours(run: Callable[[], object], device: str, path: Path) -> None:
     the host's time in the scorer's own steps, written to ``path``."""
     from torch.profiler import ProfilerActivity, profile, record_function
 
-    from pyserini_qpeft import qpeft_model, scoring
+    from pyserini_qpeft.model import qpeft_model, scoring
 
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.startswith("cuda") else [])
     wrapped = {}
@@ -308,7 +308,7 @@ def peak_flops(args):
 
 def selection_curve(args, lm, tokenizer) -> list[dict]:
     """Hint selection time per query (median) for FAISS, torch and the paper's per-pair procedure."""
-    from pyserini_qpeft.hint_selection import faiss_available, select_faiss, select_torch
+    from pyserini_qpeft.model.hint_selection import faiss_available, select_faiss, select_torch
 
     counts = [int(c) for c in args.selection_candidates.split(",") if c.strip()]
     if not counts:

@@ -25,10 +25,10 @@ import sys
 import time
 from pathlib import Path
 
-from pyserini_qpeft.atomic import atomic_write
-from pyserini_qpeft.beir_data import load_qrels, load_queries, qrels_path
-from pyserini_qpeft.evaluation import per_query
-from pyserini_qpeft.runs import read_run, write_run
+from pyserini_qpeft.files.atomic import atomic_write
+from pyserini_qpeft.runs.beir import load_qrels, load_queries, qrels_path
+from pyserini_qpeft.runs.evaluation import per_query
+from pyserini_qpeft.runs.trec import read_run, write_run
 
 from benchlib import (
     command_line,
@@ -109,7 +109,7 @@ def rerank(args, name: str, model: str, bm25_path: Path, work: Path) -> dict:
 
 
 def fusion_weight(model: str) -> float | None:
-    from pyserini_qpeft.config import QPEFTConfig
+    from pyserini_qpeft.model.config import QPEFTConfig
     from pyserini_qpeft.presets import resolve
 
     folder = resolve(model) or Path(model)
@@ -120,7 +120,7 @@ def fusion_weight(model: str) -> float | None:
 
 def topics_and_qrels(args) -> tuple[dict[str, str], dict[str, dict[str, int]]]:
     """The first ``--max-queries`` queries of ``--split`` and its qrels; ``--work`` is created."""
-    from pyserini_qpeft.beir_data import first_queries
+    from pyserini_qpeft.runs.beir import first_queries
 
     args.work.mkdir(parents=True, exist_ok=True)
     queries = first_queries(load_queries(args.beir, args.split), args.max_queries)
@@ -130,9 +130,9 @@ def topics_and_qrels(args) -> tuple[dict[str, str], dict[str, dict[str, int]]]:
 def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.WARNING)
-    from pyserini_qpeft.first_stage import bm25_search, hits_to_run
-    from pyserini_qpeft.fusion import interpolate
-    from pyserini_qpeft.lucene_index import open_searcher
+    from pyserini_qpeft.lucene.bm25 import bm25_search, hits_to_run
+    from pyserini_qpeft.lucene.index import open_searcher
+    from pyserini_qpeft.runs.fusion import interpolate
 
     queries, qrels = topics_and_qrels(args)
     bm25_path = args.work / "bm25.trec"

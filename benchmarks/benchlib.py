@@ -15,7 +15,7 @@ from pathlib import Path
 
 import torch
 
-from pyserini_qpeft.atomic import atomic_write
+from pyserini_qpeft.files.atomic import atomic_write
 
 PACKAGES = ["torch", "transformers", "peft", "faiss-cpu", "pyserini", "pyserini_qpeft"]
 
@@ -67,7 +67,7 @@ def machine_info(device: str = "cpu") -> dict[str, object]:
 
 def resolved_dtype(name: str, device: str = "cpu") -> str:
     """The dtype ``name`` loads the LM in on ``device`` ("auto" resolved as the library resolves it)."""
-    from pyserini_qpeft.model_loading import auto_dtype, resolve_dtype
+    from pyserini_qpeft.model.loading import auto_dtype, resolve_dtype
 
     return str(resolve_dtype(name) or auto_dtype(device)[0]).replace("torch.", "")
 

@@ -40,7 +40,7 @@ EOF
   gunzip -c benchmarks/results/scifact_table/runs/bm25.trec.gz > "$GPU/bm25-top100.trec"  # BM25 top 100, 300 queries
   "$BIN/python" -c "
 from transformers import AutoTokenizer
-from pyserini_qpeft.model_loading import DEFAULT_MODEL, resolve_model
+from pyserini_qpeft.model.loading import DEFAULT_MODEL, resolve_model
 AutoTokenizer.from_pretrained(resolve_model(DEFAULT_MODEL)).save_pretrained('$GPU/tokenizer')"
   du -sh "$GPU"
   exit 0
@@ -91,9 +91,9 @@ tokenizer = random_tokenizer('$GPU/tokenizer')
 random_llama(tokenizer, dtype=torch.bfloat16, **SMOLLM2_135M).save_pretrained('$MODEL')
 tokenizer.save_pretrained('$MODEL')
 from pyserini_qpeft import QPEFTReranker
-from pyserini_qpeft.config import QPEFTConfig
-from pyserini_qpeft.model_loading import load_causal_lm
-from pyserini_qpeft.qpeft_model import QPEFTModel
+from pyserini_qpeft.model.config import QPEFTConfig
+from pyserini_qpeft.model.loading import load_causal_lm
+from pyserini_qpeft.model.qpeft_model import QPEFTModel
 lm, tok = load_causal_lm('$MODEL', device='cpu', dtype='bfloat16')
 QPEFTReranker(QPEFTModel(lm, tok, QPEFTConfig(base_model='$MODEL', variant='r', max_length=512))).save_pretrained('$MODEL-r')"
 CLI=("$BIN_DIR/$(basename "$PY")" -m pyserini_qpeft -q rerank --run "$GPU/bm25-top100.trec" --beir "$GPU/scifact"

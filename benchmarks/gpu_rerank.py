@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 
 from pyserini_qpeft import Candidate, QPEFTReranker
-from pyserini_qpeft.beir_data import load_queries
-from pyserini_qpeft.runs import read_run, write_run
+from pyserini_qpeft.runs.beir import load_queries
+from pyserini_qpeft.runs.trec import read_run, write_run
 
 from bench_speed import corpus_texts
 from benchlib import write_timing
@@ -65,7 +65,7 @@ def fingerprint(reranker: QPEFTReranker, query: str) -> dict:
     (runs made with different conversions of the GGUF model can differ by a per-query offset)."""
     import transformers
 
-    from pyserini_qpeft.scoring import PairEncoder
+    from pyserini_qpeft.model.scoring import PairEncoder
 
     encoder = PairEncoder(reranker.model.tokenizer, max_length=64)
     return {

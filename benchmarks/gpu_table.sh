@@ -41,7 +41,7 @@ case "$mode" in
 prepare)
   rm -rf "$T" && mkdir -p "$T/ckpt" "$T/scifact/qrels" "$T/trecdl/qrels" .gpu/whl
   gguf=$("$BIN/python" -c "
-from pyserini_qpeft.model_loading import DEFAULT_MODEL, packaged_gguf; print(packaged_gguf(DEFAULT_MODEL))")
+from pyserini_qpeft.model.loading import DEFAULT_MODEL, packaged_gguf; print(packaged_gguf(DEFAULT_MODEL))")
   split -n 4 -a 2 "$gguf" "$T/part-"
   basename "$gguf" > "$T/gguf-name"
   cp "$SCIFACT/corpus.jsonl" "$SCIFACT/queries.jsonl" "$T/scifact/"

@@ -1,5 +1,5 @@
 """Rerank BM25's top DEPTH of the first QUERIES scifact test queries with the Python API, sharing the queries
-over the torchrun world (``pyserini_qpeft.distributed``), and write the run on rank 0. Texts come from the
+over the torchrun world (``pyserini_qpeft.runs.distributed``), and write the run on rank 0. Texts come from the
 BEIR corpus, so no Lucene index (nor Java) is needed: it runs on a bare GPU machine.
 
 Run once plainly and once under ``torchrun --nproc-per-node G``; the two run files must be byte-identical.
@@ -15,9 +15,10 @@ import time
 
 from gpu_rerank import rerank_with_texts, top_texts
 
-from pyserini_qpeft import QPEFTReranker, distributed
-from pyserini_qpeft.beir_data import load_queries
-from pyserini_qpeft.runs import read_run, write_run
+from pyserini_qpeft import QPEFTReranker
+from pyserini_qpeft.runs import distributed
+from pyserini_qpeft.runs.beir import load_queries
+from pyserini_qpeft.runs.trec import read_run, write_run
 
 
 def main(argv: list[str]) -> int:

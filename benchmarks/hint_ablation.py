@@ -17,8 +17,8 @@ import sys
 import time
 from pathlib import Path
 
-from pyserini_qpeft.evaluation import per_query
-from pyserini_qpeft.runs import read_run, write_run
+from pyserini_qpeft.runs.evaluation import per_query
+from pyserini_qpeft.runs.trec import read_run, write_run
 
 from bench_table import mean_ci, paired, topics_and_qrels
 from benchlib import command_line, machine_info, read_timing, write_results, write_timing
@@ -118,8 +118,8 @@ def main(argv=None) -> int:
     queries, qrels = topics_and_qrels(args)
     run = {qid: hits for qid, hits in read_run(args.run).items() if qid in queries}
     if args.index:
-        from pyserini_qpeft.lucene_index import document_text, open_searcher
-        from pyserini_qpeft.reranking import rerank_run
+        from pyserini_qpeft.lucene.index import document_text, open_searcher
+        from pyserini_qpeft.runs.rerank import rerank_run
 
         searcher = open_searcher(args.index)
 

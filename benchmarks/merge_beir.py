@@ -22,13 +22,13 @@ import shlex
 import sys
 from pathlib import Path
 
-from pyserini_qpeft.atomic import atomic_write
-from pyserini_qpeft.beir_data import iter_corpus
 from pyserini_qpeft.cli.main import build_parser
 from pyserini_qpeft.cli.train import training_queries
-from pyserini_qpeft.first_stage import bm25_search, hits_to_run
-from pyserini_qpeft.lucene_index import open_searcher
-from pyserini_qpeft.runs import write_run
+from pyserini_qpeft.files.atomic import atomic_write
+from pyserini_qpeft.lucene.bm25 import bm25_search, hits_to_run
+from pyserini_qpeft.lucene.index import open_searcher
+from pyserini_qpeft.runs.beir import iter_corpus
+from pyserini_qpeft.runs.trec import write_run
 
 
 def parse_args(argv=None):

@@ -45,7 +45,7 @@ for version in "${VERSIONS[@]}"; do
   [ "$installed" = "$version" ] && kept=yes
   echo "pip show pyserini after installing pyserini_qpeft: ${installed:-none} (kept: $kept)" >> "$log"
   "$venv/bin/python" -m pip freeze 2>&1 | grep -v "^WARNING: Location" >> "$log"
-  java=$(cd /tmp && "$OLDPWD/$venv/bin/python" -c 'from pyserini_qpeft.java import find_java; print(find_java().major)' 2>/dev/null)
+  java=$(cd /tmp && "$OLDPWD/$venv/bin/python" -c 'from pyserini_qpeft.lucene.java import find_java; print(find_java().major)' 2>/dev/null)
   start=$(date +%s)
   # The installed package is tested, not the source tree: the pytest script (unlike `python -m pytest`) does not
   # put the repository root on sys.path.

@@ -11,9 +11,9 @@ import argparse
 import statistics
 import sys
 
-from pyserini_qpeft.beir_data import load_qrels, qrels_path
-from pyserini_qpeft.evaluation import per_query
-from pyserini_qpeft.runs import read_run
+from pyserini_qpeft.runs.beir import load_qrels, qrels_path
+from pyserini_qpeft.runs.evaluation import per_query
+from pyserini_qpeft.runs.trec import read_run
 
 from benchlib import paired_t_test
 

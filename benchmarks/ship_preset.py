@@ -65,7 +65,7 @@ def card_text(args) -> str:
 def main(argv=None) -> int:
     args = parse_args(argv)
     from pyserini_qpeft import QPEFTReranker
-    from pyserini_qpeft.checkpoint import is_checkpoint
+    from pyserini_qpeft.model.checkpoint import is_checkpoint
 
     target = args.root / args.name
     if target.exists() and not is_checkpoint(target):

@@ -13,10 +13,10 @@ from collections.abc import Sequence
 
 import torch
 
-from pyserini_qpeft.hint_selection import select_paper
-from pyserini_qpeft.qpeft_model import QPEFTModel
-from pyserini_qpeft.scoring import EncodedPair, LeftPaddedBatch, collate, length_batches
-from pyserini_qpeft.variants.retrieval import RetrievalHints
+from pyserini_qpeft.model.hint_selection import select_paper
+from pyserini_qpeft.model.qpeft_model import QPEFTModel
+from pyserini_qpeft.model.scoring import EncodedPair, LeftPaddedBatch, collate, length_batches
+from pyserini_qpeft.model.variants.retrieval import RetrievalHints
 
 
 def our_batches(

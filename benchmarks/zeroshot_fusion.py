@@ -20,13 +20,13 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from pyserini_qpeft.checkpoint import load_checkpoint, save_checkpoint
 from pyserini_qpeft.cli.train import open_first_stage, training_queries
-from pyserini_qpeft.config import QPEFTConfig
-from pyserini_qpeft.dev_fusion import pick_checkpoint_fusion
-from pyserini_qpeft.model_card import write_card
-from pyserini_qpeft.model_loading import DEFAULT_MODEL, load_causal_lm
-from pyserini_qpeft.qpeft_model import QPEFTModel
+from pyserini_qpeft.model.card import write_card
+from pyserini_qpeft.model.checkpoint import load_checkpoint, save_checkpoint
+from pyserini_qpeft.model.config import QPEFTConfig
+from pyserini_qpeft.model.loading import DEFAULT_MODEL, load_causal_lm
+from pyserini_qpeft.model.qpeft_model import QPEFTModel
+from pyserini_qpeft.training.fusion_weight import pick_checkpoint_fusion
 
 
 def parse_args(argv=None):

@@ -12,8 +12,9 @@ from beir.datasets.data_loader import GenericDataLoader
 from beir.reranking import Rerank
 from beir.retrieval.evaluation import EvaluateRetrieval
 
-from pyserini_qpeft import QPEFTReranker, distributed
-from pyserini_qpeft.lucene_index import build_index, open_searcher
+from pyserini_qpeft import QPEFTReranker
+from pyserini_qpeft.lucene.index import build_index, open_searcher
+from pyserini_qpeft.runs import distributed
 
 data = Path(sys.argv[1])
 model = sys.argv[2] if len(sys.argv) > 2 else "HuggingFaceTB/SmolLM2-135M-Instruct"

@@ -7,9 +7,9 @@ import sys
 from pathlib import Path
 
 from pyserini_qpeft import QPEFTReranker
-from pyserini_qpeft.beir_data import load_qrels, load_queries
-from pyserini_qpeft.evaluation import evaluate
-from pyserini_qpeft.lucene_index import build_index, open_searcher
+from pyserini_qpeft.lucene.index import build_index, open_searcher
+from pyserini_qpeft.runs.beir import load_qrels, load_queries
+from pyserini_qpeft.runs.evaluation import evaluate
 
 beir = Path(sys.argv[1] if len(sys.argv) > 1 else "../shared/data/scifact")
 max_queries = int(sys.argv[2]) if len(sys.argv) > 2 else 10

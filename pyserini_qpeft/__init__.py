@@ -10,11 +10,11 @@ __all__ = ["QPEFTReranker", "Candidate", "__version__"]
 def __getattr__(name: str) -> Any:
     # Lazy exports keep `import pyserini_qpeft` cheap (no torch/transformers until needed).
     if name == "QPEFTReranker":
-        from .reranker import QPEFTReranker
+        from pyserini_qpeft.reranker import QPEFTReranker
 
         return QPEFTReranker
     if name == "Candidate":
-        from .candidate import Candidate
+        from pyserini_qpeft.candidate import Candidate
 
         return Candidate
     raise AttributeError(f"module 'pyserini_qpeft' has no attribute {name!r}")

@@ -1,3 +1,3 @@
-from .cli.main import main
+from pyserini_qpeft.cli.main import main
 
 raise SystemExit(main())

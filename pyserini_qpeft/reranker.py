@@ -7,13 +7,13 @@ import logging
 from collections.abc import Sequence
 from typing import Any
 
-from .candidate import Candidate
-from .config import QPEFTConfig
-from .errors import InputError
-from .fusion import check_weight, fuse
-from .model_loading import DEFAULT_MODEL, load_causal_lm
-from .qpeft_model import QPEFTModel
-from .scoring import QueryLikelihoodScorer
+from pyserini_qpeft.candidate import Candidate
+from pyserini_qpeft.errors import InputError
+from pyserini_qpeft.model.config import QPEFTConfig
+from pyserini_qpeft.model.loading import DEFAULT_MODEL, load_causal_lm
+from pyserini_qpeft.model.qpeft_model import QPEFTModel
+from pyserini_qpeft.model.scoring import QueryLikelihoodScorer
+from pyserini_qpeft.runs.fusion import check_weight, fuse
 
 logger = logging.getLogger(__name__)
 
@@ -67,12 +67,12 @@ class QPEFTReranker:
         the checkpoint's (512 for a bare LM). ``token_budget`` (padded tokens per forward pass) defaults to 2048
         on CPU and 8192 on GPU.
         """
-        from .checkpoint import is_checkpoint, load_checkpoint
-        from .model_loading import resolve_device, resolve_dtype
+        from pyserini_qpeft.model.checkpoint import is_checkpoint, load_checkpoint
+        from pyserini_qpeft.model.loading import resolve_device, resolve_dtype
 
         device = resolve_device(device, "device")  # checked before anything is loaded
         dtype = resolve_dtype(dtype, "dtype")
-        from . import presets
+        from pyserini_qpeft import presets
 
         path_or_model_id = str(presets.resolve(path_or_model_id) or path_or_model_id)
         if is_checkpoint(path_or_model_id):
@@ -100,10 +100,10 @@ class QPEFTReranker:
         holds a README we did not write.
 
         ``folder`` is created if missing; in an existing folder only our fixed file names are written (each
-        atomically) and the user's files are left alone (see :func:`pyserini_qpeft.checkpoint.save_checkpoint`).
+        atomically) and the user's files are left alone (see :func:`pyserini_qpeft.model.checkpoint.save_checkpoint`).
         """
-        from .checkpoint import save_checkpoint
-        from .model_card import write_card
+        from pyserini_qpeft.model.card import write_card
+        from pyserini_qpeft.model.checkpoint import save_checkpoint
 
         save_checkpoint(self.model, folder)
         write_card(folder, self.config, model_card)
@@ -132,7 +132,7 @@ class QPEFTReranker:
 
     def rescore(self, query, texts: Sequence[Any]) -> list[Any]:
         """pygaggle's ``rescore(Query, list[Text])``: new Texts with the reranker's scores, in input order."""
-        from .adapters import rescore_texts
+        from pyserini_qpeft.integrations.toolkits import rescore_texts
 
         return rescore_texts(self, query, texts)
 
@@ -146,7 +146,7 @@ class QPEFTReranker:
     ) -> list[Any]:
         """rank_llm's ``rerank_batch``: a Result per Request, ``candidates[rank_start:rank_end]`` reordered
         (scores fused with the candidates' own as :meth:`rerank` does)."""
-        from .adapters import rerank_requests
+        from pyserini_qpeft.integrations.toolkits import rerank_requests
 
         return rerank_requests(
             self, requests, rank_start=rank_start, rank_end=rank_end, fusion_weight=self.fusion(fusion_weight)
@@ -179,7 +179,7 @@ class QPEFTReranker:
         ``w * minmax(first stage) + (1 - w) * minmax(LM)``, with ``w`` from :meth:`fusion` (the checkpoint's
         weight unless ``fusion_weight`` says otherwise; None: the LM score alone).
         """
-        from .hits import as_hit_list, check_hits, hit_text, hits_kind, query_text
+        from pyserini_qpeft.integrations.hits import as_hit_list, check_hits, hit_text, hits_kind, query_text
 
         text = query_text(query)
         if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
@@ -192,7 +192,7 @@ class QPEFTReranker:
         check_hits(hits, kind)
         depth = min(k or len(hits), len(hits))
         if kind == "pygaggle":
-            from .adapters import rerank_texts, with_score
+            from pyserini_qpeft.integrations.toolkits import rerank_texts, with_score
 
             head_texts = rerank_texts(self, text, hits[:depth], fusion_weight=weight)
             floor = min((t.score for t in head_texts), default=0.0)

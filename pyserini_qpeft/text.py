@@ -6,7 +6,7 @@ import os
 from collections.abc import Iterator
 from pathlib import Path
 
-from .errors import InputError
+from pyserini_qpeft.errors import InputError
 
 
 def clean_text(text: str) -> str:

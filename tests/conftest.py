@@ -135,7 +135,7 @@ def tiny_beir(make_beir, tiny_scifact):
 @pytest.fixture(scope="session")
 def scifact_index(scifact, tmp_path_factory):
     """A Lucene index of the full scifact corpus, built once per session (about 12 s)."""
-    from pyserini_qpeft.lucene_index import build_index
+    from pyserini_qpeft.lucene.index import build_index
 
     index = tmp_path_factory.mktemp("scifact_index") / "index"
     count = build_index(scifact, index)
@@ -160,7 +160,7 @@ def bm25_scifact_run(scifact, scifact_index, tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def scifact_searcher(scifact_index):
-    from pyserini_qpeft.lucene_index import open_searcher
+    from pyserini_qpeft.lucene.index import open_searcher
 
     return open_searcher(scifact_index)
 

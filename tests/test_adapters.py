@@ -3,9 +3,9 @@
 import pytest
 
 from pyserini_qpeft import Candidate, QPEFTReranker
-from pyserini_qpeft.adapters import Query, RankCandidate, RankQuery, Request, Result, Text
-from pyserini_qpeft.config import QPEFTConfig
 from pyserini_qpeft.errors import InputError
+from pyserini_qpeft.integrations.toolkits import Query, RankCandidate, RankQuery, Request, Result, Text
+from pyserini_qpeft.model.config import QPEFTConfig
 
 from _tiny_models import tiny_llama, tiny_tokenizer
 
@@ -69,7 +69,7 @@ def test_beir_predict_protocol(reranker):
 
 
 def test_pyserini_output_writer_and_trecrun_accept_candidates(reranker, tmp_path):
-    from pyserini_qpeft.java import lucene
+    from pyserini_qpeft.lucene.java import lucene
 
     lucene()
     from pyserini.output_writer import OutputFormat, get_output_writer

@@ -2,7 +2,8 @@ import json
 
 import pytest
 
-from pyserini_qpeft.beir_data import (
+from pyserini_qpeft.errors import InputError
+from pyserini_qpeft.runs.beir import (
     beir_dir,
     first_queries,
     iter_corpus,
@@ -11,7 +12,6 @@ from pyserini_qpeft.beir_data import (
     load_topics,
     qrels_path,
 )
-from pyserini_qpeft.errors import InputError
 
 from conftest import read_beir_qrels
 

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import torch
 
-from pyserini_qpeft.config import QPEFTConfig
-from pyserini_qpeft.qpeft_model import QPEFTModel
-from pyserini_qpeft.scoring import QueryLikelihoodScorer
+from pyserini_qpeft.model.config import QPEFTConfig
+from pyserini_qpeft.model.qpeft_model import QPEFTModel
+from pyserini_qpeft.model.scoring import QueryLikelihoodScorer
 
 from _tiny_models import tiny_gpt2, tiny_llama, tiny_tokenizer
 
@@ -230,8 +230,8 @@ def test_flop_count_includes_cpu_attention():
 def test_bench_table_scores_systems_alone_and_fused_with_intervals_and_tests(
     tmp_path, scifact, scifact_index, tiny_model_dir
 ):
-    from pyserini_qpeft.checkpoint import save_checkpoint
-    from pyserini_qpeft.model_loading import load_causal_lm
+    from pyserini_qpeft.model.checkpoint import save_checkpoint
+    from pyserini_qpeft.model.loading import load_causal_lm
 
     lm, tokenizer = load_causal_lm(str(tiny_model_dir))
     fused_config = QPEFTConfig(
@@ -291,8 +291,8 @@ def test_bench_table_scores_systems_alone_and_fused_with_intervals_and_tests(
 def test_hint_ablation_switches_hints_off_and_changes_k_then_shows_the_trained_hints(
     tmp_path, scifact, scifact_index, tiny_model_dir, bm25_scifact_run
 ):
-    from pyserini_qpeft.checkpoint import save_checkpoint
-    from pyserini_qpeft.model_loading import load_causal_lm
+    from pyserini_qpeft.model.checkpoint import save_checkpoint
+    from pyserini_qpeft.model.loading import load_causal_lm
 
     lm, tokenizer = load_causal_lm(str(tiny_model_dir))
     config = QPEFTConfig(base_model=str(tiny_model_dir), variant="r", num_virtual_tokens=2, num_hints=3)
@@ -328,7 +328,7 @@ def test_hint_ablation_switches_hints_off_and_changes_k_then_shows_the_trained_h
     assert again["examples"] == result["examples"]
 
     # A run of the trained setting over more queries (as the table's) serves that setting, cut to the queries.
-    from pyserini_qpeft.runs import read_run, write_run
+    from pyserini_qpeft.runs.trec import read_run, write_run
 
     trained = read_run(runs_path := Path(result["settings"]["hints as trained"]["run"]))
     extra = next(qid for qid in read_run(bm25_scifact_run) if qid not in trained)
@@ -360,7 +360,7 @@ def test_hint_ablation_switches_hints_off_and_changes_k_then_shows_the_trained_h
 def test_gpu_rerank_writes_what_the_rerank_command_writes(
     tmp_path, capsys, scifact, scifact_index, tiny_model_dir, bm25_scifact_run
 ):
-    from pyserini_qpeft.runs import read_run, write_run
+    from pyserini_qpeft.runs.trec import read_run, write_run
 
     from _cli import cli
 
@@ -381,8 +381,8 @@ def test_gpu_rerank_writes_what_the_rerank_command_writes(
 
 
 def test_dev_log_lists_finished_untrained_and_running_runs(tmp_path, tiny_model_dir):
-    from pyserini_qpeft.checkpoint import save_checkpoint
-    from pyserini_qpeft.model_loading import load_causal_lm
+    from pyserini_qpeft.model.checkpoint import save_checkpoint
+    from pyserini_qpeft.model.loading import load_causal_lm
 
     lm, tokenizer = load_causal_lm(str(tiny_model_dir))
     root = tmp_path / "work" / "checkpoints"
@@ -432,9 +432,9 @@ def test_dev_log_lists_finished_untrained_and_running_runs(tmp_path, tiny_model_
 def test_zeroshot_fusion_picks_on_dev_from_the_index_or_a_run_and_picks_again_for_a_trained_checkpoint(
     tmp_path, scifact, scifact_index, tiny_model_dir
 ):
-    from pyserini_qpeft.checkpoint import save_checkpoint
     from pyserini_qpeft.cli.main import main
-    from pyserini_qpeft.model_loading import load_causal_lm
+    from pyserini_qpeft.model.checkpoint import save_checkpoint
+    from pyserini_qpeft.model.loading import load_causal_lm
 
     run = tmp_path / "bm25-train.trec"
     search = ["-q", "search", "--index", str(scifact_index), "--beir", str(scifact), "--split", "train"]
@@ -503,8 +503,8 @@ def test_learning_curve_orders_points_by_training_queries_and_reads_the_summarie
 def test_merge_beir_keeps_each_parts_queries_and_negatives_and_trains(tmp_path, scifact, scifact_index, tiny_model_dir):
     """Two parts (scifact's train and test queries, as two collections would be) merge into one folder whose
     first-stage run gives each query the hits of its own index; `train` runs on it without Java."""
-    from pyserini_qpeft.beir_data import load_qrels, load_queries
-    from pyserini_qpeft.runs import read_run
+    from pyserini_qpeft.runs.beir import load_qrels, load_queries
+    from pyserini_qpeft.runs.trec import read_run
 
     out = tmp_path / "mixed"
     args = ["benchmarks/merge_beir.py", "--out", str(out)]

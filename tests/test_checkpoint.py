@@ -12,11 +12,11 @@ import pytest
 import torch
 
 from pyserini_qpeft import QPEFTReranker
-from pyserini_qpeft.checkpoint import load_checkpoint, save_checkpoint
-from pyserini_qpeft.config import CONFIG_NAME, QPEFTConfig
 from pyserini_qpeft.errors import InputError, QPEFTError
-from pyserini_qpeft.model_loading import resolve_device, resolve_dtype
-from pyserini_qpeft.qpeft_model import QPEFTModel, base_fingerprint
+from pyserini_qpeft.model.checkpoint import load_checkpoint, save_checkpoint
+from pyserini_qpeft.model.config import CONFIG_NAME, QPEFTConfig
+from pyserini_qpeft.model.loading import resolve_device, resolve_dtype
+from pyserini_qpeft.model.qpeft_model import QPEFTModel, base_fingerprint
 
 from _tiny_models import tiny_llama, tiny_tokenizer
 
@@ -541,7 +541,7 @@ CRAFTED = {
 @pytest.fixture(scope="module")
 def normal_load(tmp_path_factory, tiny_model_dir):
     """A Q-PEFT-R checkpoint on the tiny model, and the peak memory of a process that loads it."""
-    from pyserini_qpeft.model_loading import load_causal_lm
+    from pyserini_qpeft.model.loading import load_causal_lm
 
     lm, tokenizer = load_causal_lm(str(tiny_model_dir), device="cpu", dtype="float32")
     config = QPEFTConfig(base_model=str(tiny_model_dir), variant="r", num_hints=3, max_length=128, num_virtual_tokens=2)

@@ -9,8 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from pyserini_qpeft import atomic
 from pyserini_qpeft.cli.main import main
+from pyserini_qpeft.files import atomic
 
 from conftest import search_scifact
 
@@ -36,8 +36,8 @@ def snapshot(root: Path) -> dict:
 def tiny_checkpoint(tmp_path_factory, tiny_model_dir):
     """A Q-PEFT-R checkpoint on the tiny model (its files are copied and broken by the cases)."""
     from pyserini_qpeft import QPEFTReranker
-    from pyserini_qpeft.config import QPEFTConfig
-    from pyserini_qpeft.model_loading import load_causal_lm
+    from pyserini_qpeft.model.config import QPEFTConfig
+    from pyserini_qpeft.model.loading import load_causal_lm
 
     lm, tokenizer = load_causal_lm(str(tiny_model_dir), device="cpu")
     config = QPEFTConfig(base_model=str(tiny_model_dir), variant="r", num_hints=3, max_length=128, num_virtual_tokens=2)
@@ -181,7 +181,7 @@ def case_topics_repeat_a_query_id(tmp, ctx):
 
 
 def case_resume_other_depth(tmp, ctx):
-    from pyserini_qpeft.journal import MAGIC
+    from pyserini_qpeft.runs.journal import MAGIC
 
     (tmp / "out.trec.journal").write_text(MAGIC + json.dumps({"tag": "qpeft", "depth": 99}) + "\n")
     return _rerank(ctx, "--resume"), 1

@@ -5,8 +5,8 @@ import json
 import pytest
 
 from pyserini_qpeft.cli.main import build_parser
-from pyserini_qpeft.evaluation import DEFAULT_METRICS
-from pyserini_qpeft.runs import write_run
+from pyserini_qpeft.runs.evaluation import DEFAULT_METRICS
+from pyserini_qpeft.runs.trec import write_run
 
 from _cli import assert_one_line_error, cli, files_in
 

@@ -4,7 +4,7 @@ from _cli import assert_one_line_error, cli, files_in
 
 
 def test_index(capsys, tiny_beir, tmp_path):
-    from pyserini_qpeft.lucene_index import open_searcher
+    from pyserini_qpeft.lucene.index import open_searcher
 
     target = tmp_path / "indexes" / "tiny"
     code, out, err = cli(capsys, "-q", "index", "--beir", tiny_beir, "--index", target, "--threads", 1)
@@ -32,7 +32,7 @@ def test_index_bad_corpus(capsys, tiny_beir, tmp_path):
 
 
 def test_failed_overwrite_keeps_the_old_index(capsys, tiny_beir, tmp_path):
-    from pyserini_qpeft.lucene_index import open_searcher
+    from pyserini_qpeft.lucene.index import open_searcher
 
     target = tmp_path / "idx"
     assert cli(capsys, "-q", "index", "--beir", tiny_beir, "--index", target)[0] == 0

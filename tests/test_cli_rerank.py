@@ -5,8 +5,8 @@ from dataclasses import fields
 import pytest
 
 from pyserini_qpeft.cli.common import CLI_RERANKER
-from pyserini_qpeft.pipeline_config import RerankerOptions
-from pyserini_qpeft.runs import read_run
+from pyserini_qpeft.cli.pipeline_file import RerankerOptions
+from pyserini_qpeft.runs.trec import read_run
 
 from _cli import assert_one_line_error, cli, flag_actions
 from conftest import search_scifact

@@ -5,9 +5,9 @@ from dataclasses import fields
 import pytest
 
 from pyserini_qpeft.cli.common import CLI_RERANKER
+from pyserini_qpeft.cli.pipeline_file import FirstStage, RerankerOptions, Topics
 from pyserini_qpeft.cli.search import CLI_FIRST_STAGE
-from pyserini_qpeft.pipeline_config import FirstStage, RerankerOptions, Topics
-from pyserini_qpeft.runs import read_run
+from pyserini_qpeft.runs.trec import read_run
 
 from _cli import assert_one_line_error, cli, files_in, flag_actions
 

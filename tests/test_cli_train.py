@@ -8,9 +8,9 @@ import pytest
 from pyserini_qpeft import QPEFTReranker
 from pyserini_qpeft.cli.common import options_from_args
 from pyserini_qpeft.cli.main import build_parser, main
+from pyserini_qpeft.cli.pipeline_file import RerankerOptions
 from pyserini_qpeft.cli.train import TRAIN_MODEL
-from pyserini_qpeft.config import QPEFTConfig, TrainingConfig
-from pyserini_qpeft.pipeline_config import RerankerOptions
+from pyserini_qpeft.model.config import QPEFTConfig, TrainingConfig
 
 from _cli import flag_actions
 
@@ -186,7 +186,7 @@ def test_max_train_queries_keeps_the_dev_queries(tmp_path, scifact, scifact_inde
     from argparse import Namespace
 
     from pyserini_qpeft.cli.train import training_queries
-    from pyserini_qpeft.lucene_index import open_searcher
+    from pyserini_qpeft.lucene.index import open_searcher
 
     searcher = open_searcher(str(scifact_index))
     flags = dict(beir=str(scifact), split="train", max_queries=10, negative_depth=5, threads=1, dev_split="dev")

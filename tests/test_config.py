@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
-from pyserini_qpeft import training
-from pyserini_qpeft.config import CONFIG_NAME, FORMAT_VERSION, QPEFTConfig, TrainingConfig
 from pyserini_qpeft.errors import InputError
+from pyserini_qpeft.model.config import CONFIG_NAME, FORMAT_VERSION, QPEFTConfig, TrainingConfig
+from pyserini_qpeft.training import loop as training
 
 REPO = Path(__file__).resolve().parents[1]
 COMMITTED = REPO / "benchmarks" / "results" / "scifact_quality" / "checkpoints"
@@ -169,8 +169,8 @@ def test_a_config_with_both_k_and_num_hints_is_refused(tmp_path):
 def test_hint_backends_and_variants_come_from_their_modules():
     from typing import get_args, get_type_hints
 
-    from pyserini_qpeft.hint_selection import HINT_BACKENDS
-    from pyserini_qpeft.variants import VARIANTS
+    from pyserini_qpeft.model.hint_selection import HINT_BACKENDS
+    from pyserini_qpeft.model.variants import VARIANTS
 
     hints = get_type_hints(QPEFTConfig)
     assert get_args(hints["hint_backend"]) == HINT_BACKENDS

@@ -15,8 +15,8 @@ import psutil
 import pytest
 from safetensors.torch import load_file
 
-from pyserini_qpeft import distributed
 from pyserini_qpeft.errors import InputError
+from pyserini_qpeft.runs import distributed
 
 from conftest import search_scifact
 

@@ -3,7 +3,7 @@ import math
 import pytest
 
 from pyserini_qpeft.errors import InputError
-from pyserini_qpeft.evaluation import DEFAULT_METRICS, evaluate, metric_list, per_query
+from pyserini_qpeft.runs.evaluation import DEFAULT_METRICS, evaluate, metric_list, per_query
 
 INV_LOG2_3 = 1 / math.log2(3)  # discount at rank 2
 
@@ -128,7 +128,7 @@ def test_no_shared_queries():
 
 def test_evaluate_scifact_qrels_with_perfect_run(scifact):
     """A run that returns exactly the judged documents scores 1 on every metric."""
-    from pyserini_qpeft.beir_data import load_qrels
+    from pyserini_qpeft.runs.beir import load_qrels
 
     qrels = load_qrels(scifact / "qrels" / "test.tsv")
     run = {qid: [(docid, 10.0 - i) for i, docid in enumerate(docs)] for qid, docs in qrels.items()}

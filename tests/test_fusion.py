@@ -3,8 +3,8 @@
 import pytest
 
 from pyserini_qpeft.errors import InputError
-from pyserini_qpeft.evaluation import evaluate
-from pyserini_qpeft.fusion import interpolate, pick_weight
+from pyserini_qpeft.runs.evaluation import evaluate
+from pyserini_qpeft.runs.fusion import interpolate, pick_weight
 
 BM25 = {
     "q1": [("a", 12.0), ("b", 11.0), ("c", 10.0), ("d", 9.0), ("e", 8.0)],

@@ -6,12 +6,12 @@ import json
 import pytest
 
 from pyserini_qpeft import Candidate, QPEFTReranker
-from pyserini_qpeft.adapters import Query, RankCandidate, RankQuery, Request, Text
 from pyserini_qpeft.cli.main import main
-from pyserini_qpeft.config import QPEFTConfig
 from pyserini_qpeft.errors import InputError
-from pyserini_qpeft.fusion import fuse, interpolate
-from pyserini_qpeft.runs import read_run
+from pyserini_qpeft.integrations.toolkits import Query, RankCandidate, RankQuery, Request, Text
+from pyserini_qpeft.model.config import QPEFTConfig
+from pyserini_qpeft.runs.fusion import fuse, interpolate
+from pyserini_qpeft.runs.trec import read_run
 
 from _tiny_models import tiny_llama, tiny_tokenizer
 
@@ -84,7 +84,7 @@ def test_rank_llm_and_pygaggle_candidates_with_scores_are_fused():
 
 
 def test_a_checkpoint_saves_and_loads_its_weight(tmp_path, tiny_model_dir):
-    from pyserini_qpeft.model_loading import load_causal_lm
+    from pyserini_qpeft.model.loading import load_causal_lm
 
     lm, tokenizer = load_causal_lm(str(tiny_model_dir), device="cpu")
     config = QPEFTConfig(base_model=str(tiny_model_dir), variant="prompt", max_length=128, fusion_weight=0.35)
@@ -97,7 +97,7 @@ def test_a_checkpoint_saves_and_loads_its_weight(tmp_path, tiny_model_dir):
 def test_cli_rerank_fuses_by_default_names_the_weight_and_obeys_the_flags(
     tmp_path, scifact, scifact_index, tiny_model_dir, bm25_scifact_run
 ):
-    from pyserini_qpeft.model_loading import load_causal_lm
+    from pyserini_qpeft.model.loading import load_causal_lm
 
     lm, tokenizer = load_causal_lm(str(tiny_model_dir), device="cpu")
     config = QPEFTConfig(base_model=str(tiny_model_dir), variant="prompt", max_length=256, fusion_weight=0.5)

@@ -3,7 +3,7 @@ import random
 import pytest
 import torch
 
-from pyserini_qpeft.hint_selection import select_faiss, select_hints, select_paper, select_torch
+from pyserini_qpeft.model.hint_selection import select_faiss, select_hints, select_paper, select_torch
 
 
 def sparse_unit_vectors(n, dim, generator):

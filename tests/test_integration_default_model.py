@@ -3,11 +3,11 @@
 import pytest
 
 from pyserini_qpeft import QPEFTReranker
-from pyserini_qpeft.beir_data import load_qrels, load_queries
 from pyserini_qpeft.cli.main import main
-from pyserini_qpeft.lucene_index import document_text
-from pyserini_qpeft.model_loading import DEFAULT_MODEL, _missing_message, resolve_model
-from pyserini_qpeft.runs import read_run
+from pyserini_qpeft.lucene.index import document_text
+from pyserini_qpeft.model.loading import DEFAULT_MODEL, _missing_message, resolve_model
+from pyserini_qpeft.runs.beir import load_qrels, load_queries
+from pyserini_qpeft.runs.trec import read_run
 
 pytestmark = pytest.mark.integration
 
@@ -148,12 +148,12 @@ def test_cli_rerank_reports_a_docid_missing_from_the_index(tmp_path, scifact, sc
 
 def test_short_real_training_run_lowers_the_training_loss(tmp_path, scifact, scifact_searcher):
     """A few scifact train queries, the real LM, soft prompt only: the loss on those queries goes down."""
-    from pyserini_qpeft.config import QPEFTConfig
-    from pyserini_qpeft.lucene_index import document_text
-    from pyserini_qpeft.model_loading import load_causal_lm
-    from pyserini_qpeft.qpeft_model import QPEFTModel
-    from pyserini_qpeft.training import Trainer, TrainingConfig
-    from pyserini_qpeft.training_data import build_training_queries
+    from pyserini_qpeft.lucene.index import document_text
+    from pyserini_qpeft.model.config import QPEFTConfig
+    from pyserini_qpeft.model.loading import load_causal_lm
+    from pyserini_qpeft.model.qpeft_model import QPEFTModel
+    from pyserini_qpeft.training.data import build_training_queries
+    from pyserini_qpeft.training.loop import Trainer, TrainingConfig
 
     queries = dict(list(load_queries(scifact, "train").items())[:4])
     qrels = load_qrels(scifact / "qrels" / "train.tsv")
@@ -170,8 +170,8 @@ def test_short_real_training_run_lowers_the_training_loss(tmp_path, scifact, sci
 
 
 def test_every_adapter_with_the_real_model_on_scifact(default_reranker, scifact, scifact_searcher, tmp_path):
-    from pyserini_qpeft.adapters import Query, RankCandidate, RankQuery, Request, Text
-    from pyserini_qpeft.java import lucene
+    from pyserini_qpeft.integrations.toolkits import Query, RankCandidate, RankQuery, Request, Text
+    from pyserini_qpeft.lucene.java import lucene
 
     lucene()
     from pyserini.output_writer import OutputFormat, get_output_writer

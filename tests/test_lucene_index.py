@@ -3,9 +3,9 @@ import json
 import pytest
 
 from pyserini_qpeft.errors import InputError
-from pyserini_qpeft.first_stage import bm25_search, hits_to_run
-from pyserini_qpeft.lucene_index import build_index, document_text, index_record, open_searcher, text_from_raw
-from pyserini_qpeft.outputs import is_lucene_index
+from pyserini_qpeft.files.guards import is_lucene_index
+from pyserini_qpeft.lucene.bm25 import bm25_search, hits_to_run
+from pyserini_qpeft.lucene.index import build_index, document_text, index_record, open_searcher, text_from_raw
 
 
 def leftover_temp_dirs(folder, name):
@@ -44,7 +44,7 @@ def test_hits_to_run(scifact_searcher):
 
 
 def test_bm25_threads_and_chunks_agree(scifact, scifact_searcher):
-    from pyserini_qpeft.beir_data import load_queries
+    from pyserini_qpeft.runs.beir import load_queries
 
     queries = dict(list(load_queries(scifact, "test").items())[:40])
     calls = []

@@ -1,13 +1,13 @@
-"""pyserini_qpeft.pipeline_config: the YAML file's sections are dataclasses; errors name the file, line and key."""
+"""pyserini_qpeft.cli.pipeline_file: the YAML file's sections are dataclasses; errors name the file, line and key."""
 
 from dataclasses import asdict
 
 import pytest
 import yaml
 
+from pyserini_qpeft.cli.pipeline_file import SECTIONS, FirstStage, RerankerOptions, load_pipeline_config
 from pyserini_qpeft.errors import InputError
-from pyserini_qpeft.evaluation import DEFAULT_METRICS
-from pyserini_qpeft.pipeline_config import SECTIONS, FirstStage, RerankerOptions, load_pipeline_config
+from pyserini_qpeft.runs.evaluation import DEFAULT_METRICS
 
 
 def write(tmp_path, text, name="p.yaml"):

@@ -6,13 +6,13 @@ import logging
 import pytest
 
 from pyserini_qpeft import QPEFTReranker, presets
-from pyserini_qpeft.config import QPEFTConfig
-from pyserini_qpeft.model_card import MARKER
+from pyserini_qpeft.model.card import MARKER
+from pyserini_qpeft.model.config import QPEFTConfig
 
 
 @pytest.fixture(scope="module")
 def tiny_prompt_reranker(tiny_model_dir):
-    from pyserini_qpeft.model_loading import load_causal_lm
+    from pyserini_qpeft.model.loading import load_causal_lm
 
     lm, tokenizer = load_causal_lm(str(tiny_model_dir), device="cpu")
     config = QPEFTConfig(base_model=str(tiny_model_dir), variant="prompt", max_length=128, fusion_weight=0.25)

@@ -17,8 +17,8 @@ from pathlib import Path
 import pytest
 
 from pyserini_qpeft.errors import InputError
-from pyserini_qpeft.pyserini_names import could_be_name, index_path
-from pyserini_qpeft.runs import read_run
+from pyserini_qpeft.lucene.names import could_be_name, index_path
+from pyserini_qpeft.runs.trec import read_run
 
 from _cli import assert_one_line_error, cli
 from conftest import REPO_ROOT, read_beir_qrels, read_jsonl
@@ -28,7 +28,7 @@ TOPICS = "beir-v1.0.0-scifact-test"  # also the qrels' name, as in Pyserini
 
 
 def registry_entry(name=INDEX):
-    from pyserini_qpeft.java import start_jvm
+    from pyserini_qpeft.lucene.java import start_jvm
 
     start_jvm()
     from pyserini.prebuilt_index_info import TF_INDEX_INFO
@@ -102,7 +102,7 @@ def test_uncached_prebuilt_index_fails_fast_in_one_line(capsys, empty_cache, sci
 
 
 def test_python_api_opens_prebuilt_names(cached_index, empty_cache):
-    from pyserini_qpeft.lucene_index import document_text, open_searcher
+    from pyserini_qpeft.lucene.index import document_text, open_searcher
 
     searcher = open_searcher(INDEX)
     hits = searcher.search("0-dimensional biomaterials show inductive properties.", k=3)
@@ -111,7 +111,7 @@ def test_python_api_opens_prebuilt_names(cached_index, empty_cache):
 
 
 def test_python_api_uncached_name_raises(empty_cache):
-    from pyserini_qpeft.lucene_index import open_searcher
+    from pyserini_qpeft.lucene.index import open_searcher
 
     with pytest.raises(InputError, match=rf"^index {INDEX}: Pyserini's prebuilt index is not in its cache"):
         open_searcher(INDEX)
@@ -179,7 +179,7 @@ def test_unknown_topics_name_suggests_close_ones(capsys, scifact_index, tmp_path
 
 
 def test_yaml_uncached_index_name_names_the_line(empty_cache, tmp_path):
-    from pyserini_qpeft.pipeline_config import load_pipeline_config
+    from pyserini_qpeft.cli.pipeline_file import load_pipeline_config
 
     config = tmp_path / "p.yaml"
     config.write_text(f"index:\n  path: {INDEX}\ntopics:\n  file: topics.tsv\noutput:\n  run: r.trec\n")
@@ -189,7 +189,7 @@ def test_yaml_uncached_index_name_names_the_line(empty_cache, tmp_path):
 
 
 def test_yaml_never_rebuilds_a_prebuilt_index(cached_index, tmp_path, scifact):
-    from pyserini_qpeft.pipeline_config import load_pipeline_config
+    from pyserini_qpeft.cli.pipeline_file import load_pipeline_config
 
     config = tmp_path / "p.yaml"
     config.write_text(f"collection: {{beir: {scifact}}}\nindex: {{path: {INDEX}, build: always}}\noutput: {{run: r}}\n")
@@ -213,8 +213,8 @@ NAMES_SCRIPT = """
 import contextlib, io, json, sys
 from pathlib import Path
 from pyserini_qpeft.cli.main import main
-from pyserini_qpeft.lucene_index import open_searcher
-from pyserini_qpeft.pyserini_names import read_qrels, read_topics
+from pyserini_qpeft.lucene.index import open_searcher
+from pyserini_qpeft.lucene.names import read_qrels, read_topics
 
 out = Path(sys.argv[1])
 topics, qrels = read_topics("{topics}"), read_qrels("{topics}")

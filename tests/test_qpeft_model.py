@@ -2,10 +2,10 @@ import pytest
 import torch
 
 from pyserini_qpeft import QPEFTReranker
-from pyserini_qpeft.checkpoint import load_checkpoint
-from pyserini_qpeft.config import CONFIG_NAME, QPEFTConfig
-from pyserini_qpeft.qpeft_model import QPEFTModel
-from pyserini_qpeft.scoring import collate
+from pyserini_qpeft.model.checkpoint import load_checkpoint
+from pyserini_qpeft.model.config import CONFIG_NAME, QPEFTConfig
+from pyserini_qpeft.model.qpeft_model import QPEFTModel
+from pyserini_qpeft.model.scoring import collate
 
 from _tiny_models import tiny_llama, tiny_tokenizer
 

@@ -5,9 +5,9 @@ import math
 import pytest
 
 from pyserini_qpeft import Candidate, QPEFTReranker
-from pyserini_qpeft.adapters import Query, RankCandidate, RankQuery, Text
-from pyserini_qpeft.config import QPEFTConfig
 from pyserini_qpeft.errors import InputError
+from pyserini_qpeft.integrations.toolkits import Query, RankCandidate, RankQuery, Text
+from pyserini_qpeft.model.config import QPEFTConfig
 
 from _tiny_models import tiny_llama, tiny_tokenizer
 
@@ -113,7 +113,7 @@ def test_rerank_refuses_a_document_listed_twice(reranker):
 
 
 def test_rank_llm_candidates_with_nan_scores_or_twice_are_refused(reranker):
-    from pyserini_qpeft.adapters import Request
+    from pyserini_qpeft.integrations.toolkits import Request
 
     def request(scores, docids):
         cands = [RankCandidate(docid=d, score=s, doc={"contents": DOCS["d1"]}) for d, s in zip(docids, scores)]

@@ -1,9 +1,9 @@
 import pytest
 
 from pyserini_qpeft import Candidate, QPEFTReranker
-from pyserini_qpeft.config import QPEFTConfig
 from pyserini_qpeft.errors import InputError, QPEFTError
-from pyserini_qpeft.model_loading import resolve_model
+from pyserini_qpeft.model.config import QPEFTConfig
+from pyserini_qpeft.model.loading import resolve_model
 
 from _tiny_models import tiny_llama, tiny_tokenizer
 
@@ -100,7 +100,7 @@ def test_unknown_model_id_with_no_network_fails_at_once_unless_downloads_are_ask
 
 
 def test_gguf_cache_key_follows_the_bytes_not_the_path(tmp_path):
-    from pyserini_qpeft.model_loading import gguf_key
+    from pyserini_qpeft.model.loading import gguf_key
 
     first, copy, other = tmp_path / "a" / "m.gguf", tmp_path / "b" / "m.gguf", tmp_path / "c" / "m.gguf"
     for path, data in ((first, b"GGUF model bytes"), (copy, b"GGUF model bytes"), (other, b"GGUF other bytes")):
@@ -115,7 +115,7 @@ def test_gguf_cache_key_follows_the_bytes_not_the_path(tmp_path):
 def test_gguf_special_tokens_override_a_wrong_conversion(tmp_path):
     import gguf
 
-    from pyserini_qpeft.model_loading import gguf_special_token_ids, set_special_tokens
+    from pyserini_qpeft.model.loading import gguf_special_token_ids, set_special_tokens
 
     from _tiny_models import tiny_tokenizer
 

@@ -8,12 +8,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pyserini_qpeft import QPEFTReranker
-from pyserini_qpeft.beir_data import load_queries, load_topics
 from pyserini_qpeft.cli.main import main
-from pyserini_qpeft.config import QPEFTConfig
+from pyserini_qpeft.cli.pipeline_file import load_pipeline_config
 from pyserini_qpeft.errors import InputError
-from pyserini_qpeft.pipeline_config import load_pipeline_config
-from pyserini_qpeft.runs import read_run
+from pyserini_qpeft.model.config import QPEFTConfig
+from pyserini_qpeft.runs.beir import load_queries, load_topics
+from pyserini_qpeft.runs.trec import read_run
 from pyserini_qpeft.text import clean_text
 
 from _tiny_models import tiny_llama, tiny_tokenizer

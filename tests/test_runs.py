@@ -2,9 +2,9 @@ import os
 
 import pytest
 
-from pyserini_qpeft.atomic import atomic_directory, atomic_write
 from pyserini_qpeft.errors import InputError
-from pyserini_qpeft.runs import format_run_lines, read_run, write_run
+from pyserini_qpeft.files.atomic import atomic_directory, atomic_write
+from pyserini_qpeft.runs.trec import format_run_lines, read_run, write_run
 
 RUN = {
     "q1": [("d3", 12.5), ("d1", 7.25), ("d2", -1.0)],

@@ -3,10 +3,10 @@ import math
 import pytest
 import torch
 
-from pyserini_qpeft.config import QPEFTConfig
 from pyserini_qpeft.errors import InputError
-from pyserini_qpeft.qpeft_model import QPEFTModel
-from pyserini_qpeft.scoring import PairEncoder, QueryLikelihoodScorer, length_batches
+from pyserini_qpeft.model.config import QPEFTConfig
+from pyserini_qpeft.model.qpeft_model import QPEFTModel
+from pyserini_qpeft.model.scoring import PairEncoder, QueryLikelihoodScorer, length_batches
 
 from _tiny_models import tiny_gpt2, tiny_llama, tiny_tokenizer
 
@@ -126,7 +126,7 @@ def test_scoring_leaves_the_model_unchanged_and_builds_no_graph():
 
 
 def test_token_budget_defaults_by_device_and_never_below_max_length():
-    from pyserini_qpeft.scoring import default_token_budget
+    from pyserini_qpeft.model.scoring import default_token_budget
 
     assert default_token_budget("cpu", 512) == 2048
     assert default_token_budget("cuda", 512) == 8192

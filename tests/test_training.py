@@ -3,12 +3,12 @@ import json
 import pytest
 import torch
 
-from pyserini_qpeft.checkpoint import load_checkpoint
-from pyserini_qpeft.config import QPEFTConfig
 from pyserini_qpeft.errors import InputError
-from pyserini_qpeft.qpeft_model import QPEFTModel
-from pyserini_qpeft.training import Trainer, TrainingConfig
-from pyserini_qpeft.training_data import TrainingQuery, sample_step, split_dev
+from pyserini_qpeft.model.checkpoint import load_checkpoint
+from pyserini_qpeft.model.config import QPEFTConfig
+from pyserini_qpeft.model.qpeft_model import QPEFTModel
+from pyserini_qpeft.training.data import TrainingQuery, sample_step, split_dev
+from pyserini_qpeft.training.loop import Trainer, TrainingConfig
 
 from _tiny_models import tiny_llama, tiny_tokenizer
 

@@ -9,13 +9,13 @@ import types
 import pytest
 import torch
 
-from pyserini_qpeft.config import QPEFTConfig
 from pyserini_qpeft.errors import InputError
-from pyserini_qpeft.hint_selection import HINT_BACKENDS, FaissGpuResources, select_faiss, select_torch
-from pyserini_qpeft.qpeft_model import QPEFTModel
-from pyserini_qpeft.scoring import QueryLikelihoodScorer
-from pyserini_qpeft.variants import VARIANTS, get_variant, hint_module_class, trainable_variants
-from pyserini_qpeft.variants.base import HintModule, PairHints, special_token_mask
+from pyserini_qpeft.model.config import QPEFTConfig
+from pyserini_qpeft.model.hint_selection import HINT_BACKENDS, FaissGpuResources, select_faiss, select_torch
+from pyserini_qpeft.model.qpeft_model import QPEFTModel
+from pyserini_qpeft.model.scoring import QueryLikelihoodScorer
+from pyserini_qpeft.model.variants import VARIANTS, get_variant, hint_module_class, trainable_variants
+from pyserini_qpeft.model.variants.base import HintModule, PairHints, special_token_mask
 
 from _tiny_models import tiny_llama, tiny_tokenizer
 
@@ -74,7 +74,7 @@ def restore(model, saved):
 # -- the registry ----------------------------------------------------------------------------------------
 def test_registry_and_hint_selection_import_without_torch():
     code = (
-        "import sys, pyserini_qpeft.variants, pyserini_qpeft.hint_selection; "
+        "import sys, pyserini_qpeft.model.variants, pyserini_qpeft.model.hint_selection; "
         "sys.exit('torch' in sys.modules or 'numpy' in sys.modules)"
     )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
@@ -169,7 +169,7 @@ def test_selection_after_moving_to_bf16_reads_the_current_embeddings(monkeypatch
     cached = model.qd.normalized_frozen
     model.to(torch.bfloat16)
     seen = {}
-    import pyserini_qpeft.variants.retrieval as retrieval
+    import pyserini_qpeft.model.variants.retrieval as retrieval
 
     original = retrieval.select_hints
 
@@ -259,7 +259,7 @@ def test_gpu_faiss_search_reuses_one_resources_object(monkeypatch):
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 @pytest.mark.parametrize("variant", ["prompt", "r", "a"])
 def test_on_cuda_scores_and_hint_selection_match_cpu(variant):
-    from pyserini_qpeft.hint_selection import faiss_available, select_hints
+    from pyserini_qpeft.model.hint_selection import faiss_available, select_hints
 
     model = trained(variant)
     cpu_scores = scores(model)

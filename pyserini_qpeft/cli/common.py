@@ -1,6 +1,6 @@
 """Arguments and helpers shared by several subcommands.
 
-Flags come from dataclass fields made with :func:`pyserini_qpeft.config.option` (spelling, type, choices, default
+Flags come from dataclass fields made with :func:`pyserini_qpeft.model.config.option` (spelling, type, choices, default
 and help); a command changes only what differs on its surface, e.g. :data:`CLI_RERANKER`.
 """
 
@@ -15,10 +15,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import fields
 from typing import Any, Literal, TypeVar, Union
 
-from ..beir_data import first_queries, load_queries
-from ..config import dataclass_schema, field_problems
-from ..errors import InputError
-from ..pipeline_config import RerankerOptions, Topics
+from pyserini_qpeft.cli.pipeline_file import RerankerOptions, Topics
+from pyserini_qpeft.errors import InputError
+from pyserini_qpeft.model.config import dataclass_schema, field_problems
+from pyserini_qpeft.runs.beir import first_queries, load_queries
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -31,7 +31,7 @@ def progress_bar(args: argparse.Namespace, **kwargs):
     """A tqdm bar, silent with --quiet."""
     from tqdm.auto import tqdm
 
-    from ..distributed import world_from_env
+    from pyserini_qpeft.runs.distributed import world_from_env
 
     quiet = bool(getattr(args, "quiet", False)) or not world_from_env().is_main  # one bar: rank 0's
     return tqdm(disable=quiet, dynamic_ncols=True, **kwargs)
@@ -106,7 +106,7 @@ def load_topic_args(args: argparse.Namespace) -> dict[str, str]:
     if topics.beir:
         queries = load_queries(topics.beir, topics.split)
     else:
-        from ..pyserini_names import read_topics
+        from pyserini_qpeft.lucene.names import read_topics
 
         queries = read_topics(topics.file, what="--topics")
     return first_queries(queries, topics.max_queries)
@@ -120,8 +120,8 @@ def add_model_args(parser: argparse.ArgumentParser, flag: str = "--model", requi
 
 def load_reranker(options: RerankerOptions):
     """A QPEFTReranker as ``options`` say (the CLI's flags or the pipeline's ``reranker:`` section)."""
-    from ..distributed import rank_device
-    from ..reranker import QPEFTReranker
+    from pyserini_qpeft.reranker import QPEFTReranker
+    from pyserini_qpeft.runs.distributed import rank_device
 
     logger.info("loading reranker %s", options.model)
     return QPEFTReranker.from_pretrained(
@@ -136,7 +136,7 @@ def load_reranker(options: RerankerOptions):
 
 def reranker_options(args: argparse.Namespace) -> RerankerOptions:
     """The reranker flags, checked before anything slow (Java, the model) starts: values, device, model name."""
-    from ..model_loading import check_model_available, resolve_device
+    from pyserini_qpeft.model.loading import check_model_available, resolve_device
 
     options = options_from_args(RerankerOptions, args)
     resolve_device(options.device, "--device")
@@ -146,9 +146,9 @@ def reranker_options(args: argparse.Namespace) -> RerankerOptions:
 
 @contextlib.contextmanager
 def lock_output(output: str) -> Iterator[None]:
-    """Hold ``output``'s lock (:mod:`pyserini_qpeft.lock`) for this process's rank: one writer per output."""
-    from ..distributed import world_from_env
-    from ..lock import output_lock
+    """Hold ``output``'s lock (:mod:`pyserini_qpeft.files.lock`) for this process's rank: one writer per output."""
+    from pyserini_qpeft.files.lock import output_lock
+    from pyserini_qpeft.runs.distributed import world_from_env
 
     world = world_from_env()
     with output_lock(output, world.rank, world.size):
@@ -167,7 +167,7 @@ def model_identity(reranker) -> dict[str, Any]:
     """What makes a reranker's scores what they are: base model, variant, trained weights, length, dtype."""
     import hashlib
 
-    from ..qpeft_model import base_fingerprint
+    from pyserini_qpeft.model.qpeft_model import base_fingerprint
 
     model = reranker.model
     digest = hashlib.sha256()
@@ -204,10 +204,10 @@ def rerank_to_file(args: argparse.Namespace, reranker, run, queries, searcher, s
     ``<output>.rankR-of-W.journal``, and rank 0 writes the whole run: the same bytes as one process.
     A restart by torchrun (``--max-restarts``) resumes as ``--resume`` does.
     """
-    from .. import distributed
-    from ..fusion import fused_tag
-    from ..journal import RunJournal, settings_digest
-    from ..reranking import rerank_run
+    from pyserini_qpeft.runs import distributed
+    from pyserini_qpeft.runs.fusion import fused_tag
+    from pyserini_qpeft.runs.journal import RunJournal, settings_digest
+    from pyserini_qpeft.runs.rerank import rerank_run
 
     world = distributed.world_from_env()
     weight = fusion_weight(args, reranker)

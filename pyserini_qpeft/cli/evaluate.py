@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import json
 
-from ..evaluation import DEFAULT_METRICS, evaluate, metric_list
-from ..runs import read_run
+from pyserini_qpeft.runs.evaluation import DEFAULT_METRICS, evaluate, metric_list
+from pyserini_qpeft.runs.trec import read_run
 
 
 def add_parser(sub) -> None:
@@ -36,7 +36,7 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     metrics = metric_list(args.metrics)
     run_data = read_run(args.run)
-    from ..pyserini_names import read_qrels
+    from pyserini_qpeft.lucene.names import read_qrels
 
     qrels = read_qrels(args.qrels, what="--qrels")
     scores = evaluate(run_data, qrels, metrics, complete=args.complete)

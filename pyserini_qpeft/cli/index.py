@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 import logging
 
-from ..beir_data import beir_dir
-from .common import progress_bar
+from pyserini_qpeft.cli.common import progress_bar
+from pyserini_qpeft.runs.beir import beir_dir
 
 logger = logging.getLogger(__name__)
 
@@ -25,7 +25,7 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..lucene_index import build_index
+    from pyserini_qpeft.lucene.index import build_index
 
     corpus = beir_dir(args.beir) / "corpus.jsonl"
     with open(corpus, "rb") as handle:

@@ -8,9 +8,9 @@ import os
 import sys
 from typing import NoReturn
 
-from .. import __version__
-from ..errors import QPEFTError
-from . import evaluate, index, pipeline, rerank, search, train
+from pyserini_qpeft import __version__
+from pyserini_qpeft.cli import evaluate, index, pipeline, rerank, search, train
+from pyserini_qpeft.errors import QPEFTError
 
 COMMANDS = (index, search, rerank, train, evaluate, pipeline)
 
@@ -48,7 +48,7 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     if "transformers" in sys.modules:  # imported already (e.g. in-process use): the variable came too late
         sys.modules["transformers"].utils.logging.disable_progress_bar()
-    from .. import distributed
+    from pyserini_qpeft.runs import distributed
 
     try:
         world = distributed.world_from_env()

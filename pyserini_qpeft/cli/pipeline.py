@@ -7,10 +7,10 @@ import json
 import logging
 from pathlib import Path
 
-from .. import distributed
-from ..atomic import atomic_write
-from ..outputs import check_json_output, check_run_output
-from .common import load_reranker, lock_output, progress_bar, rerank_to_file
+from pyserini_qpeft.cli.common import load_reranker, lock_output, progress_bar, rerank_to_file
+from pyserini_qpeft.files.atomic import atomic_write
+from pyserini_qpeft.files.guards import check_json_output, check_run_output
+from pyserini_qpeft.runs import distributed
 
 logger = logging.getLogger(__name__)
 
@@ -45,8 +45,8 @@ def _metrics_table(rows: dict) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..pipeline_config import load_pipeline_config
-    from ..runs import check_run_tag
+    from pyserini_qpeft.cli.pipeline_file import load_pipeline_config
+    from pyserini_qpeft.runs.trec import check_run_tag
 
     config = load_pipeline_config(args.config, args.overrides)
     if config.output.tag is not None:
@@ -58,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
         output.with_name(output.name + ".metrics.json"), METRICS_KEYS, "output.run (its metrics)"
     )
     if config.reranker:
-        from ..model_loading import check_model_available
+        from pyserini_qpeft.model.loading import check_model_available
 
         check_model_available(config.reranker.model)
     with lock_output(str(output)):
@@ -66,16 +66,16 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _run(args: argparse.Namespace, config, output: Path, bm25_path: Path, metrics_path: Path) -> int:
-    from ..beir_data import first_queries, load_qrels, load_queries
-    from ..evaluation import evaluate
-    from ..first_stage import bm25_search, hits_to_run
-    from ..lucene_index import build_index, open_searcher
-    from ..runs import write_run
+    from pyserini_qpeft.lucene.bm25 import bm25_search, hits_to_run
+    from pyserini_qpeft.lucene.index import build_index, open_searcher
+    from pyserini_qpeft.runs.beir import first_queries, load_qrels, load_queries
+    from pyserini_qpeft.runs.evaluation import evaluate
+    from pyserini_qpeft.runs.trec import write_run
 
     qrels = load_qrels(config.evaluation.qrels) if config.evaluation else None
     topics = config.topics
     if topics.file:  # a file (absolute by now) or a Pyserini topics name, checked when the config was read
-        from ..pyserini_names import read_topics
+        from pyserini_qpeft.lucene.names import read_topics
 
         queries = read_topics(topics.file, Path(args.config).resolve().parent, f"{args.config}: topics.file")
     else:
@@ -115,7 +115,7 @@ def _run(args: argparse.Namespace, config, output: Path, bm25_path: Path, metric
     if config.evaluation is None:
         logger.info("wrote %s; no qrels, so no evaluation", output)
         return 0
-    from ..runs import read_run
+    from pyserini_qpeft.runs.trec import read_run
 
     table = {name: evaluate(read_run(path), qrels, config.evaluation.metrics) for name, path in runs.items()}
     print(_metrics_table(table))

@@ -5,9 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from ..errors import InputError
-from ..runs import check_run_tag, read_run
-from .common import (
+from pyserini_qpeft.cli.common import (
     add_model_args,
     add_resume_arg,
     add_topic_args,
@@ -17,6 +15,8 @@ from .common import (
     rerank_to_file,
     reranker_options,
 )
+from pyserini_qpeft.errors import InputError
+from pyserini_qpeft.runs.trec import check_run_tag, read_run
 
 logger = logging.getLogger(__name__)
 
@@ -52,8 +52,8 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..lucene_index import open_searcher
-    from ..outputs import check_run_output
+    from pyserini_qpeft.files.guards import check_run_output
+    from pyserini_qpeft.lucene.index import open_searcher
 
     check_run_output(args.output, inputs={"--run": args.run, "--topics": args.file})
     if args.run_tag is not None:
@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         if args.index:
             searcher = open_searcher(args.index, what="--index")
         else:
-            from ..run_searcher import RunSearcher
+            from pyserini_qpeft.runs.run_searcher import RunSearcher
 
             searcher = RunSearcher.from_files(args.run, args.beir, queries, ())
         reranker = load_reranker(options)

@@ -5,11 +5,7 @@ from __future__ import annotations
 import argparse
 import logging
 
-from ..distributed import world_from_env
-from ..first_stage import bm25_search, hits_to_run
-from ..pipeline_config import FirstStage
-from ..runs import check_run_tag, write_run
-from .common import (
+from pyserini_qpeft.cli.common import (
     add_model_args,
     add_options,
     add_resume_arg,
@@ -22,6 +18,10 @@ from .common import (
     rerank_to_file,
     reranker_options,
 )
+from pyserini_qpeft.cli.pipeline_file import FirstStage
+from pyserini_qpeft.lucene.bm25 import bm25_search, hits_to_run
+from pyserini_qpeft.runs.distributed import world_from_env
+from pyserini_qpeft.runs.trec import check_run_tag, write_run
 
 logger = logging.getLogger(__name__)
 
@@ -52,8 +52,8 @@ def add_parser(sub) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..lucene_index import open_searcher
-    from ..outputs import check_run_output
+    from pyserini_qpeft.files.guards import check_run_output
+    from pyserini_qpeft.lucene.index import open_searcher
 
     check_run_output(args.output, inputs={"--topics": args.file})
     first_stage = options_from_args(FirstStage, args)

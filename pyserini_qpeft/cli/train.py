@@ -10,14 +10,14 @@ import time
 from dataclasses import asdict
 from pathlib import Path
 
-from ..atomic import atomic_write
-from ..beir_data import first_queries, load_qrels, load_queries, qrels_path
-from ..config import QPEFTConfig, TrainingConfig
-from ..errors import InputError
-from ..model_card import write_card
-from ..pipeline_config import RerankerOptions
-from ..variants import trainable_variants
-from .common import add_options, options_from_args, progress_bar
+from pyserini_qpeft.cli.common import add_options, options_from_args, progress_bar
+from pyserini_qpeft.cli.pipeline_file import RerankerOptions
+from pyserini_qpeft.errors import InputError
+from pyserini_qpeft.files.atomic import atomic_write
+from pyserini_qpeft.model.card import write_card
+from pyserini_qpeft.model.config import QPEFTConfig, TrainingConfig
+from pyserini_qpeft.model.variants import trainable_variants
+from pyserini_qpeft.runs.beir import first_queries, load_qrels, load_queries, qrels_path
 
 logger = logging.getLogger(__name__)
 
@@ -84,9 +84,9 @@ def add_parser(sub) -> None:
 def check_train_output(output: Path, state_dir: Path, resume: bool, overwrite: bool) -> None:
     """Refuse outputs that are not ours: --output must be new, empty or a Q-PEFT checkpoint, and
     ``<output>.train-state`` new or our training state; an existing one needs --resume or --overwrite."""
-    from ..checkpoint import is_checkpoint
-    from ..outputs import only_names
-    from ..training import OPTIMIZER_FILE, STATE_FILE
+    from pyserini_qpeft.files.guards import only_names
+    from pyserini_qpeft.model.checkpoint import is_checkpoint
+    from pyserini_qpeft.training.loop import OPTIMIZER_FILE, STATE_FILE
 
     if resume and overwrite:
         raise InputError("--resume and --overwrite exclude each other")
@@ -117,7 +117,7 @@ def check_train_output(output: Path, state_dir: Path, resume: bool, overwrite: b
 
 def pick_fusion(args, output: Path, lm, tokenizer, searcher, dev, qrels) -> dict:
     """Pick and save the checkpoint's BM25 fusion weight on the dev queries; what was picked, for the summary."""
-    from ..dev_fusion import pick_checkpoint_fusion
+    from pyserini_qpeft.training.fusion_weight import pick_checkpoint_fusion
 
     queries = {q.qid: q.text for q in dev}
     dev_qrels = {q.qid: qrels[q.qid] for q in dev if q.qid in qrels}
@@ -136,13 +136,13 @@ def pick_fusion(args, output: Path, lm, tokenizer, searcher, dev, qrels) -> dict
 
 
 def open_first_stage(args: argparse.Namespace):
-    """The Lucene index (``--index``), or a :class:`~pyserini_qpeft.run_searcher.RunSearcher` over
+    """The Lucene index (``--index``), or a :class:`~pyserini_qpeft.runs.run_searcher.RunSearcher` over
     ``--first-stage-run`` with the texts of the corpus documents it and the qrels name."""
     if args.index:
-        from ..lucene_index import open_searcher
+        from pyserini_qpeft.lucene.index import open_searcher
 
         return open_searcher(args.index, what="--index")
-    from ..run_searcher import RunSearcher
+    from pyserini_qpeft.runs.run_searcher import RunSearcher
 
     if not Path(args.first_stage_run).is_file():
         raise InputError(f"--first-stage-run {args.first_stage_run}: no such file")
@@ -160,7 +160,7 @@ def training_queries(args: argparse.Namespace, seed: int, searcher) -> tuple[lis
     """(train, dev, qrels of both) as ``train`` chooses them from its flags (``beir``, ``split``, ``max_queries``,
     ``negative_depth``, ``threads``, ``dev_split``, ``dev_fraction``, ``max_dev_queries``, ``max_train_queries``):
     the dev split's queries if it has qrels, else a ``seed``-ed fraction of the training queries held back."""
-    from ..training_data import build_training_queries, split_dev
+    from pyserini_qpeft.training.data import build_training_queries, split_dev
 
     queries = first_queries(load_queries(args.beir, args.split), args.max_queries, minimum=2)
     qrels = load_qrels(qrels_path(args.beir, args.split))
@@ -200,11 +200,11 @@ def training_queries(args: argparse.Namespace, seed: int, searcher) -> tuple[lis
 def run(args: argparse.Namespace) -> int:
     import torch
 
-    from .. import distributed
-    from ..lucene_index import document_text
-    from ..model_loading import load_causal_lm, resolve_device
-    from ..qpeft_model import QPEFTModel
-    from ..training import Trainer, state_dir
+    from pyserini_qpeft.lucene.index import document_text
+    from pyserini_qpeft.model.loading import load_causal_lm, resolve_device
+    from pyserini_qpeft.model.qpeft_model import QPEFTModel
+    from pyserini_qpeft.runs import distributed
+    from pyserini_qpeft.training.loop import Trainer, state_dir
 
     output = Path(args.output)
     state = state_dir(output)

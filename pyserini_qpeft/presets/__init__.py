@@ -19,7 +19,7 @@ PRESET_ROOT = Path(__file__).resolve().parent
 
 def available(root: Path | None = None) -> dict[str, Path]:
     """Name -> folder of every preset (a sub-folder holding ``qpeft_config.json``)."""
-    from ..config import CONFIG_NAME
+    from pyserini_qpeft.model.config import CONFIG_NAME
 
     root = PRESET_ROOT if root is None else root
     return {p.name: p for p in sorted(root.iterdir()) if (p / CONFIG_NAME).is_file()} if root.is_dir() else {}

@@ -1,0 +1,110 @@
+"""What ``rerank`` is given: the query and hit shapes it accepts, told apart by type, not by a stray attribute.
+
+Queries: a ``str``, or a query object with a ``.text`` string (pygaggle's ``Query``, rank_llm's ``Query``).
+Hits, all of one kind per call:
+- ``candidate``: our :class:`~pyserini_qpeft.candidate.Candidate`;
+- ``pygaggle``: pygaggle's ``Text`` (``.text``, ``.metadata``, ``.score``), ours or pygaggle's own;
+- ``rank_llm``: rank_llm's ``Candidate`` (``.docid``, ``.score``, ``.doc`` dict), ours or rank_llm's own;
+- ``pyserini``: a Pyserini hit (``io.anserini.search.ScoredDoc``) or any object with ``.docid`` and ``.score``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from pyserini_qpeft.candidate import Candidate
+from pyserini_qpeft.errors import InputError, short_repr
+
+
+def query_text(query: Any) -> str:
+    """The text of a query given as a string or as a pygaggle/rank_llm query object."""
+    if isinstance(query, str):
+        return query
+    text = getattr(query, "text", None)
+    if isinstance(text, str):
+        return text
+    raise InputError(
+        f"query must be a str or an object with a .text string (pygaggle/rank_llm Query), got {type(query).__name__}"
+    )
+
+
+def hit_kind(hit: Any) -> str:
+    """One of "candidate", "pygaggle", "rank_llm", "pyserini"; an InputError for anything else."""
+    from pyserini_qpeft.integrations.toolkits import RankCandidate, Text
+
+    if isinstance(hit, Candidate):
+        return "candidate"
+    if isinstance(hit, Text) or (type(hit).__name__ == "Text" and hasattr(hit, "metadata") and hasattr(hit, "text")):
+        return "pygaggle"
+    if isinstance(hit, RankCandidate) or (isinstance(getattr(hit, "doc", None), dict) and hasattr(hit, "docid")):
+        return "rank_llm"
+    if isinstance(hit, (str, bytes)) or not (hasattr(hit, "docid") and hasattr(hit, "score")):
+        raise InputError(
+            f"cannot rerank a {type(hit).__name__}: pass Pyserini hits, Candidates, pygaggle Texts or "
+            "rank_llm Candidates (to score plain texts, use score(query, docs))"
+        )
+    return "pyserini"
+
+
+def as_hit_list(hits: Any) -> list:
+    """``hits`` as a list (any iterable but a string)."""
+    if isinstance(hits, (str, bytes)) or not hasattr(hits, "__iter__"):
+        raise InputError(f"hits must be a list of hits, got {type(hits).__name__}")
+    return list(hits)
+
+
+def hits_kind(hits: Sequence[Any]) -> str | None:
+    """The one kind shared by all ``hits`` (None for an empty list); mixed kinds are an error."""
+    kinds = {hit_kind(hit) for hit in hits}
+    if len(kinds) > 1:
+        raise InputError(f"hits mix several kinds ({', '.join(sorted(kinds))}); pass one kind per call")
+    return kinds.pop() if kinds else None
+
+
+def check_hits(hits: Sequence[Any], kind: str | None) -> None:
+    """Refuse hits a run file could not hold: a first-stage score that is not a finite number (NaN would make
+    every fused score NaN), or a document listed twice (pygaggle ``Text``s have no docid to compare)."""
+    seen: dict[str, int] = {}
+    for i, hit in enumerate(hits):
+        score = getattr(hit, "score", None)
+        docid = None if kind == "pygaggle" else str(hit.docid)
+        name = f"hits[{i}]" + ("" if docid is None else f" ({docid!r})")
+        try:
+            finite = score is None or math.isfinite(float(score))
+        except (TypeError, ValueError):
+            finite = False
+        if not finite:
+            raise InputError(
+                f"{name} has first-stage score {short_repr(score)}; scores must be finite numbers "
+                "(drop the hit or give it one)"
+            )
+        if docid is not None:
+            if docid in seen:
+                raise InputError(f"{name} repeats hits[{seen[docid]}]; rerank each document once")
+            seen[docid] = i
+
+
+def hit_text(hit: Any, kind: str, searcher=None) -> str:
+    """The text to score for one hit of ``kind`` (Pyserini hits read it from ``searcher`` or the hit's raw)."""
+    if kind == "rank_llm":
+        from pyserini_qpeft.integrations.toolkits import rank_llm_text
+
+        return rank_llm_text(hit)
+    text = getattr(hit, "text", None) if kind == "candidate" else None
+    if isinstance(text, str):
+        return text
+    if searcher is not None:
+        from pyserini_qpeft.lucene.index import document_text
+
+        return document_text(searcher, str(hit.docid))
+    raw = getattr(hit, "raw", None) if kind == "pyserini" else None
+    if raw is None and kind == "pyserini":
+        lucene_document = getattr(hit, "lucene_document", None)
+        raw = lucene_document.get("raw") if lucene_document is not None else None
+    if not isinstance(raw, str):
+        raise InputError(f"hit {hit.docid!r} has no text: pass searcher= so the text can be fetched from the index")
+    from pyserini_qpeft.lucene.index import text_from_raw
+
+    return text_from_raw(raw)

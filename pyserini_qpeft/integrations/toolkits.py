@@ -1,0 +1,151 @@
+"""The shapes other reranking toolkits use, so ``QPEFTReranker`` drops into their pipelines.
+
+- pygaggle: ``Query(text, id)``, ``Text(text, metadata, score, title)``; ``rescore`` sets scores,
+  ``rerank`` also sorts. Defined here because importing pygaggle fails on current Pyserini.
+- rank_llm: ``Request(query, candidates)`` in, ``Result(query, candidates, invocations_history)`` out.
+  rank_llm's own dataclasses are used when the requests are rank_llm's; ours otherwise.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from pyserini_qpeft.errors import InputError
+from pyserini_qpeft.runs.fusion import fuse
+from pyserini_qpeft.text import title_and_text
+
+
+@dataclass
+class Query:
+    """pygaggle's query: text and an optional id."""
+
+    text: str
+    id: str | None = None
+
+
+@dataclass
+class Text:
+    """pygaggle's candidate text, with its score after reranking."""
+
+    text: str
+    metadata: dict[str, Any] = field(default_factory=dict)
+    score: float | None = 0.0
+    title: str | None = None
+
+
+@dataclass
+class RankQuery:
+    """rank_llm's ``Query``."""
+
+    text: str
+    qid: Any = None
+
+
+@dataclass
+class RankCandidate:
+    """rank_llm's ``Candidate``: ``doc`` holds "contents", or "title"/"text", or "segment"."""
+
+    docid: Any
+    score: float
+    doc: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Request:
+    """rank_llm's ``Request``."""
+
+    query: RankQuery
+    candidates: list[RankCandidate] = field(default_factory=list)
+
+
+@dataclass
+class Result:
+    """rank_llm's ``Result``."""
+
+    query: RankQuery
+    candidates: list[RankCandidate] = field(default_factory=list)
+    invocations_history: list[Any] = field(default_factory=list)
+
+
+def pygaggle_text(text: Text) -> str:
+    """The text to score for a pygaggle ``Text``: "title\\ntext" when it has a title."""
+    return title_and_text(getattr(text, "title", None), text.text)
+
+
+def rank_llm_text(candidate: Any) -> str:
+    """The text to score for a rank_llm candidate, from its ``doc`` dict."""
+    doc = getattr(candidate, "doc", None) or {}
+    if not isinstance(doc, dict):
+        return str(doc)
+    for key in ("contents", "segment"):
+        if isinstance(doc.get(key), str):
+            return doc[key]
+    if doc.get("text"):
+        return title_and_text(doc.get("title"), doc["text"])
+    raise InputError(f"candidate {candidate.docid!r} has no text: its doc needs 'contents', 'segment' or 'text'")
+
+
+def rescore_texts(reranker, query: Any, texts: Sequence[Text]) -> list[Text]:
+    """New ``Text`` objects (same order) whose ``score`` is the reranker's; ``query`` is a str or a ``Query``."""
+    from pyserini_qpeft.integrations.hits import query_text
+
+    scores = reranker.score(query_text(query), [pygaggle_text(t) for t in texts]) if texts else []
+    return [with_score(t, s) for t, s in zip(texts, scores)]
+
+
+def _fused(originals: Sequence[Any], rescored: list[Any], fusion_weight: float | None) -> list[Any]:
+    """``rescored`` with their scores fused with the ``originals``' scores (when all have a number)."""
+    first = [getattr(item, "score", None) for item in originals]
+    if fusion_weight is None or not rescored or not all(isinstance(s, (int, float)) for s in first):
+        return rescored
+    values = fuse(first, [item.score for item in rescored], fusion_weight)
+    return [with_score(item, value) for item, value in zip(rescored, values)]
+
+
+def rerank_texts(reranker, query: Any, texts: Sequence[Text], fusion_weight: float | None = None) -> list[Text]:
+    """New ``Text`` objects sorted by the reranker's score (best first), fused with their own scores when
+    ``fusion_weight`` is given and every Text has one."""
+    rescored = _fused(texts, rescore_texts(reranker, query, texts), fusion_weight)
+    return sorted(rescored, key=lambda t: t.score, reverse=True)
+
+
+def with_score(obj: Any, score: float) -> Any:
+    """A copy of ``obj`` (a dataclass or any object) with a new ``score``; the original is untouched."""
+    if dataclasses.is_dataclass(obj):
+        return dataclasses.replace(obj, score=score)
+    import copy
+
+    new = copy.copy(obj)
+    new.score = score
+    return new
+
+
+def _result_type(request: Any):
+    module = sys.modules.get(type(request).__module__)
+    return getattr(module, "Result", Result) if module is not None and module.__name__ != __name__ else Result
+
+
+def rerank_requests(
+    reranker, requests: Sequence[Any], rank_start: int = 0, rank_end: int = 100, fusion_weight: float | None = None
+) -> list[Any]:
+    """rank_llm's ``rerank_batch``: reorder ``candidates[rank_start:rank_end]`` of each request by score
+    (fused with the candidates' own scores when ``fusion_weight`` is given)."""
+    if rank_start < 0 or rank_end < rank_start:
+        raise InputError(f"need 0 <= rank_start <= rank_end, got {rank_start} and {rank_end}")
+    from pyserini_qpeft.integrations.hits import check_hits, query_text
+
+    results = []
+    for request in requests:
+        candidates = list(request.candidates)
+        check_hits(candidates, "rank_llm")
+        window = candidates[rank_start:rank_end]
+        scores = reranker.score(query_text(request.query), [rank_llm_text(c) for c in window]) if window else []
+        rescored = _fused(window, [with_score(c, s) for c, s in zip(window, scores)], fusion_weight)
+        rescored.sort(key=lambda c: c.score, reverse=True)
+        reordered = candidates[:rank_start] + rescored + candidates[rank_end:]
+        results.append(_result_type(request)(query=request.query, candidates=reordered, invocations_history=[]))
+    return results

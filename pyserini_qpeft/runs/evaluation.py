@@ -1,0 +1,87 @@
+"""trec_eval metrics through pytrec_eval, with the names IR papers use (nDCG@10, R@100, MRR@10)."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+
+from pyserini_qpeft.errors import InputError
+from pyserini_qpeft.runs.trec import Run
+
+DEFAULT_METRICS = ("nDCG@10", "R@100", "MRR@10")
+
+_PATTERNS = {
+    "ndcg": "ndcg_cut_{k}",
+    "r": "recall_{k}",
+    "recall": "recall_{k}",
+    "p": "P_{k}",
+    "map": "map_cut_{k}",
+}
+
+
+def _parse(metric: str) -> tuple[str, int | None]:
+    match = re.fullmatch(r"([A-Za-z]+)(?:@(\d+))?", metric.strip())
+    if not match:
+        raise InputError(f"--metrics: cannot read {metric!r}; use names like nDCG@10, R@100, MRR@10, MAP, P@5")
+    return match.group(1).lower(), int(match.group(2)) if match.group(2) else None
+
+
+def _measure(metric: str) -> tuple[str, int | None]:
+    """The pytrec_eval measure for a metric name, and the cutoff applied before it (MRR@k only)."""
+    name, k = _parse(metric)
+    if name in ("mrr", "rr"):
+        return "recip_rank", k
+    if name in _PATTERNS and k is not None:
+        return _PATTERNS[name].format(k=k), None
+    if name in ("map", "ndcg") and k is None:
+        return name, None
+    raise InputError(f"--metrics: unknown metric {metric!r}; use nDCG@k, R@k, P@k, MRR[@k], MAP[@k]")
+
+
+def per_query(
+    run: Run, qrels: dict[str, dict[str, int]], metrics: Sequence[str] = DEFAULT_METRICS, complete: bool = False
+) -> dict[str, dict[str, float]]:
+    """metric -> {qid: value}.
+
+    Like trec_eval, the queries are those judged and in the run; with ``complete`` (trec_eval -c) every
+    judged query counts, scoring 0 where the run has nothing for it.
+    """
+    import pytrec_eval
+
+    results: dict[str, dict[str, float]] = {}
+    judged = {qid: docs for qid, docs in qrels.items() if docs and (complete or qid in run)}
+    for metric in metrics:
+        measure, cutoff = _measure(metric)
+        scored = run
+        if cutoff is not None:  # cut after ranking as trec_eval does: score descending, then docid descending
+            scored = {qid: sorted(hits, key=lambda h: (h[1], h[0]), reverse=True)[:cutoff] for qid, hits in run.items()}
+        trec_run = {
+            qid: {docid: float(score) for docid, score in hits} for qid, hits in scored.items() if qid in judged
+        }
+        evaluator = pytrec_eval.RelevanceEvaluator(judged, {measure})
+        values = evaluator.evaluate(trec_run)
+        results[metric] = {qid: values.get(qid, {}).get(measure, 0.0) for qid in judged}
+    return results
+
+
+def evaluate(
+    run: Run, qrels: dict[str, dict[str, int]], metrics: Sequence[str] = DEFAULT_METRICS, complete: bool = False
+) -> dict[str, float]:
+    """Mean of each metric over the evaluated queries (see :func:`per_query`).
+
+    As in trec_eval, ranking within a query follows the scores (ties broken by docid), not the file order.
+    """
+    if not any(qid in qrels for qid in run):
+        raise InputError("the run and the qrels share no query ids; check that they belong to the same topics")
+    table = per_query(run, qrels, metrics, complete)
+    return {metric: sum(values.values()) / len(values) for metric, values in table.items()}
+
+
+def metric_list(text: str | None) -> list[str]:
+    """Split a comma-separated ``--metrics`` value (None gives the defaults)."""
+    if not text:
+        return list(DEFAULT_METRICS)
+    names = [m.strip() for m in text.split(",") if m.strip()]
+    for name in names:
+        _measure(name)
+    return names
