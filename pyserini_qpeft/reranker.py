@@ -13,11 +13,9 @@ from pyserini_qpeft.model.config import QPEFTConfig
 from pyserini_qpeft.model.loading import DEFAULT_MODEL, load_causal_lm
 from pyserini_qpeft.model.qpeft_model import QPEFTModel
 from pyserini_qpeft.model.scoring import QueryLikelihoodScorer
-from pyserini_qpeft.runs.fusion import check_weight, fuse
+from pyserini_qpeft.runs.fusion import FROM_CHECKPOINT, check_weight, fuse
 
 logger = logging.getLogger(__name__)
-
-FROM_CHECKPOINT = "checkpoint"  # fusion_weight default: the weight saved in the checkpoint (or none)
 
 
 class QPEFTReranker:
@@ -179,7 +177,7 @@ class QPEFTReranker:
         ``w * minmax(first stage) + (1 - w) * minmax(LM)``, with ``w`` from :meth:`fusion` (the checkpoint's
         weight unless ``fusion_weight`` says otherwise; None: the LM score alone).
         """
-        from pyserini_qpeft.integrations.hits import as_hit_list, check_hits, hit_text, hits_kind, query_text
+        from pyserini_qpeft.integrations.hits import as_hit_list, check_hits, hits_kind, query_text, to_candidates
 
         text = query_text(query)
         if k is not None and (isinstance(k, bool) or not isinstance(k, int) or k < 1):
@@ -192,37 +190,27 @@ class QPEFTReranker:
         check_hits(hits, kind)
         depth = min(k or len(hits), len(hits))
         if kind == "pygaggle":
-            from pyserini_qpeft.integrations.toolkits import rerank_texts, with_score
+            from pyserini_qpeft.integrations.toolkits import rerank_texts
 
-            head_texts = rerank_texts(self, text, hits[:depth], fusion_weight=weight)
-            floor = min((t.score for t in head_texts), default=0.0)
-            return head_texts + [with_score(t, floor - 1.0 - i) for i, t in enumerate(hits[depth:])]
-        head = [
-            Candidate(
-                docid=str(h.docid),
-                score=float(h.score),
-                text=hit_text(h, kind, searcher),
-                first_stage_score=float(h.score),
-            )
-            for h in hits[:depth]
-        ]
-        scores = self.score(text, [c.text for c in head]) if head else []
-        if weight is not None:
-            scores = fuse([c.first_stage_score for c in head], scores, weight)
+            return rerank_texts(self, text, hits, depth, fusion_weight=weight)
+        return self.rerank_candidates(text, to_candidates(hits, kind, searcher, depth), depth, weight)
+
+    def rerank_candidates(
+        self, query: str, candidates: list[Candidate], depth: int, fusion_weight: float | None
+    ) -> list[Candidate]:
+        """The core of :meth:`rerank`: the top ``depth`` candidates (with texts) scored, fused with their
+        ``first_stage_score`` at ``fusion_weight`` (None: not fused) and sorted; the rest keep their order below."""
+        head, rest = candidates[:depth], candidates[depth:]
+        scores = self.score(query, [c.text for c in head]) if head else []
+        if fusion_weight is not None:
+            scores = fuse([c.first_stage_score for c in head], scores, fusion_weight)
         for candidate, value in zip(head, scores):
             candidate.score = value
         head.sort(key=lambda c: c.score, reverse=True)  # stable: ties keep first-stage order
         floor = min(scores) if scores else 0.0
-        tail = [
-            Candidate(
-                docid=str(h.docid),
-                score=floor - 1.0 - i,
-                text=h.text if kind == "candidate" else None,
-                first_stage_score=float(h.score),
-            )
-            for i, h in enumerate(hits[depth:])
-        ]
-        return head + tail
+        for i, candidate in enumerate(rest):
+            candidate.score = floor - 1.0 - i
+        return head + rest
 
     def __repr__(self) -> str:
         return (

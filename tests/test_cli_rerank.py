@@ -127,3 +127,33 @@ def test_cheap_checks_name_the_flag_before_java_or_the_model_load(capsys, tmp_pa
     code, _, err = cli(capsys, *argv)
     assert_one_line_error(code, err, "rerank", words)
     assert "QPEFTConfig" not in err and sorted(p.name for p in tmp_path.iterdir()) == ["in.trec"]
+
+
+def test_the_library_run_rerank_writes_the_cli_bytes_and_resumes(
+    capsys, tmp_path, scifact, scifact_index, tiny_model_dir, small_run, scifact_searcher
+):
+    """rerank_run_to_file, the loop under the CLI, called from Python: the same bytes as `rerank`, nothing left
+    beside them (resuming is tested through the CLI, tests/test_lock.py and tests/test_journal.py)."""
+    from pyserini_qpeft import QPEFTReranker
+    from pyserini_qpeft.runs.beir import load_queries
+    from pyserini_qpeft.runs.rerank import rerank_run_to_file
+
+    code, _, err = rerank(
+        capsys,
+        scifact,
+        scifact_index,
+        tiny_model_dir,
+        small_run,
+        tmp_path / "cli.trec",
+        "--depth",
+        3,
+        "--dtype",
+        "float32",
+    )
+    assert code == 0, err
+    reranker = QPEFTReranker.from_pretrained(str(tiny_model_dir), device="cpu", dtype="float32", max_length=128)
+    run, queries = read_run(small_run), load_queries(scifact, "test")
+    output = tmp_path / "api.trec"
+    assert rerank_run_to_file(reranker, run, queries, scifact_searcher, output, depth=3) == len(run)
+    assert output.read_bytes() == (tmp_path / "cli.trec").read_bytes()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["api.trec", "cli.trec"]  # no journal or lock left

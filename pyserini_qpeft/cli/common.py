@@ -163,105 +163,11 @@ def add_resume_arg(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def model_identity(reranker) -> dict[str, Any]:
-    """What makes a reranker's scores what they are: base model, variant, trained weights, length, dtype."""
-    import hashlib
+def fusion_choice(args: argparse.Namespace) -> float | str | None:
+    """What the flags say about fusion: --no-fusion (None), --fusion-weight W, else the checkpoint's weight."""
+    from pyserini_qpeft.runs.fusion import FROM_CHECKPOINT
 
-    from pyserini_qpeft.model.qpeft_model import base_fingerprint
-
-    model = reranker.model
-    digest = hashlib.sha256()
-    for name, tensor in sorted(model.trainable_parameters().items()):
-        digest.update(name.encode())
-        digest.update(tensor.detach().float().cpu().contiguous().numpy().tobytes())
-    return {
-        "base_model": model.config.base_model,
-        "variant": model.config.variant,
-        "base_fingerprint": base_fingerprint(model.lm),
-        "weights": digest.hexdigest()[:16],
-        "max_length": model.encoder.max_length,
-        "dtype": str(model.lm.dtype).replace("torch.", ""),
-    }
-
-
-def fusion_weight(args: argparse.Namespace, reranker) -> float | None:
-    """The first stage's weight for fusion: --no-fusion (None), --fusion-weight, else the checkpoint's."""
     if not getattr(args, "fusion", True):
         return None
     chosen = getattr(args, "fusion_weight", None)
-    return reranker.fusion() if chosen is None else reranker.fusion(chosen)
-
-
-def rerank_to_file(args: argparse.Namespace, reranker, run, queries, searcher, source: str, tag: str | None) -> int:
-    """Rerank every query of ``run`` with a progress bar, journaling each finished topic; then write
-    ``args.output`` atomically in the run's order. Returns the number of topics done in this call.
-
-    Scores are fused with the run's as :func:`fusion_weight` says; the log and the default run tag
-    (``tag`` None: ``qpeft``, or ``qpeft-fused0.30``) name the weight. ``--resume`` continues a journal
-    only if it was written with the same model, depth, batching, fusion weight, tag and source run.
-
-    Under ``torchrun`` each rank reranks its share of the topics (balanced by pairs), journals them to
-    ``<output>.rankR-of-W.journal``, and rank 0 writes the whole run: the same bytes as one process.
-    A restart by torchrun (``--max-restarts``) resumes as ``--resume`` does.
-    """
-    from pyserini_qpeft.runs import distributed
-    from pyserini_qpeft.runs.fusion import fused_tag
-    from pyserini_qpeft.runs.journal import RunJournal, settings_digest
-    from pyserini_qpeft.runs.rerank import rerank_run
-
-    world = distributed.world_from_env()
-    weight = fusion_weight(args, reranker)
-    tag = tag or fused_tag("qpeft", weight)
-    if weight is None:
-        logger.info("scores: the reranker's alone (no fusion with the first stage)")
-    else:
-        logger.info(
-            "scores: fused with the first stage's, weight %.2f (%.2f * first stage + %.2f * reranker, "
-            "each min-max normalised per query)",
-            weight,
-            weight,
-            1 - weight,
-        )
-    settings = {
-        "model": model_identity(reranker),
-        "depth": args.depth,
-        # Batches pad pairs to a common length, which moves scores in the last digits.
-        "batching": {"batch_size": reranker.scorer.batch_size, "token_budget": reranker.scorer.token_budget},
-        "fusion_weight": weight,
-        "source_run": settings_digest(run),
-        "queries": settings_digest({q: queries.get(q) for q in run}),
-    }
-    resume = getattr(args, "resume", False) or distributed.restarted()
-    journal = RunJournal(args.output, tag, settings, rank=world.rank, processes=world.size)
-    kept = journal.start(resume)  # the caller holds the output's lock (lock_output)
-    mine = distributed.share(run, cost=lambda qid: min(len(run[qid]), args.depth or len(run[qid])), world=world)
-    kept_everywhere = int(distributed.all_reduce_sum([kept], world)[0])  # rank 0 tells for all ranks
-    if kept_everywhere:
-        logger.info("resuming: %d of %d topics already done", kept_everywhere, len(run))
-    if world.distributed:
-        logger.info("%s: reranking %d of %d topics", world, len(mine), len(run))
-    todo = {qid: run[qid] for qid in mine if not journal.finished(qid)}
-    with (
-        contextlib.closing(journal),
-        progress_bar(args, total=len(mine), initial=kept, desc="rerank", unit="query") as bar,
-    ):
-        for qid, hits in rerank_run(
-            reranker,
-            todo,
-            queries,
-            searcher,
-            depth=args.depth,
-            source=source,
-            on_query=lambda qid, n: bar.update(1),
-            fusion_weight=weight,
-        ):
-            journal.record(qid, hits)
-    if not world.distributed:
-        journal.finish(list(run))
-        return len(todo)
-    merged = distributed.gather({qid: journal.lines[qid] for qid in mine}, world=world)
-    if world.is_main:
-        journal.write_output(list(run), merged)
-    distributed.barrier(world)  # the run is written: the journals may go
-    journal.remove()
-    return len(todo)
+    return FROM_CHECKPOINT if chosen is None else chosen

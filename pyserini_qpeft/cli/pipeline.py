@@ -7,10 +7,12 @@ import json
 import logging
 from pathlib import Path
 
-from pyserini_qpeft.cli.common import load_reranker, lock_output, progress_bar, rerank_to_file
+from pyserini_qpeft.cli.common import load_reranker, lock_output, progress_bar
 from pyserini_qpeft.files.atomic import atomic_write
 from pyserini_qpeft.files.guards import check_json_output, check_run_output
 from pyserini_qpeft.runs import distributed
+from pyserini_qpeft.runs.fusion import FROM_CHECKPOINT
+from pyserini_qpeft.runs.rerank import rerank_run_to_file
 
 logger = logging.getLogger(__name__)
 
@@ -98,15 +100,20 @@ def _run(args: argparse.Namespace, config, output: Path, bm25_path: Path, metric
     runs = {"bm25": str(bm25_path)}
     if config.reranker:
         reranker = load_reranker(config.reranker)
-        options = argparse.Namespace(
-            output=str(output),
-            resume=config.output.resume,
+        weight = config.reranker.fusion_weight if config.reranker.fusion_weight is not None else FROM_CHECKPOINT
+        rerank_run_to_file(
+            reranker,
+            first,
+            queries,
+            searcher,
+            output,
             depth=config.reranker.depth,
-            fusion=config.reranker.fusion,
-            fusion_weight=config.reranker.fusion_weight,
-            quiet=getattr(args, "quiet", False),
+            fusion_weight=weight if config.reranker.fusion else None,
+            tag=config.output.tag,
+            resume=config.output.resume,
+            source=f"BM25 on {index}",
+            progress=not getattr(args, "quiet", False),
         )
-        rerank_to_file(options, reranker, first, queries, searcher, source=f"BM25 on {index}", tag=config.output.tag)
         runs["reranked"] = str(output)
     if not world.is_main:  # rank 0 writes the BM25 run and evaluates
         return 0

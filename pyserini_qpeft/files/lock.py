@@ -23,6 +23,7 @@ from pyserini_qpeft.errors import InputError
 from pyserini_qpeft.files.atomic import make_parents, remove_empty
 
 _BODY = re.compile(rb"pyserini-qpeft lock, pid (\d+) *\n")
+_HELD: dict[Path, int] = {}  # lock files this process holds -> nesting depth (a nested output_lock is free)
 
 
 def _body() -> bytes:
@@ -72,8 +73,17 @@ def _not_ours(path: Path) -> InputError:
 
 @contextlib.contextmanager
 def output_lock(output: str | os.PathLike, rank: int = 0, processes: int = 1) -> Iterator[Path]:
-    """Hold the lock of ``output`` for the block; another process holding it is an InputError naming its pid."""
+    """Hold the lock of ``output`` for the block; another process holding it is an InputError naming its pid.
+    Re-entrant: a block nested in one that holds the same lock just runs."""
     path = lock_path(output, rank, processes)
+    key = path.absolute()
+    if key in _HELD:
+        _HELD[key] += 1
+        try:
+            yield path
+        finally:
+            _HELD[key] -= 1
+        return
     created = make_parents(path)
     try:
         while True:
@@ -98,9 +108,11 @@ def output_lock(output: str | os.PathLike, rank: int = 0, processes: int = 1) ->
     except BaseException:
         remove_empty(created)
         raise
+    _HELD[key] = 1
     try:
         yield path
     finally:
+        del _HELD[key]
         with contextlib.suppress(FileNotFoundError):
             if os.path.samestat(os.fstat(fd), os.stat(path)):
                 os.unlink(path)  # before unlocking, so a waiter sees it is gone and makes a new one

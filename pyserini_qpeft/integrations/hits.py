@@ -16,6 +16,7 @@ from typing import Any
 
 from pyserini_qpeft.candidate import Candidate
 from pyserini_qpeft.errors import InputError, short_repr
+from pyserini_qpeft.text import title_and_text
 
 
 def query_text(query: Any) -> str:
@@ -32,13 +33,11 @@ def query_text(query: Any) -> str:
 
 def hit_kind(hit: Any) -> str:
     """One of "candidate", "pygaggle", "rank_llm", "pyserini"; an InputError for anything else."""
-    from pyserini_qpeft.integrations.toolkits import RankCandidate, Text
-
     if isinstance(hit, Candidate):
         return "candidate"
-    if isinstance(hit, Text) or (type(hit).__name__ == "Text" and hasattr(hit, "metadata") and hasattr(hit, "text")):
+    if type(hit).__name__ == "Text" and hasattr(hit, "metadata") and hasattr(hit, "text"):  # ours or pygaggle's
         return "pygaggle"
-    if isinstance(hit, RankCandidate) or (isinstance(getattr(hit, "doc", None), dict) and hasattr(hit, "docid")):
+    if isinstance(getattr(hit, "doc", None), dict) and hasattr(hit, "docid"):  # ours or rank_llm's
         return "rank_llm"
     if isinstance(hit, (str, bytes)) or not (hasattr(hit, "docid") and hasattr(hit, "score")):
         raise InputError(
@@ -89,8 +88,6 @@ def check_hits(hits: Sequence[Any], kind: str | None) -> None:
 def hit_text(hit: Any, kind: str, searcher=None) -> str:
     """The text to score for one hit of ``kind`` (Pyserini hits read it from ``searcher`` or the hit's raw)."""
     if kind == "rank_llm":
-        from pyserini_qpeft.integrations.toolkits import rank_llm_text
-
         return rank_llm_text(hit)
     text = getattr(hit, "text", None) if kind == "candidate" else None
     if isinstance(text, str):
@@ -108,3 +105,31 @@ def hit_text(hit: Any, kind: str, searcher=None) -> str:
     from pyserini_qpeft.lucene.index import text_from_raw
 
     return text_from_raw(raw)
+
+
+def rank_llm_text(candidate: Any) -> str:
+    """The text to score for a rank_llm candidate, from its ``doc`` dict."""
+    doc = getattr(candidate, "doc", None) or {}
+    if not isinstance(doc, dict):
+        return str(doc)
+    for key in ("contents", "segment"):
+        if isinstance(doc.get(key), str):
+            return doc[key]
+    if doc.get("text"):
+        return title_and_text(doc.get("title"), doc["text"])
+    raise InputError(f"candidate {candidate.docid!r} has no text: its doc needs 'contents', 'segment' or 'text'")
+
+
+def to_candidates(hits: Sequence[Any], kind: str | None, searcher=None, depth: int | None = None) -> list[Candidate]:
+    """``hits`` of one kind (not pygaggle's) as Candidates, the first-stage score kept; the top ``depth`` (all
+    when None) with their texts, the rest with a text only where the hit carries one."""
+    depth = len(hits) if depth is None else depth
+    return [
+        Candidate(
+            docid=str(h.docid),
+            score=float(h.score),
+            text=hit_text(h, kind, searcher) if i < depth else h.text if kind == "candidate" else None,
+            first_stage_score=float(h.score),
+        )
+        for i, h in enumerate(hits)
+    ]

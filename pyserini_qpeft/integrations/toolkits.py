@@ -1,7 +1,8 @@
 """The shapes other reranking toolkits use, so ``QPEFTReranker`` drops into their pipelines.
 
 - pygaggle: ``Query(text, id)``, ``Text(text, metadata, score, title)``; ``rescore`` sets scores,
-  ``rerank`` also sorts. Defined here because importing pygaggle fails on current Pyserini.
+  ``rerank`` also sorts (``QPEFTReranker.rerank`` hands Texts here). Defined here because importing pygaggle
+  fails on current Pyserini.
 - rank_llm: ``Request(query, candidates)`` in, ``Result(query, candidates, invocations_history)`` out.
   rank_llm's own dataclasses are used when the requests are rank_llm's; ours otherwise.
 """
@@ -15,6 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from pyserini_qpeft.errors import InputError
+from pyserini_qpeft.integrations.hits import check_hits, query_text, rank_llm_text
 from pyserini_qpeft.runs.fusion import fuse
 from pyserini_qpeft.text import title_and_text
 
@@ -76,23 +78,8 @@ def pygaggle_text(text: Text) -> str:
     return title_and_text(getattr(text, "title", None), text.text)
 
 
-def rank_llm_text(candidate: Any) -> str:
-    """The text to score for a rank_llm candidate, from its ``doc`` dict."""
-    doc = getattr(candidate, "doc", None) or {}
-    if not isinstance(doc, dict):
-        return str(doc)
-    for key in ("contents", "segment"):
-        if isinstance(doc.get(key), str):
-            return doc[key]
-    if doc.get("text"):
-        return title_and_text(doc.get("title"), doc["text"])
-    raise InputError(f"candidate {candidate.docid!r} has no text: its doc needs 'contents', 'segment' or 'text'")
-
-
 def rescore_texts(reranker, query: Any, texts: Sequence[Text]) -> list[Text]:
     """New ``Text`` objects (same order) whose ``score`` is the reranker's; ``query`` is a str or a ``Query``."""
-    from pyserini_qpeft.integrations.hits import query_text
-
     scores = reranker.score(query_text(query), [pygaggle_text(t) for t in texts]) if texts else []
     return [with_score(t, s) for t, s in zip(texts, scores)]
 
@@ -106,11 +93,17 @@ def _fused(originals: Sequence[Any], rescored: list[Any], fusion_weight: float |
     return [with_score(item, value) for item, value in zip(rescored, values)]
 
 
-def rerank_texts(reranker, query: Any, texts: Sequence[Text], fusion_weight: float | None = None) -> list[Text]:
-    """New ``Text`` objects sorted by the reranker's score (best first), fused with their own scores when
-    ``fusion_weight`` is given and every Text has one."""
-    rescored = _fused(texts, rescore_texts(reranker, query, texts), fusion_weight)
-    return sorted(rescored, key=lambda t: t.score, reverse=True)
+def rerank_texts(
+    reranker, query: Any, texts: Sequence[Text], depth: int | None = None, fusion_weight: float | None = None
+) -> list[Text]:
+    """pygaggle's ``rerank``: new ``Text`` objects, the top ``depth`` (all when None) sorted by the reranker's
+    score (best first; fused with their own scores when ``fusion_weight`` is given and every Text has one),
+    then the rest in their order with scores below them."""
+    depth = len(texts) if depth is None else depth
+    rescored = _fused(texts[:depth], rescore_texts(reranker, query, texts[:depth]), fusion_weight)
+    head = sorted(rescored, key=lambda t: t.score, reverse=True)
+    floor = min((t.score for t in head), default=0.0)
+    return head + [with_score(t, floor - 1.0 - i) for i, t in enumerate(texts[depth:])]
 
 
 def with_score(obj: Any, score: float) -> Any:
@@ -136,8 +129,6 @@ def rerank_requests(
     (fused with the candidates' own scores when ``fusion_weight`` is given)."""
     if rank_start < 0 or rank_end < rank_start:
         raise InputError(f"need 0 <= rank_start <= rank_end, got {rank_start} and {rank_end}")
-    from pyserini_qpeft.integrations.hits import check_hits, query_text
-
     results = []
     for request in requests:
         candidates = list(request.candidates)

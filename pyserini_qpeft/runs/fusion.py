@@ -11,8 +11,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from pyserini_qpeft.errors import InputError
-from pyserini_qpeft.runs.evaluation import evaluate
 from pyserini_qpeft.runs.trec import Run
+
+FROM_CHECKPOINT = "checkpoint"  # fusion_weight default: the weight saved in the checkpoint (or none)
 
 
 def _min_max(scores: Sequence[float]) -> list[float]:
@@ -74,6 +75,8 @@ def pick_weight(
     steps: int = 20,
 ) -> tuple[float, dict[float, float]]:
     """The weight in ``{0, 1/steps, ..., 1}`` with the best ``metric`` (ties: the smallest weight) and every score."""
+    from pyserini_qpeft.runs.evaluation import evaluate  # pytrec_eval: only when a weight is picked
+
     if steps < 1:
         raise InputError(f"steps must be at least 1, got {steps}")
     grid = [round(i / steps, 6) for i in range(steps + 1)]
