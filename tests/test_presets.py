@@ -42,7 +42,7 @@ def test_a_local_folder_wins_over_a_preset_of_the_same_name_and_says_so(
     local = tmp_path / "work" / "same"
     local.mkdir(parents=True)
     monkeypatch.chdir(tmp_path / "work")
-    with caplog.at_level(logging.WARNING, logger="pyserini_qpeft.presets"):
+    with caplog.at_level(logging.WARNING, logger="pyserini_qpeft.model.presets"):
         assert presets.resolve("same") is None
     assert [r.getMessage() for r in caplog.records] == [
         f"same: loading the local folder {local.resolve()}, not the preset of that name"

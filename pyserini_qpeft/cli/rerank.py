@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
         if args.index:
             searcher = open_searcher(args.index, what="--index")
         else:
-            from pyserini_qpeft.runs.run_searcher import RunSearcher
+            from pyserini_qpeft.lucene.run_searcher import RunSearcher
 
             searcher = RunSearcher.from_files(args.run, args.beir, queries, ())
         reranker = load_reranker(options)

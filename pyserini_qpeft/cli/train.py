@@ -136,13 +136,13 @@ def pick_fusion(args, output: Path, lm, tokenizer, searcher, dev, qrels) -> dict
 
 
 def open_first_stage(args: argparse.Namespace):
-    """The Lucene index (``--index``), or a :class:`~pyserini_qpeft.runs.run_searcher.RunSearcher` over
+    """The Lucene index (``--index``), or a :class:`~pyserini_qpeft.lucene.run_searcher.RunSearcher` over
     ``--first-stage-run`` with the texts of the corpus documents it and the qrels name."""
     if args.index:
         from pyserini_qpeft.lucene.index import open_searcher
 
         return open_searcher(args.index, what="--index")
-    from pyserini_qpeft.runs.run_searcher import RunSearcher
+    from pyserini_qpeft.lucene.run_searcher import RunSearcher
 
     if not Path(args.first_stage_run).is_file():
         raise InputError(f"--first-stage-run {args.first_stage_run}: no such file")

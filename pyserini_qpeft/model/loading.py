@@ -23,10 +23,9 @@ from typing import Any
 
 from pyserini_qpeft.errors import InputError, QPEFTError, first_line
 from pyserini_qpeft.files.atomic import atomic_directory
+from pyserini_qpeft.model.config import DEFAULT_MODEL
 
 logger = logging.getLogger(__name__)
-
-DEFAULT_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"
 
 
 @dataclass(frozen=True)
@@ -204,7 +203,7 @@ def downloads_allowed() -> bool:
 def check_model_available(name: str) -> None:
     """Fail now, in one line, when ``name`` is neither a local path, a preset, in the Hugging Face cache nor
     shipped by a package, unless downloads are allowed (:func:`downloads_allowed`)."""
-    from pyserini_qpeft import presets
+    from pyserini_qpeft.model import presets
 
     if Path(name).expanduser().exists() or presets.resolve(name) is not None or downloads_allowed():
         return

@@ -14,7 +14,7 @@ from pathlib import Path
 
 logger = logging.getLogger(__name__)
 
-PRESET_ROOT = Path(__file__).resolve().parent
+PRESET_ROOT = Path(__file__).resolve().parents[1] / "presets"  # the checkpoint folders shipped as package data
 
 
 def available(root: Path | None = None) -> dict[str, Path]:
