@@ -70,15 +70,10 @@ def add_options(
         flags = change.get("flags") or flags
         if "choices" not in kwargs and kwargs.get("action") is None:
             kwargs.setdefault("metavar", flags[0].lstrip("-").replace("-", "_").upper())  # --heads HEADS
-        default, none = kwargs["default"], extra.get("none")
-        note = (
-            ""
-            if kwargs.get("action") in ("store_true", "store_false") or (default is None and not none)
-            else f" (default: {none})"
-            if default is None
-            else " (default: %(default)s)"
-        )
-        parser.add_argument(*flags, help=info.description + note, **kwargs)
+        default, none, text = kwargs["default"], extra.get("none"), info.description
+        if kwargs.get("action") not in ("store_true", "store_false") and (default is not None or none):
+            text += f" (default: {none})" if default is None else " (default: %(default)s)"
+        parser.add_argument(*flags, help=text, **kwargs)
 
 
 def options_from_args(cls: type[S], args: argparse.Namespace) -> S:
