@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Sequence
 from typing import Any
@@ -77,7 +76,7 @@ class QPEFTReranker:
             config = QPEFTConfig.load(path_or_model_id)
             if max_length is not None:
                 try:
-                    config = dataclasses.replace(config, max_length=max_length)
+                    config = config.replace(max_length=max_length)
                 except InputError as exc:
                     raise InputError(f"{path_or_model_id} with max_length={max_length}: {exc}") from None
             lm, tokenizer = load_causal_lm(base_model or config.base_model, device=device, dtype=dtype)

@@ -1,7 +1,5 @@
 """``pyserini-qpeft rerank`` in-process: a TREC run in, a reranked TREC run out (tiny random model)."""
 
-from dataclasses import fields
-
 import pytest
 
 from pyserini_qpeft.cli.common import CLI_RERANKER
@@ -71,9 +69,9 @@ def test_rerank_flags_are_the_reranker_options():
     """The reranker flags are RerankerOptions' fields with its defaults, but the command line's own depth (all)."""
     actions = flag_actions("rerank")
     assert CLI_RERANKER == {"depth": {"default": None}}
-    for spec in fields(RerankerOptions):
-        default = CLI_RERANKER.get(spec.name, {}).get("default", spec.default)
-        assert actions[spec.name].default == default and actions[spec.name].help.startswith(spec.metadata["help"])
+    for name, info in RerankerOptions.model_fields.items():
+        default = CLI_RERANKER.get(name, {}).get("default", info.default)
+        assert actions[name].default == default and actions[name].help.startswith(info.description)
     assert actions["model"].required and actions["model"].option_strings == ["--model"]
     assert actions["depth"].help.endswith("(default: all)")
     assert actions["dtype"].default == "auto"

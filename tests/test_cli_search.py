@@ -1,7 +1,5 @@
 """``pyserini-qpeft search`` in-process: BM25 runs of scifact and a topics file, its options, and bad inputs."""
 
-from dataclasses import fields
-
 import pytest
 
 from pyserini_qpeft.cli.common import CLI_RERANKER
@@ -175,10 +173,10 @@ def test_search_flags_come_from_the_pipeline_sections():
     }
     assert cli_defaults == {"hits": 1000, "depth": None}
     for cls in (FirstStage, Topics, RerankerOptions):
-        for spec in fields(cls):
-            if spec.metadata.get("help"):
-                assert actions[spec.name].default == cli_defaults.get(spec.name, spec.default), spec.name
-                assert actions[spec.name].help.startswith(spec.metadata["help"])
+        for name, info in cls.model_fields.items():
+            if info.description:
+                assert actions[name].default == cli_defaults.get(name, info.default), name
+                assert actions[name].help.startswith(info.description)
     assert actions["model"].option_strings == ["--rerank"] and actions["file"].option_strings == ["--topics"]
     assert actions["depth"].option_strings == ["--rerank-depth", "--depth"]
     assert FirstStage().hits == 100 and RerankerOptions().depth == 20  # the YAML pipeline's defaults

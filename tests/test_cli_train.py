@@ -1,7 +1,6 @@
 """``pyserini-qpeft train`` in-process, on a tiny random model saved to a folder and the scifact index."""
 
 import json
-from dataclasses import fields
 
 import pytest
 
@@ -91,7 +90,7 @@ def test_train_into_an_empty_folder(tmp_path, scifact, scifact_index, tiny_model
     assert (output / "qpeft_config.json").is_file()
 
 
-def test_every_train_flag_default_is_the_dataclass_default():
+def test_every_train_flag_default_is_the_model_default():
     """Walk the parser: each flag made from a QPEFTConfig/TrainingConfig/RerankerOptions field has that field's
     default (train's own variant default excepted) and its help; every documented field has a flag."""
     actions = flag_actions("train")
@@ -99,13 +98,15 @@ def test_every_train_flag_default_is_the_dataclass_default():
     assert own == {"variant": "r"}
     checked = set()
     for cls, names in ((QPEFTConfig, None), (TrainingConfig, None), (RerankerOptions, ("device", "dtype"))):
-        for spec in fields(cls):
-            if not spec.metadata.get("help") or (names and spec.name not in names):
+        for name, info in cls.model_fields.items():
+            if not info.description or (names and name not in names):
                 continue
-            assert actions[spec.name].default == own.get(spec.name, spec.default), spec.name
-            assert actions[spec.name].help.startswith(spec.metadata["help"]), spec.name
-            checked.add(spec.name)
-    documented = {f.name for cls in (QPEFTConfig, TrainingConfig) for f in fields(cls) if f.metadata.get("help")}
+            assert actions[name].default == own.get(name, info.default), name
+            assert actions[name].help.startswith(info.description), name
+            checked.add(name)
+    documented = {
+        name for cls in (QPEFTConfig, TrainingConfig) for name, i in cls.model_fields.items() if i.description
+    }
     assert documented <= checked and {"device", "dtype"} <= checked
     assert "dev_negatives" not in actions  # not a flag today; resume compares the whole TrainingConfig
     assert actions["filter_stopwords"].option_strings == ["--keep-stopwords"]

@@ -2,7 +2,6 @@
 checkpoint; old saved names still load."""
 
 import json
-from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -18,7 +17,7 @@ SHA = "ab" * 32
 
 def write_config(folder, **fields):
     folder.mkdir(parents=True, exist_ok=True)
-    data = {**asdict(QPEFTConfig(variant="r")), **fields}
+    data = {**QPEFTConfig(variant="r").model_dump(), **fields}
     (folder / CONFIG_NAME).write_text(json.dumps(data))
     return folder
 
@@ -147,7 +146,7 @@ def test_config_file_errors_name_the_file_and_the_fix(tmp_path):
 
 def test_old_configs_with_k_load_as_num_hints(tmp_path):
     """Checkpoints saved before the rename (committed ones, and those of training runs under way) carry "k"."""
-    data = asdict(QPEFTConfig(variant="r", num_hints=4))
+    data = QPEFTConfig(variant="r", num_hints=4).model_dump()
     data["k"] = data.pop("num_hints")
     (tmp_path / CONFIG_NAME).write_text(json.dumps(data))
     config = QPEFTConfig.load(tmp_path)
@@ -167,19 +166,19 @@ def test_a_config_with_both_k_and_num_hints_is_refused(tmp_path):
 
 
 def test_hint_backends_and_variants_come_from_their_modules():
-    from typing import get_args, get_type_hints
+    from typing import get_args
 
     from pyserini_qpeft.model.hint_selection import HINT_BACKENDS
     from pyserini_qpeft.model.variants import VARIANTS
 
-    hints = get_type_hints(QPEFTConfig)
-    assert get_args(hints["hint_backend"]) == HINT_BACKENDS
-    assert get_args(hints["variant"]) == tuple(VARIANTS)
+    fields = QPEFTConfig.model_fields
+    assert get_args(fields["hint_backend"].annotation) == HINT_BACKENDS
+    assert get_args(fields["variant"].annotation) == tuple(VARIANTS)
 
 
 def test_training_config_fields_are_what_saved_training_states_hold():
-    """``Trainer.resume`` compares ``asdict(TrainingConfig)`` with the saved one: the fields must not change."""
-    assert asdict(TrainingConfig()) == {
+    """``Trainer.resume`` compares ``TrainingConfig.model_dump()`` with the saved one: the fields must not change."""
+    assert TrainingConfig().model_dump() == {
         "epochs": 3,
         "lr": 3e-2,
         "qd_lr": 1e-3,

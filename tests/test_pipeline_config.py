@@ -1,6 +1,4 @@
-"""pyserini_qpeft.cli.pipeline_file: the YAML file's sections are dataclasses; errors name the file, line and key."""
-
-from dataclasses import asdict
+"""pyserini_qpeft.cli.pipeline_file: the YAML sections are pydantic models; errors name the file, line and key."""
 
 import pytest
 import yaml
@@ -164,16 +162,16 @@ def test_the_first_problem_in_the_file_is_reported_and_set_overrides_are_named(t
         load_pipeline_config(path, ["reranker.depth=many"])
 
 
-def test_every_section_key_is_a_dataclass_field(tmp_path, scifact):
+def test_every_section_key_is_a_model_field(tmp_path, scifact):
     """The YAML keys are the sections' fields: a file that gives every one of them (defaults, plus the required
-    values) loads into the same dataclasses."""
-    data = {name: asdict(cls()) for name, cls in SECTIONS.items()}
+    values) loads into the same models."""
+    data = {name: cls().model_dump() for name, cls in SECTIONS.items()}
     data["collection"]["beir"] = str(scifact)
     data["index"].update(path="idx", build="never")
     data["output"]["run"] = "r.trec"
     data["reranker"]["model"] = "m"
     config = load_pipeline_config(write(tmp_path, yaml.safe_dump(data)))
-    assert asdict(config.reranker) == {**asdict(RerankerOptions()), "model": "m"}
+    assert config.reranker.model_dump() == {**RerankerOptions().model_dump(), "model": "m"}
     assert config.first_stage == FirstStage() and config.reranker.depth == 20 and config.first_stage.hits == 100
 
 

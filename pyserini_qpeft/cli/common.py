@@ -1,6 +1,6 @@
 """Arguments and helpers shared by several subcommands.
 
-Flags come from dataclass fields made with :func:`pyserini_qpeft.model.config.option` (spelling, type, choices, default
+Flags come from the fields of :class:`pyserini_qpeft.model.config.Settings` models (spelling, type, choices, default
 and help); a command changes only what differs on its surface, e.g. :data:`CLI_RERANKER`.
 """
 
@@ -12,16 +12,17 @@ import logging
 import types
 import typing
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import fields
-from typing import Any, Literal, TypeVar, Union
+from typing import Any, Literal, TypeVar
+
+from pydantic import ValidationError
 
 from pyserini_qpeft.cli.pipeline_file import RerankerOptions, Topics
 from pyserini_qpeft.errors import InputError
-from pyserini_qpeft.model.config import dataclass_schema, field_problems
+from pyserini_qpeft.model.config import Settings, own_error
 from pyserini_qpeft.runs.beir import first_queries, load_queries
 
 logger = logging.getLogger(__name__)
-T = TypeVar("T")
+S = TypeVar("S", bound=Settings)
 
 # Where the command line's reranking defaults differ from the YAML pipeline's (RerankerOptions' own).
 CLI_RERANKER: dict[str, dict[str, Any]] = {"depth": {"default": None}}  # the CLI reranks every hit unless told
@@ -37,61 +38,53 @@ def progress_bar(args: argparse.Namespace, **kwargs):
     return tqdm(disable=quiet, dynamic_ncols=True, **kwargs)
 
 
-def _value_type(annotation: Any) -> Any:
-    """``int`` for ``Optional[Annotated[int, Ge(1)]]``: the type a flag's text is read as."""
-    origin = typing.get_origin(annotation)
-    if origin is typing.Annotated:
-        return _value_type(typing.get_args(annotation)[0])
-    if origin in (Union, types.UnionType):  # Optional[X], X | None
-        return _value_type(next(a for a in typing.get_args(annotation) if a is not type(None)))
-    return annotation
-
-
-def _flags(spec) -> Sequence[str]:
-    return spec.metadata["flags"] or (f"--{spec.name.replace('_', '-')}",)
-
-
-def _cli_fields(cls: type, names: Sequence[str] | None = None):
-    return [spec for spec in fields(cls) if spec.metadata.get("help") and (names is None or spec.name in names)]
+def _flags(cls: type[Settings]) -> dict[str, list[str]]:
+    """The flag spellings of each field of ``cls`` that has a description (one flag per such field)."""
+    return {
+        name: (info.json_schema_extra or {}).get("flags") or [f"--{name.replace('_', '-')}"]
+        for name, info in cls.model_fields.items()
+        if info.description
+    }
 
 
 def add_options(
-    parser, cls: type, names: Sequence[str] | None = None, changes: Mapping[str, Mapping[str, Any]] = {}
+    parser, cls: type[Settings], names: Sequence[str] | None = None, changes: Mapping[str, Mapping[str, Any]] = {}
 ) -> None:
-    """One flag per field of dataclass ``cls`` that has help (only ``names`` if given), read back by
+    """One flag per field of ``cls`` that has a description (only ``names`` if given), read back by
     :func:`options_from_args`. ``changes[field]`` overrides argparse keywords (``default``, ``choices``, ``flags``,
     ``required``) where this command differs from the field."""
-    hints = typing.get_type_hints(cls, include_extras=True)
-    for spec in _cli_fields(cls, names):
-        kwargs: dict[str, Any] = {"dest": spec.name, "default": spec.default, **spec.metadata["argparse"]}
-        kind = _value_type(hints[spec.name])
-        if "action" not in kwargs:
-            if typing.get_origin(kind) is Literal:
-                kwargs["choices"] = list(typing.get_args(kind))
-            else:
-                kwargs["type"] = kind
-        kwargs.update(changes.get(spec.name, {}))
-        flags = kwargs.pop("flags", None) or _flags(spec)
+    for name, flags in _flags(cls).items():
+        if names is not None and name not in names:
+            continue
+        info, change = cls.model_fields[name], changes.get(name, {})
+        extra = {**(info.json_schema_extra or {}), **change}
+        kind = info.annotation
+        if typing.get_origin(kind) in (typing.Union, types.UnionType):  # X | None
+            kind = next(arg for arg in typing.get_args(kind) if arg is not type(None))
+        kwargs = {"dest": name, "default": info.default}
+        if "action" not in extra:
+            kwargs.update(
+                {"choices": list(typing.get_args(kind))} if typing.get_origin(kind) is Literal else {"type": kind}
+            )
+        kwargs.update({key: value for key, value in extra.items() if key not in ("flags", "none", "path", "pyserini")})
+        flags = change.get("flags") or flags
         if "choices" not in kwargs and kwargs.get("action") is None:
             kwargs.setdefault("metavar", flags[0].lstrip("-").replace("-", "_").upper())  # --heads HEADS
-        default, none = kwargs["default"], spec.metadata["none"]
-        note = (
-            ""
-            if kwargs.get("action") in ("store_true", "store_false") or (default is None and not none)
-            else f" (default: {none})"
-            if default is None
-            else " (default: %(default)s)"
-        )
-        parser.add_argument(*flags, help=spec.metadata["help"] + note, **kwargs)
+        default, none, text = kwargs["default"], extra.get("none"), info.description
+        if kwargs.get("action") not in ("store_true", "store_false") and (default is not None or none):
+            text += f" (default: {none})" if default is None else " (default: %(default)s)"
+        parser.add_argument(*flags, help=text, **kwargs)
 
 
-def options_from_args(cls: type[T], args: argparse.Namespace) -> T:
-    """``cls`` from the flags :func:`add_options` made, its values checked against the field types first."""
-    values = {spec.name: getattr(args, spec.name) for spec in _cli_fields(cls) if hasattr(args, spec.name)}
-    for problem in field_problems(dataclass_schema(cls), values)[:1]:
-        spec = next(spec for spec in fields(cls) if spec.name == problem.loc[0])
-        raise InputError(f"{_flags(spec)[0]}: {problem.message}, got {problem.value!r}")
-    return cls(**values)
+def options_from_args(cls: type[S], args: argparse.Namespace) -> S:
+    """``cls`` from the flags :func:`add_options` made, validated by pydantic; an invalid value names its flag."""
+    flags = _flags(cls)
+    try:
+        return cls.model_validate({name: getattr(args, name) for name in flags if hasattr(args, name)})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        flag = flags[error["loc"][0]][0] if error["loc"] else None
+        raise own_error(error) or InputError(f"{flag}: {error['msg']}, got {error['input']!r}") from None
 
 
 def add_topic_args(parser: argparse.ArgumentParser) -> None:

@@ -1,6 +1,6 @@
 """The one-file YAML pipeline: what it may say, checked up front with messages that name the file, line and key.
 
-Each section is a dataclass below; its fields are the section's keys, with their types and defaults:
+Each section is a pydantic model below; its fields are the section's keys, with their types and defaults:
 
     collection:  Collection       the BEIR folder to index (optional when index.path exists)
     index:       Index            where the Lucene index is or goes, and when to build it
@@ -10,10 +10,10 @@ Each section is a dataclass below; its fields are the section's keys, with their
     output:      Output           the TREC run to write
     evaluation:  Evaluation       qrels default to the topics' split
 
-Types come from the annotations and are checked strictly by pydantic (no "5" for 5, unknown keys refused);
-paths are relative to the YAML file. ``index.path``, ``topics.file`` and ``evaluation.qrels`` may also be Pyserini's
-names (``beir-v1.0.0-scifact.flat``, ``beir-v1.0.0-scifact-test``), resolved here from Pyserini's cache; a file
-or folder of that name beside the YAML file wins.
+Types and bounds are checked strictly by pydantic (no "5" for 5, unknown keys refused); paths are relative to the
+YAML file. ``index.path``, ``topics.file`` and ``evaluation.qrels`` may also be Pyserini's names
+(``beir-v1.0.0-scifact.flat``, ``beir-v1.0.0-scifact-test``), resolved here from Pyserini's cache; a file or folder
+of that name beside the YAML file wins.
 
 ``Topics``, ``FirstStage`` and ``RerankerOptions`` also define the flags of
 ``search`` and ``rerank`` (``pyserini_qpeft.cli.common.add_options``), which keep their own defaults where noted.
@@ -21,110 +21,133 @@ or folder of that name beside the YAML file wins.
 
 from __future__ import annotations
 
-import functools
 import os
 from collections.abc import Sequence
-from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Literal
 
+from pydantic import Field, ValidationError
+from pydantic_core import ErrorDetails
+
 from pyserini_qpeft.errors import InputError, short_repr
-from pyserini_qpeft.model.config import (
-    FieldProblem,
-    PairLength,
-    PositiveInt,
-    Weight,
-    dataclass_schema,
-    field_problems,
-    option,
-    strict_schema,
-)
+from pyserini_qpeft.model.config import Settings, describe
 from pyserini_qpeft.model.loading import DTYPE_NAMES
 from pyserini_qpeft.runs.evaluation import DEFAULT_METRICS
 from pyserini_qpeft.text import read_text
 
 DTYPE_CHOICES = tuple(DTYPE_NAMES)  # the names resolve_dtype reads
+PATH = {"path": True}
+PYSERINI_PATH = {"path": True, "pyserini": True}
 
 
-@dataclass
-class Collection:
-    beir: str | None = option(None, path=True)
+class Collection(Settings):
+    beir: str | None = Field(None, json_schema_extra=PATH)
 
 
-@dataclass
-class Index:
-    path: str | None = option(None, path=True, pyserini=True)  # a folder, or a Pyserini prebuilt index name
+class Index(Settings):
+    path: str | None = Field(None, json_schema_extra=PYSERINI_PATH)  # a folder, or a Pyserini prebuilt index name
     build: Literal["auto", "always", "never"] = "auto"  # auto: only when index.path does not exist
 
 
-@dataclass
-class Topics:
-    beir: str | None = option(
-        None, "BEIR folder whose queries.jsonl and qrels/<split>.tsv give the topics", metavar="DIR", path=True
-    )
-    split: str = option("test", "BEIR split whose judged queries are used")
-    file: str | None = option(
+class Topics(Settings):
+    beir: str | None = Field(
         None,
-        "topics file with 'qid<TAB>query' lines, or a Pyserini topics name (e.g. beir-v1.0.0-scifact-test)",
-        "--topics",
-        metavar="FILE|NAME",
-        path=True,
-        pyserini=True,
+        description="BEIR folder whose queries.jsonl and qrels/<split>.tsv give the topics",
+        json_schema_extra={"metavar": "DIR", **PATH},
     )
-    max_queries: PositiveInt | None = option(None, "use only the first N topics", metavar="N")
+    split: str = Field("test", description="BEIR split whose judged queries are used")
+    file: str | None = Field(
+        None,
+        description="topics file with 'qid<TAB>query' lines, or a Pyserini topics name (e.g. beir-v1.0.0-scifact-test)",
+        json_schema_extra={"flags": ["--topics"], "metavar": "FILE|NAME", **PYSERINI_PATH},
+    )
+    max_queries: int | None = Field(
+        None, ge=1, description="use only the first N topics", json_schema_extra={"metavar": "N"}
+    )
 
 
-@dataclass
-class FirstStage:
-    hits: PositiveInt = option(100, "hits per query")
-    threads: int = option(1, "search threads")
-    k1: float = option(0.9, "BM25 k1")
-    b: float = option(0.4, "BM25 b")
+class FirstStage(Settings):
+    hits: int = Field(100, ge=1, description="hits per query")
+    threads: int = Field(1, description="search threads")
+    k1: float = Field(0.9, description="BM25 k1")
+    b: float = Field(0.4, description="BM25 b")
 
 
-@dataclass
-class RerankerOptions:
+class RerankerOptions(Settings):
     """How to load and run a reranker: the YAML ``reranker:`` section and the reranking flags of the CLI."""
 
-    model: str | None = option(None, "causal LM id or folder, or a saved Q-PEFT checkpoint folder", metavar="MODEL")
-    depth: PositiveInt | None = option(
-        20, "rerank only the top N hits of each query", "--rerank-depth", "--depth", metavar="N", none="all"
-    )
-    batch_size: PositiveInt = option(32, "pairs per forward pass")
-    token_budget: PositiveInt | None = option(None, "padded tokens per forward pass", none="2048 on CPU, 8192 on GPU")
-    max_length: PairLength | None = option(
-        None, "tokens per pair; documents are cut to fit", none="the checkpoint's, else 512"
-    )
-    device: str | None = option(None, "cpu, cuda, cuda:N or mps", none="cuda if available, else cpu")
-    dtype: Literal[DTYPE_CHOICES] = option(
-        "auto",
-        "auto, float32, bfloat16 or float16, or fp32/bf16/fp16; auto: bfloat16 where the GPU or CPU has native "
-        "bf16 arithmetic, else float32",
-        metavar="DTYPE",
-    )
-    fusion_weight: Weight | None = option(
+    model: str | None = Field(
         None,
-        "the first stage's share W when fusing scores per query: W * minmax(first stage) + (1 - W) * minmax(reranker)",
-        metavar="W",
-        none="the checkpoint's, picked on its dev split; a bare LM has none",
+        description="causal LM id or folder, or a saved Q-PEFT checkpoint folder",
+        json_schema_extra={"metavar": "MODEL"},
     )
-    fusion: bool = option(True, "no fusion: the reranker's scores alone", "--no-fusion", action="store_false")
+    depth: int | None = Field(
+        20,
+        ge=1,
+        description="rerank only the top N hits of each query",
+        json_schema_extra={"flags": ["--rerank-depth", "--depth"], "metavar": "N", "none": "all"},
+    )
+    batch_size: int = Field(32, ge=1, description="pairs per forward pass")
+    token_budget: int | None = Field(
+        None,
+        ge=1,
+        description="padded tokens per forward pass",
+        json_schema_extra={"none": "2048 on CPU, 8192 on GPU"},
+    )
+    max_length: int | None = Field(
+        None,
+        ge=16,  # room for the framing words and a query
+        description="tokens per pair; documents are cut to fit",
+        json_schema_extra={"none": "the checkpoint's, else 512"},
+    )
+    device: str | None = Field(
+        None, description="cpu, cuda, cuda:N or mps", json_schema_extra={"none": "cuda if available, else cpu"}
+    )
+    dtype: Literal[DTYPE_CHOICES] = Field(
+        "auto",
+        description="auto, float32, bfloat16 or float16, or fp32/bf16/fp16; auto: bfloat16 where the GPU or CPU has "
+        "native bf16 arithmetic, else float32",
+        json_schema_extra={"metavar": "DTYPE"},
+    )
+    fusion_weight: float | None = Field(
+        None,
+        ge=0,
+        le=1,
+        description="the first stage's share W when fusing scores per query: "
+        "W * minmax(first stage) + (1 - W) * minmax(reranker)",
+        json_schema_extra={"metavar": "W", "none": "the checkpoint's, picked on its dev split; a bare LM has none"},
+    )
+    fusion: bool = Field(
+        True,
+        description="no fusion: the reranker's scores alone",
+        json_schema_extra={"flags": ["--no-fusion"], "action": "store_false"},
+    )
 
 
-@dataclass
-class Output:
-    run: str | None = option(None, path=True)
+class Output(Settings):
+    run: str | None = Field(None, json_schema_extra=PATH)
     tag: str | None = None  # qpeft, or qpeft-fusedW when fused (bm25 for a BM25-only run)
     resume: bool = False
 
 
-@dataclass
-class Evaluation:
-    qrels: str | None = option(None, path=True, pyserini=True)  # a file, or a Pyserini qrels name
-    metrics: list[str] = field(default_factory=lambda: list(DEFAULT_METRICS))
+class Evaluation(Settings):
+    qrels: str | None = Field(None, json_schema_extra=PYSERINI_PATH)  # a file, or a Pyserini qrels name
+    metrics: list[str] = Field(default_factory=lambda: list(DEFAULT_METRICS))
 
 
-SECTIONS = {
+class PipelineConfig(Settings):
+    """The whole file: one field per section; ``reranker`` and ``evaluation`` may be None (not run)."""
+
+    collection: Collection = Field(default_factory=Collection)
+    index: Index = Field(default_factory=Index)
+    topics: Topics = Field(default_factory=Topics)
+    first_stage: FirstStage = Field(default_factory=FirstStage)
+    reranker: RerankerOptions | None = None
+    output: Output = Field(default_factory=Output)
+    evaluation: Evaluation | None = Field(default_factory=Evaluation)
+
+
+SECTIONS: dict[str, type[Settings]] = {
     "collection": Collection,
     "index": Index,
     "topics": Topics,
@@ -133,23 +156,6 @@ SECTIONS = {
     "output": Output,
     "evaluation": Evaluation,
 }
-
-
-@dataclass
-class PipelineConfig:
-    collection: Collection
-    index: Index
-    topics: Topics
-    first_stage: FirstStage
-    reranker: RerankerOptions | None
-    output: Output
-    evaluation: Evaluation | None
-    source: str = "<config>"
-
-
-@functools.cache
-def _schema() -> type:
-    return strict_schema("PipelineConfig", {name: dataclass_schema(cls) for name, cls in SECTIONS.items()})
 
 
 def _dotted(loc: Sequence[Any]) -> str:
@@ -193,15 +199,14 @@ class _Source:
         line = self.line(loc)
         return f"{self.path}:{line}" if line else str(self.path)
 
-    def explain(self, problem: FieldProblem) -> str:
-        loc = problem.loc
-        if problem.unknown:
-            if len(loc) == 1:
-                what, allowed = "section", list(SECTIONS)
-            else:
-                what, allowed = "key", [spec.name for spec in fields(SECTIONS[loc[0]])]
+    def explain(self, error: ErrorDetails) -> str:
+        loc = error["loc"]
+        if error["type"] == "extra_forbidden":
+            what, allowed = ("section", SECTIONS) if len(loc) == 1 else ("key", SECTIONS[loc[0]].model_fields)
             return f"{self.where(*loc)}: unknown {what} '{_dotted(loc)}'; allowed: {', '.join(allowed)}"
-        return f"{self.where(*loc)}: '{_dotted(loc)}' = {short_repr(problem.value)}: {problem.describe()}"
+        if error["type"] == "model_type":  # a section that is not a mapping
+            error = {**error, "msg": "Input should be a valid dictionary"}
+        return f"{self.where(*loc)}: '{_dotted(loc)}' = {short_repr(error['input'])}: {describe(error)}"
 
 
 def no_aliases(text: str, where: str) -> None:
@@ -233,19 +238,18 @@ def parse_override(text: str) -> tuple:
         raise InputError(f"--set {short_repr(text)}: not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
 
 
-def _section(cls: type, values: dict, base: Path):
-    """``cls`` from validated ``values``, with its path fields made absolute against ``base`` (those that may be
-    Pyserini names stay as written when they could be one: :func:`_check` resolves them)."""
+def _resolve_paths(config: PipelineConfig, base: Path) -> None:
+    """Path fields made absolute against ``base``; those that may be Pyserini names stay as written when they could
+    be one (:func:`_check` resolves them)."""
     from pyserini_qpeft.lucene.names import could_be_name
 
-    values = dict(values)
-    for spec in fields(cls):
-        value = values.get(spec.name)
-        if spec.metadata.get("pyserini") and isinstance(value, str) and could_be_name(value):
-            continue
-        if spec.metadata.get("path") and isinstance(value, str) and not os.path.isabs(value):
-            values[spec.name] = str((base / os.path.expanduser(value)).resolve())
-    return cls(**values)
+    for section in (getattr(config, name) for name in SECTIONS):
+        for key, info in type(section).model_fields.items() if section is not None else ():
+            extra, value = info.json_schema_extra or {}, getattr(section, key)
+            if not extra.get("path") or not isinstance(value, str) or os.path.isabs(value):
+                continue
+            if not (extra.get("pyserini") and could_be_name(value)):
+                setattr(section, key, str((base / os.path.expanduser(value)).resolve()))
 
 
 def load_pipeline_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> PipelineConfig:
@@ -277,16 +281,13 @@ def load_pipeline_config(path: str | os.PathLike, overrides: Sequence[str] = ())
         data[section][key] = value
         source.overrides[(section, key)] = override
     data = {name: {} if value is None else value for name, value in data.items()}  # "reranker:" alone: defaults
-    problems = field_problems(_schema(), data)
-    if problems:
-        first = min(problems, key=lambda p: (source.line(p.loc) is None, source.line(p.loc) or 0))
-        raise InputError(source.explain(first))
+    try:
+        config = PipelineConfig.model_validate(data)
+    except ValidationError as exc:
+        first = min(exc.errors(), key=lambda e: (source.line(e["loc"]) is None, source.line(e["loc"]) or 0))
+        raise InputError(source.explain(first)) from None
     base = path.resolve().parent
-    config = PipelineConfig(
-        **{name: _section(cls, data.get(name, {}), base) for name, cls in SECTIONS.items()}, source=str(path)
-    )
-    if "reranker" not in data:
-        config.reranker = None
+    _resolve_paths(config, base)
     if "evaluation" not in data and not config.topics.beir and not config.collection.beir:
         config.evaluation = None
     _check(config, data, source, base)

@@ -7,7 +7,6 @@ import json
 import logging
 import shutil
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 from pyserini_qpeft.cli.common import add_options, options_from_args, progress_bar
@@ -265,7 +264,7 @@ def run(args: argparse.Namespace) -> int:
         "train_seconds_all_runs": round(result.get("train_seconds", 0.0), 1),
         "history": result["history"],
         "best_dev_loss": result["best_dev"],
-        "training_config": asdict(training),
+        "training_config": training.model_dump(),
         "first_stage": {"index": str(args.index)} if args.index else {"run": str(args.first_stage_run)},
         "device": str(model.device),
         "processes": world.size,

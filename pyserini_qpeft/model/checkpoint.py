@@ -15,7 +15,6 @@ loading refuses with "the checkpoint is incomplete, save it again".
 from __future__ import annotations
 
 import contextlib
-import dataclasses
 import hashlib
 import logging
 import os
@@ -129,8 +128,7 @@ def save_checkpoint(model: QPEFTModel, folder: str | os.PathLike) -> Path:
     ours = _check_target(folder)
     files = _payload(model)
     manifest = {name: {"size": len(data), "sha256": _sha256(data)} for name, data in files.items()}
-    saved = dataclasses.replace(
-        model.config,
+    saved = model.config.replace(
         base_fingerprint=base_fingerprint(model.lm),
         tokenizer_fingerprint=tokenizer_fingerprint(model.tokenizer),
         files=manifest,

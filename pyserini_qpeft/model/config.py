@@ -1,24 +1,20 @@
-"""The dataclass configs (``QPEFTConfig``, ``TrainingConfig``) and the plumbing that makes a dataclass the one
-source of a setting: its type, default, help text and flag spelling.
+"""``QPEFTConfig`` and ``TrainingConfig`` and their pydantic bases, :class:`Settings` and :class:`Config`.
 
-A field made with :func:`option` is also a command-line flag (``pyserini_qpeft.cli.common.add_options``); its
-type annotation is checked strictly by pydantic (:func:`field_problems`), for ``QPEFTConfig`` on creation and for
-the YAML pipeline (``pyserini_qpeft.cli.pipeline_file``) on load.
+A field with a ``description`` is also a command-line flag (``pyserini_qpeft.cli.common.add_options``); its type
+and constraints are checked strictly by pydantic, on creation, on load and for the YAML pipeline
+(``pyserini_qpeft.cli.pipeline_file``).
 """
 
 from __future__ import annotations
 
-import functools
 import json
 import os
 import re
-import typing
-from collections.abc import Mapping
-from dataclasses import MISSING, asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Literal, NamedTuple
+from typing import Any, Literal, Self
 
-from annotated_types import Ge, Le
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from pydantic_core import ErrorDetails
 
 from pyserini_qpeft.errors import InputError, short_repr
 from pyserini_qpeft.files.atomic import atomic_write
@@ -37,84 +33,55 @@ PROMPT_WEIGHTS = "adapter_model.safetensors"
 QD_WEIGHTS = "qd_module.safetensors"
 CHECKPOINT_FILES = (PROMPT_CONFIG, PROMPT_WEIGHTS, QD_WEIGHTS)  # the files a checkpoint writes beside its config
 RENAMED_KEYS = {"k": "num_hints"}  # old name in saved configs -> field name
-
-PositiveInt = typing.Annotated[int, Ge(1)]
-PairLength = typing.Annotated[int, Ge(16)]  # tokens per pair: room for the framing words and a query
-Weight = typing.Annotated[float, Ge(0), Le(1)]  # a fusion weight: the first stage's share
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
-def option(
-    default: Any = MISSING,
-    help: str | None = None,
-    *flags: str,
-    none: str | None = None,
-    path: bool = False,
-    pyserini: bool = False,
-    **argparse: Any,
-) -> Any:
-    """A dataclass field that documents itself. With ``help`` it is also a command-line flag, spelled ``flags``
-    (default ``--field-name``), with any other ``argparse`` keywords (``metavar``, ``action``, ...); ``none`` says
-    what None means ("all"). ``path`` marks a file or folder name (the YAML pipeline resolves it against the file);
-    ``pyserini`` says it may also be one of Pyserini's names (resolved by :mod:`pyserini_qpeft.lucene.names`)."""
-    metadata = {"help": help, "flags": flags, "none": none, "path": path, "pyserini": pyserini, "argparse": argparse}
-    return field(default=default, metadata=metadata)
+def own_error(error: ErrorDetails) -> InputError | None:
+    """The InputError a validator raised, which pydantic reports as a value error."""
+    raised = error.get("ctx", {}).get("error")
+    return raised if isinstance(raised, InputError) else None
 
 
-class FieldProblem(NamedTuple):
-    """One invalid value: where (keys and list indexes), what is wrong (pydantic's words), the value, and
-    pydantic's error type (``int_type``, ``extra_forbidden``, ...)."""
-
-    loc: tuple[str | int, ...]
-    message: str
-    value: Any
-    kind: str
-
-    @property
-    def unknown(self) -> bool:
-        """``loc`` names a key that the schema does not have."""
-        return self.kind == "extra_forbidden"
-
-    def describe(self) -> str:
-        """The message, with the value's type when the type is what is wrong."""
-        return f"{self.message}, got {type(self.value).__name__}" if self.kind.endswith("_type") else self.message
+def describe(error: ErrorDetails) -> str:
+    """Pydantic's message, with the value's type when the type is what is wrong."""
+    wrong_type = error["type"].endswith("_type")
+    return f"{error['msg']}, got {type(error['input']).__name__}" if wrong_type else error["msg"]
 
 
-def strict_schema(name: str, types: Mapping[str, Any]) -> type:
-    """A pydantic-validated TypedDict of optional ``types`` (strict: no "5" for 5; unknown keys forbidden)."""
-    from pydantic import ConfigDict, with_config
-    from typing_extensions import TypedDict
+class Settings(BaseModel):
+    """Strictly typed settings: no "5" for 5, unknown keys refused.
 
-    return with_config(ConfigDict(strict=True, extra="forbid"))(TypedDict(name, dict(types), total=False))
+    A field's ``json_schema_extra`` may hold argparse keywords for its flag (``flags``, ``metavar``, ``action``),
+    ``none`` (what None means, for the help), and for the YAML pipeline ``path`` (a file or folder name, resolved
+    against the file) and ``pyserini`` (it may also be one of Pyserini's names).
+    """
 
-
-@functools.cache
-def dataclass_schema(cls: type) -> type:
-    """:func:`strict_schema` of the fields of dataclass ``cls``, typed by its annotations."""
-    hints = typing.get_type_hints(cls, include_extras=True)
-    return strict_schema(cls.__name__, {spec.name: hints[spec.name] for spec in fields(cls)})
+    model_config = ConfigDict(strict=True, extra="forbid")
 
 
-@functools.cache
-def _adapter(schema: type):
-    from pydantic import TypeAdapter
+class Config(Settings):
+    """Settings whose invalid values raise a one-line InputError on creation, naming the class and field."""
 
-    return TypeAdapter(schema)
+    def __init__(self, **values: Any) -> None:
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            error = exc.errors()[0]
+            raise own_error(error) or self._invalid(error, values) from None
+
+    def _invalid(self, error: ErrorDetails, values: dict[str, Any]) -> InputError:
+        name, inner = error["loc"][0], "".join(f"[{part!r}]" for part in error["loc"][1:])
+        where = f"{name}{inner}: " if inner else ""
+        return InputError(
+            f"{type(self).__name__}.{name}={short_repr(values.get(name))} is invalid: {where}{describe(error)}"
+        )
+
+    def replace(self, **changes: Any) -> Self:
+        """A copy with ``changes``, validated as on creation."""
+        return type(self)(**{**self.model_dump(), **changes})
 
 
-def field_problems(schema: type, data: Any) -> list[FieldProblem]:
-    """What is wrong with ``data`` against ``schema`` (see :func:`strict_schema`); empty when it is valid."""
-    from pydantic import ValidationError
-
-    try:
-        _adapter(schema).validate_python(data)
-    except ValidationError as exc:
-        return [FieldProblem(tuple(e["loc"]), e["msg"], e["input"], e["type"]) for e in exc.errors()]
-    return []
-
-
-@dataclass
-class QPEFTConfig:
+class QPEFTConfig(Config):
     """Variant and sizes of the trainable parts; the LM itself is named, never stored.
 
     variant: "zeroshot" (no soft prompt, no hints), "prompt" (soft prompt only),
@@ -123,36 +90,43 @@ class QPEFTConfig:
     on load.
     """
 
-    base_model: str = option(DEFAULT_MODEL, "base causal LM", "--model")
-    variant: Literal[VARIANT_NAMES] = option("zeroshot", "what to train")
-    num_virtual_tokens: int = option(10, "soft prompt length")
+    base_model: str = Field(DEFAULT_MODEL, description="base causal LM", json_schema_extra={"flags": ["--model"]})
+    variant: Literal[VARIANT_NAMES] = Field("zeroshot", description="what to train")
+    num_virtual_tokens: int = Field(10, description="soft prompt length")
     prompt_init_text: str = "Given the hints, write a question for the passage"
-    num_hints: int = option(10, "hint tokens per document for variant r", "--num-hints", "--k")
-    attention_heads: int = option(2, "attention heads for variant a", "--heads")
+    num_hints: int = Field(
+        10, description="hint tokens per document for variant r", json_schema_extra={"flags": ["--num-hints", "--k"]}
+    )
+    attention_heads: int = Field(
+        2, description="attention heads for variant a", json_schema_extra={"flags": ["--heads"]}
+    )
     mlp_hidden: int = 0  # 0: the LM's hidden size
-    filter_stopwords: bool = option(
-        True, "variant r: allow stopwords as hints", "--keep-stopwords", action="store_false"
+    filter_stopwords: bool = Field(
+        True,
+        description="variant r: allow stopwords as hints",
+        json_schema_extra={"flags": ["--keep-stopwords"], "action": "store_false"},
     )
-    filter_nonalpha: bool = option(
-        True, "variant r: allow non-alphabetic tokens as hints", "--keep-nonalpha", action="store_false"
+    filter_nonalpha: bool = Field(
+        True,
+        description="variant r: allow non-alphabetic tokens as hints",
+        json_schema_extra={"flags": ["--keep-nonalpha"], "action": "store_false"},
     )
-    hint_backend: Literal[HINT_BACKENDS] = option("auto", "variant r: hint search; auto uses FAISS when installed")
-    max_length: int = option(512, "tokens per pair")
-    fusion_weight: Weight | None = None  # BM25's share when fusing (picked on dev after training); None: no fusion
+    hint_backend: Literal[HINT_BACKENDS] = Field(
+        "auto", description="variant r: hint search; auto uses FAISS when installed"
+    )
+    max_length: int = Field(512, description="tokens per pair")
+    # BM25's share when fusing (picked on dev after training); None: no fusion
+    fusion_weight: float | None = Field(None, ge=0, le=1)
     base_fingerprint: str = ""  # identifies the base LM (see qpeft_model.base_fingerprint), checked on load
     tokenizer_fingerprint: str = ""  # the token ids framing every pair (see scoring.tokenizer_fingerprint), checked
-    files: dict[str, dict] = field(default_factory=dict)  # file name -> {"size", "sha256"}, verified on load
+    files: dict[str, dict] = Field(default_factory=dict)  # file name -> {"size", "sha256"}, verified on load
     format_version: int = FORMAT_VERSION
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _check(self) -> QPEFTConfig:
         def bad(name: str, fix: str) -> InputError:
             return InputError(f"QPEFTConfig.{name}={short_repr(getattr(self, name))} is invalid: {fix}")
 
-        values = {spec.name: getattr(self, spec.name) for spec in fields(self)}
-        for problem in field_problems(dataclass_schema(type(self)), values)[:1]:  # types first: checks below compare
-            inner = "".join(f"[{part!r}]" for part in problem.loc[1:])
-            where = f"{problem.loc[0]}{inner}: " if inner else ""
-            raise bad(str(problem.loc[0]), where + problem.describe())
         if self.variant != "zeroshot" and self.num_virtual_tokens < 1:
             raise bad("num_virtual_tokens", "use at least 1 virtual token")
         if self.num_hints < 1:
@@ -189,6 +163,7 @@ class QPEFTConfig:
                     f'the entry for {name} must be {{"size": bytes, "sha256": 64 hex digits}}; '
                     "save the checkpoint again",
                 )
+        return self
 
     @property
     def uses_prompt(self) -> bool:
@@ -199,7 +174,7 @@ class QPEFTConfig:
         return get_variant(self.variant).uses_hints
 
     def to_json(self) -> str:
-        return json.dumps(asdict(self), indent=2, sort_keys=True) + "\n"
+        return json.dumps(self.model_dump(), indent=2, sort_keys=True) + "\n"
 
     def save(self, folder: str | os.PathLike) -> Path:
         """Write ``qpeft_config.json`` in ``folder`` atomically."""
@@ -223,8 +198,7 @@ class QPEFTConfig:
         for old, new in RENAMED_KEYS.items():
             if old in data and new not in data:
                 data[new] = data.pop(old)
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(data) - known)
+        unknown = sorted(set(data) - set(cls.model_fields))
         if unknown:
             version = data.get("format_version")
             newer = type(version) is int and version > FORMAT_VERSION
@@ -236,26 +210,28 @@ class QPEFTConfig:
             raise InputError(f"{path}: {exc}") from None
 
 
-@dataclass
-class TrainingConfig:
-    """Optimisation settings; validated on creation. ``asdict`` of it is saved with the training state and must
-    match on ``--resume``, so its fields stay as they are."""
+class TrainingConfig(Config):
+    """Optimisation settings; validated on creation. ``model_dump()`` of it is saved with the training state and
+    must match on ``--resume``, so its fields stay as they are."""
 
-    epochs: int = option(3, "passes over the training queries")
-    lr: float = option(3e-2, "soft-prompt learning rate")  # the paper's rate
-    qd_lr: float = option(1e-3, "QD-module learning rate")  # query table, MLP, attention
-    weight_decay: float = option(0.0, "AdamW weight decay")
-    margin: float = option(0.5, "hinge margin in nats")
-    batch_size: int = option(4, "queries per micro-batch")
-    grad_accum: int = option(1, "micro-batches per optimizer step")
-    negatives: int = option(3, "BM25 hard negatives per query and step")
-    in_batch: int = option(3, "in-batch negatives per query and step")  # at most batch_size - 1 are available
+    epochs: int = Field(3, description="passes over the training queries")
+    lr: float = Field(3e-2, description="soft-prompt learning rate")  # the paper's rate
+    qd_lr: float = Field(1e-3, description="QD-module learning rate")  # query table, MLP, attention
+    weight_decay: float = Field(0.0, description="AdamW weight decay")
+    margin: float = Field(0.5, description="hinge margin in nats")
+    batch_size: int = Field(4, description="queries per micro-batch")
+    grad_accum: int = Field(1, description="micro-batches per optimizer step")
+    negatives: int = Field(3, description="BM25 hard negatives per query and step")
+    in_batch: int = Field(
+        3, description="in-batch negatives per query and step"
+    )  # at most batch_size - 1 are available
     dev_negatives: int = 3
-    patience: int = option(2, "epochs without dev improvement before stopping")
-    seed: int = option(42, "random seed (sampling, dev split, initialisation)")
-    save_every: int = option(20, "optimizer steps between resumable saves")
+    patience: int = Field(2, description="epochs without dev improvement before stopping")
+    seed: int = Field(42, description="random seed (sampling, dev split, initialisation)")
+    save_every: int = Field(20, description="optimizer steps between resumable saves")
 
-    def __post_init__(self) -> None:
+    @model_validator(mode="after")
+    def _check(self) -> TrainingConfig:
         for name in ("epochs", "batch_size", "grad_accum", "patience", "save_every"):
             if getattr(self, name) < 1:
                 raise InputError(f"--{name.replace('_', '-')} must be at least 1, got {getattr(self, name)}")
@@ -268,3 +244,4 @@ class TrainingConfig:
             raise InputError(f"--lr and --qd-lr must be positive, got {self.lr} and {self.qd_lr}")
         if self.margin < 0:
             raise InputError(f"--margin must be 0 or more, got {self.margin}")
+        return self

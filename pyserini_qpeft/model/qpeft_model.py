@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import logging
 from collections.abc import Sequence
@@ -73,7 +72,7 @@ class QPEFTModel(nn.Module):
         super().__init__()
         limit = getattr(lm.config, "max_position_embeddings", None) or config.max_length
         if limit < config.max_length:  # the soft prompt and hints must fit the LM's positions too (checked here)
-            dataclasses.replace(config, max_length=limit)
+            config.replace(max_length=limit)
         self.config = config
         self.spec = get_variant(config.variant)
         self.tokenizer = tokenizer

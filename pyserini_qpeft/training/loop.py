@@ -20,7 +20,6 @@ import os
 import random
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
@@ -177,7 +176,7 @@ class Trainer:
     # -- saving and resuming -----------------------------------------------------------------------
     def _saved_config(self) -> dict[str, Any]:
         # The global batch decides the training, not how it is split over ranks.
-        return {**asdict(self.config), "batch_size": self.global_batch}
+        return {**self.config.model_dump(), "batch_size": self.global_batch}
 
     def _save_best(self) -> None:
         if self.world.is_main:
