@@ -21,6 +21,7 @@ import argparse
 import logging
 import math
 import statistics
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -82,19 +83,19 @@ def paired(a: list[float], b: list[float]) -> dict:
 
 
 def rerank(args, name: str, model: str, bm25_path: Path, work: Path) -> dict:
-    """The system's run (its LM scores alone), journaled through the CLI; reused when finished."""
-    from pyserini_qpeft.cli.main import main
-
+    """The system's run (its LM scores alone), journaled by the ``rerank`` command (run as a subprocess, so its
+    time includes starting the command); reused when finished."""
     path = work / f"{name}.trec"
     if not path.exists():
-        command = ["-q", "rerank", "--run", str(bm25_path), "--index", args.index, "--beir", args.beir]
+        command = [sys.executable, "-m", "pyserini_qpeft", "-q", "rerank", "--run", str(bm25_path)]
+        command += ["--index", args.index, "--beir", args.beir]
         command += ["--split", args.split, "--model", model, "--depth", str(args.depth), "--no-fusion"]
         command += ["--max-length", str(args.max_length), "--dtype", args.dtype, "--batch-size", str(args.batch_size)]
         command += ["--output", str(path), "--resume"]
         if args.max_queries:
             command += ["--max-queries", str(args.max_queries)]
         started = time.time()
-        if main(command) != 0:
+        if subprocess.run(command).returncode != 0:
             raise SystemExit(f"reranking with {name} failed")
         write_timing(path, time.time() - started)
     # The call that finished the run (a resumed run's earlier calls are not counted).

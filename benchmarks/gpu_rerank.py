@@ -7,7 +7,7 @@ files into ``bench_table.py``'s ``--work`` folder and it reuses them (the timing
         --work OUT [--depth 20 --max-length 256 --batch-size 20 --dtype bfloat16 --device cuda]
 
 The texts are "title\\ntext" of each record, the string the index stores (records with lone surrogates, which
-the index cleans, are the only difference). ``benchmarks/gpu_table.sh`` ships what a GPU machine needs.
+the index cleans, are the only difference). ``benchmarks/experiments/gpu_table.sh`` ships what a GPU machine needs.
 """
 
 from __future__ import annotations

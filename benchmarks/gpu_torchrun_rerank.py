@@ -13,12 +13,12 @@ from __future__ import annotations
 import sys
 import time
 
-from gpu_rerank import rerank_with_texts, top_texts
-
 from pyserini_qpeft import QPEFTReranker
 from pyserini_qpeft.runs import distributed
 from pyserini_qpeft.runs.beir import load_queries
 from pyserini_qpeft.runs.trec import read_run, write_run
+
+from gpu_rerank import rerank_with_texts, top_texts
 
 
 def main(argv: list[str]) -> int:

@@ -1,5 +1,6 @@
 """The speed benchmark's baselines compute what ours computes, and the scripts run end to end on tiny models."""
 
+import argparse
 import json
 import shutil
 import subprocess
@@ -269,7 +270,7 @@ def test_bench_table_scores_systems_alone_and_fused_with_intervals_and_tests(
     # The checkpoint shipped as a preset: same scores, a model card with its rows of the table and its recipe.
     (tmp_path / "prompt" / "training_summary.json").write_text(json.dumps({"train_queries": 7, "dev_queries": 3}))
     root = tmp_path / "presets"
-    ship = ["benchmarks/ship_preset.py", "--checkpoint", str(tmp_path / "prompt"), "--name", "tiny-sci"]
+    ship = ["benchmarks/experiments/ship_preset.py", "--checkpoint", str(tmp_path / "prompt"), "--name", "tiny-sci"]
     ship += ["--system", "prompt", "--table", str(out / "results.json"), "--recipe", "a test", "--root", str(root)]
     run_script(ship, ROOT)
     card = (root / "tiny-sci" / "README.md").read_text()
@@ -300,7 +301,7 @@ def test_hint_ablation_switches_hints_off_and_changes_k_then_shows_the_trained_h
     attention = QPEFTConfig(base_model=str(tiny_model_dir), variant="a", num_virtual_tokens=2, num_hints=3)
     save_checkpoint(QPEFTModel(lm, tokenizer, attention), tmp_path / "a")
     out = tmp_path / "ablation"
-    args = ["benchmarks/hint_ablation.py", "--beir", str(scifact), "--index", str(scifact_index)]
+    args = ["benchmarks/experiments/hint_ablation.py", "--beir", str(scifact), "--index", str(scifact_index)]
     args += ["--run", str(bm25_scifact_run), "--checkpoint", f"r={tmp_path / 'r'}", "--max-queries", "4"]
     args += ["--depth", "4", "--max-length", "256", "--dtype", "float32", "--ks", "1,3"]
     args += ["--work", str(tmp_path / "work"), "--out", str(out)]
@@ -418,7 +419,7 @@ def test_dev_log_lists_finished_untrained_and_running_runs(tmp_path, tiny_model_
     summary = json.loads((gpu / "training_summary.json").read_text())
     (gpu / "training_summary.json").write_text(json.dumps({**summary, "device": "cuda:0"}))
     out = tmp_path / "log"
-    run_script(["benchmarks/dev_log.py", "--work", str(tmp_path / "work"), "--out", str(out)], ROOT)
+    run_script(["benchmarks/experiments/dev_log.py", "--work", str(tmp_path / "work"), "--out", str(out)], ROOT)
     runs = {r["run"]: r for r in json.loads((out / "results.json").read_text())["runs"]}
     assert runs["prompt-v50"]["device"] == "cuda:0" and runs["prompt-v2"]["device"] == "cpu"
     assert runs["prompt-v2"]["best_epoch"] == 1 and runs["prompt-v2"]["dev_ndcg@10_fused"] == 0.7
@@ -439,8 +440,8 @@ def test_zeroshot_fusion_picks_on_dev_from_the_index_or_a_run_and_picks_again_fo
     run = tmp_path / "bm25-train.trec"
     search = ["-q", "search", "--index", str(scifact_index), "--beir", str(scifact), "--split", "train"]
     assert main([*search, "--max-queries", "6", "--hits", "30", "--output", str(run)]) == 0
-    common = ["benchmarks/zeroshot_fusion.py", "--beir", str(scifact), "--max-queries", "6", "--max-dev-queries", "2"]
-    common += ["--depth", "4", "--max-length", "96", "--dtype", "float32", "--quiet"]
+    common = ["benchmarks/experiments/zeroshot_fusion.py", "--beir", str(scifact), "--max-queries", "6"]
+    common += ["--max-dev-queries", "2", "--depth", "4", "--max-length", "96", "--dtype", "float32", "--quiet"]
     run_script(
         [*common, "--index", str(scifact_index), "--model", str(tiny_model_dir), "--output", str(tmp_path / "a")], ROOT
     )
@@ -464,6 +465,43 @@ def test_zeroshot_fusion_picks_on_dev_from_the_index_or_a_run_and_picks_again_fo
     assert QPEFTConfig.load(tmp_path / "trained").fusion_weight is None  # the source is left as it was
 
 
+def test_experiments_choose_the_training_and_dev_queries_that_train_chooses(tmp_path, scifact, scifact_index):
+    """``experiments/train_split.py`` rebuilds ``train``'s choice from the library: the same flags and defaults, and
+    the same queries, negatives and qrels, from the index or from a first-stage run."""
+    sys.path.insert(0, str(ROOT / "benchmarks" / "experiments"))
+    from pyserini_qpeft.cli import train
+    from pyserini_qpeft.cli.main import build_parser
+    from pyserini_qpeft.lucene.index import open_searcher
+
+    import train_split
+
+    def train_args(*flags):
+        return build_parser().parse_args(["-q", "train", "--beir", str(scifact), "--output", "-", *flags])
+
+    ours = vars(train_split.selection_parser().parse_args([]))
+    theirs = train_args("--index", str(scifact_index))
+    assert ours == {name: getattr(theirs, name) for name in ours}
+    searcher = open_searcher(scifact_index)
+    for flags in (["--max-queries", "8"], ["--max-queries", "10", "--dev-fraction", "0.3", "--max-train-queries", "4"]):
+        expected = train.training_queries(train_args("--index", str(scifact_index), *flags), 42, searcher)
+        args = train_split.selection_parser().parse_args(flags)
+        args.beir = str(scifact)
+        assert train_split.training_queries(args, searcher, quiet=True) == expected
+    run = tmp_path / "bm25-train.trec"
+    from pyserini_qpeft.lucene.bm25 import bm25_search, hits_to_run
+    from pyserini_qpeft.runs.beir import first_queries, load_queries
+    from pyserini_qpeft.runs.trec import write_run
+
+    first = first_queries(load_queries(scifact, "train"), 8)
+    write_run(run, hits_to_run(bm25_search(searcher, first, hits=30)), "bm25")
+    flags = ["--first-stage-run", str(run), "--max-queries", "8"]
+    theirs = train_args(*flags)
+    expected = train.training_queries(theirs, 42, train.open_first_stage(theirs))
+    args = train_split.add_selection_flags(argparse.ArgumentParser()).parse_args(["--max-queries", "8"])
+    args.beir, args.first_stage_run = str(scifact), str(run)
+    assert train_split.training_queries(args, train_split.open_first_stage(args), quiet=True) == expected
+
+
 def test_learning_curve_orders_points_by_training_queries_and_reads_the_summaries(tmp_path):
     def row(mean, p=None, weight=None):
         found = {"nDCG@10": {"mean": mean, "ci": [mean - 0.05, mean + 0.05]}}
@@ -485,8 +523,8 @@ def test_learning_curve_orders_points_by_training_queries_and_reads_the_summarie
     source = {"date": "today", "machine": "here", "queries": 300, "depth": 20, "table": table}
     (tmp_path / "table.json").write_text(json.dumps(source))
     out = tmp_path / "out"
-    run_script(["benchmarks/learning_curve.py", "--table", str(tmp_path / "table.json"), "--checkpoints", str(tmp_path),
-                "--out", str(out)], ROOT)  # fmt: skip
+    run_script(["benchmarks/experiments/learning_curve.py", "--table", str(tmp_path / "table.json"),
+                "--checkpoints", str(tmp_path), "--out", str(out)], ROOT)  # fmt: skip
     points = json.loads((out / "results.json").read_text())["curve"]["prompt"]
     assert [p["train_queries"] for p in points] == [20, 40, 320]
     forty = points[1]
@@ -507,7 +545,7 @@ def test_merge_beir_keeps_each_parts_queries_and_negatives_and_trains(tmp_path, 
     from pyserini_qpeft.runs.trec import read_run
 
     out = tmp_path / "mixed"
-    args = ["benchmarks/merge_beir.py", "--out", str(out)]
+    args = ["benchmarks/experiments/merge_beir.py", "--out", str(out)]
     args += ["--part", "a", str(scifact), str(scifact_index), "--max-queries 6 --dev-fraction 0.5 --negative-depth 5"]
     args += ["--part", "b", str(scifact), str(scifact_index), "--split test --max-queries 4 --dev-fraction 0.5"]
     run_script(args, ROOT)

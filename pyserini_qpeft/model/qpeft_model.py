@@ -24,8 +24,7 @@ def base_fingerprint(lm) -> str:
     It hashes the input embeddings' shape and the sign bits of up to 512 rows (the first 256 and 256 spread
     evenly over the vocabulary). Rounding between float32, bfloat16 and float16 never changes a sign bit
     (signed zeros and infinities keep theirs), so a checkpoint saved in one dtype is recognised in another;
-    a different model has different signs. Older checkpoints hold a 16-hex fingerprint without prefix
-    (see ``checkpoint.fingerprint_matches``).
+    a different model has different signs.
     """
     weight = lm.get_input_embeddings().weight.detach()
     vocab = weight.shape[0]

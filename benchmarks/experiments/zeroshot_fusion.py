@@ -1,12 +1,12 @@
 """Zero-shot + BM25 fusion as a checkpoint: the bare default LM (no trained parts) with the BM25 fusion weight
-picked on the very dev queries the scale runs hold back (``benchmarks/scifact_scale.sh``: the first 400 scifact
-train queries, 20% held back with seed 42, at most 80). The folder it writes loads like any checkpoint, so it can
-be compared with the trained ones in and out of domain and shipped as a preset. With ``--checkpoint C`` it copies
+picked on the very dev queries the scale runs hold back (``benchmarks/experiments/scifact_scale.sh``: the first 400
+scifact train queries, 20% held back with seed 42, at most 80). The folder it writes loads like any checkpoint, so it
+can be compared with the trained ones in and out of domain and shipped as a preset. With ``--checkpoint C`` it copies
 a trained checkpoint instead and picks its weight again (at another ``--depth``, say: the top 100). With
 ``--first-stage-run`` (the BM25 run of those train queries, deep enough for ``--depth``) it needs no index nor Java.
 
-    .venv/bin/python benchmarks/zeroshot_fusion.py --beir ../shared/data/scifact --index runs/scifact-scale/index \
-        --output runs/scifact-scale/checkpoints/zeroshot-fused
+    .venv/bin/python benchmarks/experiments/zeroshot_fusion.py --beir ../shared/data/scifact \
+        --index runs/scifact-scale/index --output runs/scifact-scale/checkpoints/zeroshot-fused
 """
 
 from __future__ import annotations
@@ -20,13 +20,14 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from pyserini_qpeft.cli.train import open_first_stage, training_queries
 from pyserini_qpeft.model.card import write_card
 from pyserini_qpeft.model.checkpoint import load_checkpoint, save_checkpoint
 from pyserini_qpeft.model.config import QPEFTConfig
 from pyserini_qpeft.model.loading import DEFAULT_MODEL, load_causal_lm
 from pyserini_qpeft.model.qpeft_model import QPEFTModel
 from pyserini_qpeft.training.fusion_weight import pick_checkpoint_fusion
+
+from train_split import add_selection_flags, open_first_stage, training_queries
 
 
 def parse_args(argv=None):
@@ -39,16 +40,8 @@ def parse_args(argv=None):
     parser.add_argument("--model", default=DEFAULT_MODEL)
     parser.add_argument("--checkpoint", help="a trained checkpoint to copy and re-fuse (default: the bare --model)")
     parser.add_argument("--device", default=None)
-    parser.add_argument("--split", default="train")
-    parser.add_argument("--dev-split", default="dev", help="as train's: used if the BEIR folder has its qrels")
-    parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--quiet", action="store_true")
-    parser.add_argument("--max-queries", type=int, default=400)
-    parser.add_argument("--dev-fraction", type=float, default=0.2)
-    parser.add_argument("--max-dev-queries", type=int, default=80)
-    parser.add_argument("--max-train-queries", type=int, default=None, help="as train's (does not change dev)")
-    parser.add_argument("--seed", type=int, default=42)
-    parser.add_argument("--negative-depth", type=int, default=30)
+    add_selection_flags(parser, max_queries=400, dev_fraction=0.2, max_dev_queries=80)  # scifact_scale.sh's
     parser.add_argument("--depth", type=int, default=20, help="BM25 depth reranked on dev")
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--dtype", default="auto")
@@ -60,7 +53,7 @@ def main(argv=None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     started = time.time()
     searcher = open_first_stage(args)
-    _, dev, qrels = training_queries(args, args.seed, searcher)  # the dev queries `train` holds back
+    _, dev, qrels = training_queries(args, searcher, quiet=args.quiet)  # the dev queries `train` holds back
     if args.checkpoint:
         config = QPEFTConfig.load(args.checkpoint)
         lm, tokenizer = load_causal_lm(config.base_model, device=args.device, dtype=args.dtype)

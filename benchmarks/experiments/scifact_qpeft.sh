@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Train prompt, r and a on scifact train and write the quality table of the test split.
-# Usage: bash benchmarks/scifact_qpeft.sh [BEIR_DIR] [WORK_DIR]
+# Usage: bash benchmarks/experiments/scifact_qpeft.sh [BEIR_DIR] [WORK_DIR]
 # Sizes are chosen for a 2-core CPU; override with the variables below.
 set -euo pipefail
 BEIR=${1:-../shared/data/scifact}

@@ -2,8 +2,9 @@
 with the hints switched off at inference (soft prompt only), and (Q-PEFT-R) with other hint counts k; nDCG@10
 per setting with a paired t-test against the trained setting, plus the hint tokens chosen for a few queries.
 
-    .venv/bin/python benchmarks/hint_ablation.py --beir ../shared/data/scifact --index runs/scifact-scale/index \
-        --run runs/scifact-scale/table-scifact/bm25.trec --checkpoint r=CKPT_R --checkpoint a=CKPT_A
+    .venv/bin/python benchmarks/experiments/hint_ablation.py --beir ../shared/data/scifact \
+        --index runs/scifact-scale/index --run runs/scifact-scale/table-scifact/bm25.trec \
+        --checkpoint r=CKPT_R --checkpoint a=CKPT_A
 
 ``--trained-run r=runs/scifact-scale/table-scifact/r.trec`` takes the hints-as-trained rows from the table's run of
 the same candidates instead of reranking them again.
@@ -20,8 +21,9 @@ from pathlib import Path
 from pyserini_qpeft.runs.evaluation import per_query
 from pyserini_qpeft.runs.trec import read_run, write_run
 
-from bench_table import mean_ci, paired, topics_and_qrels
-from benchlib import command_line, machine_info, read_timing, write_results, write_timing
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: the reusable benchmark modules
+from bench_table import mean_ci, paired, topics_and_qrels  # noqa: E402
+from benchlib import command_line, machine_info, read_timing, write_results, write_timing  # noqa: E402
 
 
 def parse_args(argv=None):

@@ -1,19 +1,19 @@
 #!/usr/bin/env bash
 # Domain adaptation runs: nfcorpus at the paper's scale, the scifact learning curve, and a prompt trained on both.
 # Every step is resumable and skipped once finished: rerun the script (or one STEP) after an interruption.
-# Usage: bash benchmarks/adaptation.sh [WORK_DIR]     (STEPS="nf-prompt-v10 lc-prompt-20 ..." picks steps)
+# Usage: bash benchmarks/experiments/adaptation.sh [WORK_DIR]     (STEPS="nf-prompt-v10 lc-prompt-20 ..." picks steps)
 #   Training steps (checkpoints in WORK/checkpoints): nf-prompt-v10, nf-r-v10-k10, nf-a-v10, lc-prompt-N, lc-r-N.
 #   Table steps (journaled reranks in WORK/table-*, results under benchmarks/results/):
 #     nf-table  nfcorpus test (all 323 queries, BM25 top 20): BM25, zero-shot (the zeroshot-bm25 preset, and with
 #               a BM25 weight picked on the nfcorpus dev queries), the scifact-trained checkpoints, the nfcorpus ones
 #     sf-table  scifact test (300 queries): the committed scifact table's runs plus the nfcorpus-trained checkpoints
-#     lc-table  scifact test for each learning-curve checkpoint, then the curve (benchmarks/learning_curve.py)
+#     lc-table  scifact test for each learning-curve checkpoint, then the curve (benchmarks/experiments/learning_curve.py)
 #     mixed-table  the prompt trained on both collections (mixed-prompt-v10) against zeroshot-bm25 on scifact test,
 #               nfcorpus test and trec-dl-2019-sample
-#   mixed-prompt-v10 trains on WORK/mixed (benchmarks/merge_beir.py): the 320 + 80 scifact and 320 + 80 nfcorpus
+#   mixed-prompt-v10 trains on WORK/mixed (benchmarks/experiments/merge_beir.py): the 320 + 80 scifact and 320 + 80 nfcorpus
 #   training + dev queries of the runs above, each with its own collection's BM25 negatives.
 #
-# Settings are those of benchmarks/scifact_scale.sh (10 virtual tokens, lr 0.03, qd lr 0.001, margin 0.5, batch 4,
+# Settings are those of benchmarks/experiments/scifact_scale.sh (10 virtual tokens, lr 0.03, qd lr 0.001, margin 0.5, batch 4,
 # 2 BM25 negatives + 1 in-batch, patience 2, at most 12 epochs, max_length 256, seed 42). Dev queries, the only
 # queries anything is chosen on (early stopping, the BM25 fusion weight):
 #   nfcorpus  the first 80 queries of its own dev split (qrels/dev.tsv), never its test queries;
@@ -81,7 +81,7 @@ seed_runs() {  # seed_runs WORK COLLECTION: BM25 and zero-shot (LM alone, BM25 t
 table_step() {
   case "$1" in
     nf-table)
-      [ -f "$CK/zeroshot-nfdev/qpeft_config.json" ] || $BIN/python benchmarks/zeroshot_fusion.py "${NF_DATA[@]}" \
+      [ -f "$CK/zeroshot-nfdev/qpeft_config.json" ] || $BIN/python benchmarks/experiments/zeroshot_fusion.py "${NF_DATA[@]}" \
         --output "$CK/zeroshot-nfdev" --dtype "$DTYPE" --quiet
       mkdir -p "$WORK/table-nfcorpus"
       [ -f "$WORK/table-nfcorpus/zeroshot.trec" ] || $BIN/python benchmarks/bench_table.py --beir "$NFCORPUS" \
@@ -118,7 +118,7 @@ table_step() {
         --system "prompt=$SF_TABLE/checkpoints/prompt-v10" \
         $(systems r-20=lc-r-20 r-40=lc-r-40 r-80=lc-r-80 r-160=lc-r-160) \
         --work "$WORK/table-lc" --out benchmarks/results/learning_curve/table
-      $BIN/python benchmarks/learning_curve.py --table benchmarks/results/learning_curve/table/results.json \
+      $BIN/python benchmarks/experiments/learning_curve.py --table benchmarks/results/learning_curve/table/results.json \
         --checkpoints "$CK" --out benchmarks/results/learning_curve
       ;;
     mixed-table)
@@ -149,7 +149,7 @@ for name in $STEPS; do
       ckpt="$CK/$name"
       [ -f "$ckpt/training_summary.json" ] && continue
       if [ "$name" = mixed-prompt-v10 ] && [ ! -f "$WORK/mixed/parts.json" ]; then
-        $BIN/python benchmarks/merge_beir.py --out "$WORK/mixed" \
+        $BIN/python benchmarks/experiments/merge_beir.py --out "$WORK/mixed" \
           --part scifact "$SCIFACT" "$WORK/scifact-index" "--max-queries 400 --dev-fraction 0.2 --max-dev-queries 80" \
           --part nfcorpus "$NFCORPUS" "$WORK/nfcorpus-index" "--max-queries 320 --dev-split dev --max-dev-queries 80"
       fi

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Train prompt, r and a at the paper's scale on scifact train: 320 training queries, 80 other train queries
 # as dev (early stopping with patience), bf16 on CPU. Every run resumes where it stopped: rerun the script.
-# Usage: bash benchmarks/scifact_scale.sh [BEIR_DIR] [WORK_DIR]
+# Usage: bash benchmarks/experiments/scifact_scale.sh [BEIR_DIR] [WORK_DIR]
 #   RUNS="prompt-v10 r-v10-k10 a-v10" picks runs by name (see run_settings below); LOG goes to WORK/logs.
 #   Without Java (a GPU node): FIRST_STAGE_RUN=bm25-train.trec (`search --split train --max-queries 400 --hits 30`)
-#   replaces the index, DEVICE=cuda, QPEFT="python3 -m pyserini_qpeft" (benchmarks/gpu_table.sh does this).
+#   replaces the index, DEVICE=cuda, QPEFT="python3 -m pyserini_qpeft" (benchmarks/experiments/gpu_table.sh does this).
 #   SCALE_EXTRA="--epochs 1 ..." appends train flags (they override the ones above; for dry runs).
 set -euo pipefail
 BEIR=${1:-../shared/data/scifact}

@@ -1,24 +1,24 @@
 #!/usr/bin/env bash
-# Training runs of benchmarks/scifact_scale.sh, the table's reranks (benchmarks/scifact_table.sh) and the hint ablation
+# Training runs of benchmarks/experiments/scifact_scale.sh, the table's reranks (benchmarks/experiments/scifact_table.sh) and the hint ablation
 # on a GPU machine that has torch and transformers but no Java, no faiss (hints use the torch backend), no network,
 # and takes at most 64 MiB per call (the repository's ~19 MiB included):
-#   bash benchmarks/gpu_table.sh prepare SYSTEM...   # here: .gpu/table/ gets the default model's GGUF in four parts,
+#   bash benchmarks/experiments/gpu_table.sh prepare SYSTEM...   # here: .gpu/table/ gets the default model's GGUF in four parts,
 #       # scifact (corpus, queries, train/test qrels, the table's BM25 test run, the BM25 run of the first 400 train
 #       # queries at depth 100), trec-dl (corpus, queries, qrels, BM25 run), the named checkpoints,
 #       # and .gpu/whl the wheels the GPU machine lacks
 #   there, back to back (the machine keeps /tmp/gpu-table while it is held; each call carries what it names):
-#       bash benchmarks/gpu_table.sh part .gpu/table/part-aa .gpu/table/gguf-name .gpu/table/trecdl .gpu/whl
-#       bash benchmarks/gpu_table.sh part .gpu/table/part-ab .gpu/table/scifact
-#       bash benchmarks/gpu_table.sh part .gpu/table/part-ac
-#       [TRAIN="prompt-v50 ..."] [ABLATE="r-v10-k10 ..."] bash benchmarks/gpu_table.sh run OUT SYSTEM...
+#       bash benchmarks/experiments/gpu_table.sh part .gpu/table/part-aa .gpu/table/gguf-name .gpu/table/trecdl .gpu/whl
+#       bash benchmarks/experiments/gpu_table.sh part .gpu/table/part-ab .gpu/table/scifact
+#       bash benchmarks/experiments/gpu_table.sh part .gpu/table/part-ac
+#       [TRAIN="prompt-v50 ..."] [ABLATE="r-v10-k10 ..."] bash benchmarks/experiments/gpu_table.sh run OUT SYSTEM...
 #                                                                  (carry .gpu/table/part-ad and .gpu/table/ckpt)
 #     TRAIN trains those scifact_scale.sh runs first (train --first-stage-run, on cuda); SYSTEM names a prepared
 #     checkpoint or a TRAIN run, scored under the name before its first "-" (prompt-v10 as "prompt"); ABLATE runs
-#     benchmarks/hint_ablation.py on all 300 test queries. DEPTH=100 reranks the top 100;
+#     benchmarks/experiments/hint_ablation.py on all 300 test queries. DEPTH=100 reranks the top 100;
 #     FUSE="prompt-v10 ..." first picks those checkpoints' BM25 weight again on dev at DEPTH (zeroshot_fusion.py
 #     --checkpoint), as checkpoints NAME-dDEPTH to name as SYSTEMs.
 #     Everything comes back as OUT/gpu_table.tgz, rewritten after each step (a call cut short keeps what finished).
-#   back here: `bash benchmarks/gpu_table.sh collect FILES_DIR` unpacks it: each system's run and timing into
+#   back here: `bash benchmarks/experiments/gpu_table.sh collect FILES_DIR` unpacks it: each system's run and timing into
 #   runs/scifact-scale/table-{scifact,trecdl}/ (-d100 with DEPTH=100) as NAME.gpu.trec / NAME.gpu.timing.json (compare with the CPU's runs,
 #   benchmarks/run_diff.py; renamed to NAME.trec / NAME.timing.json, scifact_table.sh reuses them), trained
 #   checkpoints into runs/scifact-scale/checkpoints-gpu/, the ablation into benchmarks/results/hint_ablation and its
@@ -26,7 +26,7 @@
 #   Each run's timing holds gpu_rerank.py's fingerprint (transformers version, BOS/EOS ids, prompt token ids):
 #   compare it with a CPU run of gpu_rerank.py (--device cpu) before mixing the two machines' runs in one table.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 WORK=${WORK:-runs/scifact-scale}
 BIN=${BIN:-.venv/bin}
 PY=${PY:-python3}  # the GPU machine's Python (a dry run here: PY=.venv/bin/python T=... on a cut-down bundle)
@@ -76,13 +76,13 @@ run)
   for name in ${TRAIN:-}; do
     started=$(date +%s)
     QPEFT="$PY -m pyserini_qpeft" FIRST_STAGE_RUN=$T/scifact/bm25-train.trec DEVICE=${DEVICE:-cuda} \
-      OUT=$W/checkpoints RUNS=$name TQDM_MININTERVAL=30 bash benchmarks/scifact_scale.sh "$T/scifact" "$W/scale" \
+      OUT=$W/checkpoints RUNS=$name TQDM_MININTERVAL=30 bash benchmarks/experiments/scifact_scale.sh "$T/scifact" "$W/scale" \
       > /dev/null 2>&1 || echo "training $name failed: see scale/logs/$name.log in the tarball"
     echo "trained $name in $(( $(date +%s) - started )) s"
     pack
   done
   for system in ${FUSE:-}; do  # FUSE="prompt-v10 ...": the weight picked again on dev at DEPTH, as NAME-dDEPTH
-    $PY benchmarks/zeroshot_fusion.py --beir "$T/scifact" --first-stage-run "$T/scifact/bm25-train.trec" \
+    $PY benchmarks/experiments/zeroshot_fusion.py --beir "$T/scifact" --first-stage-run "$T/scifact/bm25-train.trec" \
       --checkpoint "$(checkpoint "$system")" --depth "$DEPTH" --device "${DEVICE:-cuda}" --quiet \
       --output "$W/checkpoints/$system-d$DEPTH" 2>&1 | grep -v "Loading weights" | tail -3
     pack
@@ -98,7 +98,7 @@ run)
   if [ -n "${ABLATE:-}" ]; then
     checkpoints=()
     for system in $ABLATE; do checkpoints+=(--checkpoint "${system%%-*}=$(checkpoint "$system")"); done
-    $PY benchmarks/hint_ablation.py --beir "$T/scifact" --run "$T/scifact/bm25.trec" "${checkpoints[@]}" \
+    $PY benchmarks/experiments/hint_ablation.py --beir "$T/scifact" --run "$T/scifact/bm25.trec" "${checkpoints[@]}" \
       --max-queries "${ABLATE_QUERIES:-300}" --device "${DEVICE:-cuda}" --work "$W/ablation-runs" \
       --out "$W/hint_ablation" 2>&1 | grep -v "Loading weights"
   fi

@@ -4,9 +4,9 @@ its test table (rows of ``bench_table.py`` results: BM25, the system alone and f
 The checkpoint is loaded and written again with ``QPEFTReranker.save_pretrained`` (config, trainable weights,
 model card); its ``training_summary.json`` is copied beside them so the card states the recipe.
 
-    .venv/bin/python benchmarks/ship_preset.py --checkpoint runs/scifact-scale/checkpoints/a-v10 --name scifact-a \
-        --system a --table benchmarks/results/scifact_table/results.json \
-        --ood benchmarks/results/trecdl_ood/results.json --recipe "benchmarks/scifact_scale.sh, run a-v10"
+    .venv/bin/python benchmarks/experiments/ship_preset.py --checkpoint runs/scifact-scale/checkpoints/a-v10 \
+        --name scifact-a --system a --table benchmarks/results/scifact_table/results.json \
+        --ood benchmarks/results/trecdl_ood/results.json --recipe "benchmarks/experiments/scifact_scale.sh, run a-v10"
 """
 
 from __future__ import annotations
@@ -17,9 +17,10 @@ import shutil
 import sys
 from pathlib import Path
 
-from bench_table import markdown
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: the reusable benchmark modules
+from bench_table import markdown  # noqa: E402
 
-PRESETS = Path(__file__).resolve().parent.parent / "pyserini_qpeft" / "presets"
+PRESETS = Path(__file__).resolve().parents[2] / "pyserini_qpeft" / "presets"
 
 
 def parse_args(argv=None):

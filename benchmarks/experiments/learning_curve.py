@@ -4,7 +4,7 @@ Reads a ``bench_table.py`` result whose systems are named ``VARIANT-N`` (N train
 full run, ``--full`` queries), and the checkpoints' training summaries (``--checkpoints``: ``lc-VARIANT-N/``) for
 the dev figures and training times; writes ``results.json``, ``results.md`` and ``curve.png`` to ``--out``.
 
-    python benchmarks/learning_curve.py --table benchmarks/results/learning_curve/table/results.json \\
+    python benchmarks/experiments/learning_curve.py --table benchmarks/results/learning_curve/table/results.json \\
         --checkpoints runs/adaptation/checkpoints --out benchmarks/results/learning_curve
 """
 
@@ -16,7 +16,8 @@ import re
 import sys
 from pathlib import Path
 
-from benchlib import command_line, format_p, write_results
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: the reusable benchmark modules
+from benchlib import command_line, format_p, write_results  # noqa: E402
 
 POINT = re.compile(r"(?P<variant>[a-z]+)(?:-(?P<queries>\d+))?")
 

@@ -1,13 +1,14 @@
 """One BEIR folder and first-stage run from the training and dev queries of several collections, for one training run.
 
 Each ``--part NAME BEIR INDEX FLAGS`` picks its training and dev queries exactly as ``pyserini-qpeft train`` would
-with ``FLAGS`` (``--max-queries``, ``--dev-fraction``, ``--max-dev-queries``, ``--max-train-queries``, ...), and its
+with ``FLAGS`` (``train``'s flags that choose them: ``--split``, ``--dev-split``, ``--max-queries``, ``--dev-fraction``,
+``--max-dev-queries``, ``--max-train-queries``, ``--negative-depth``, ``--seed``, ``--threads``), and its
 BM25 hits (``--negative-depth`` deep) come from its own index, so a query's negatives and dev candidates are those a
 run on its own collection gets. Ids are prefixed ``NAME:``. The output folder holds ``corpus.jsonl`` (every part's
 corpus), ``queries.jsonl``, ``qrels/train.tsv``, ``qrels/dev.tsv`` and ``first-stage.trec``; train on it with
 ``train --beir OUT --first-stage-run OUT/first-stage.trec --split train --dev-split dev``.
 
-    python benchmarks/merge_beir.py --out runs/adaptation/mixed \\
+    python benchmarks/experiments/merge_beir.py --out runs/adaptation/mixed \\
         --part scifact ../shared/data/scifact runs/adaptation/scifact-index "--max-queries 400 --dev-fraction 0.2 \\
             --max-dev-queries 80" \\
         --part nfcorpus ../shared/data/nfcorpus runs/adaptation/nfcorpus-index "--max-queries 320 --max-dev-queries 80"
@@ -22,13 +23,13 @@ import shlex
 import sys
 from pathlib import Path
 
-from pyserini_qpeft.cli.main import build_parser
-from pyserini_qpeft.cli.train import training_queries
 from pyserini_qpeft.files.atomic import atomic_write
 from pyserini_qpeft.lucene.bm25 import bm25_search, hits_to_run
 from pyserini_qpeft.lucene.index import open_searcher
 from pyserini_qpeft.runs.beir import iter_corpus
 from pyserini_qpeft.runs.trec import write_run
+
+from train_split import selection_parser, training_queries
 
 
 def parse_args(argv=None):
@@ -40,10 +41,10 @@ def parse_args(argv=None):
 
 def select(beir: str, index: str, flags: str):
     """(train, dev, qrels, BM25 run of both) as ``train --beir BEIR --index INDEX FLAGS`` chooses them."""
-    argv = ["-q", "train", "--beir", beir, "--index", index, "--output", "-", *shlex.split(flags)]
-    args = build_parser().parse_args(argv)
+    args = selection_parser().parse_args(shlex.split(flags))
+    args.beir = beir
     searcher = open_searcher(index)
-    train, dev, qrels = training_queries(args, args.seed, searcher)
+    train, dev, qrels = training_queries(args, searcher, quiet=True)
     queries = {q.qid: q.text for q in [*train, *dev]}
     return train, dev, qrels, hits_to_run(bm25_search(searcher, queries, hits=args.negative_depth))
 

@@ -2,7 +2,8 @@
 nDCG@10 alone and fused, training time and checkpoint size, read from the checkpoints ``scifact_scale.sh`` and
 ``zeroshot_fusion.py`` wrote (finished runs; a run still training is listed from its saved state).
 
-    .venv/bin/python benchmarks/dev_log.py --work runs/scifact-scale --out benchmarks/results/scifact_dev_log
+    .venv/bin/python benchmarks/experiments/dev_log.py --work runs/scifact-scale \
+        --out benchmarks/results/scifact_dev_log
 """
 
 from __future__ import annotations
@@ -12,7 +13,8 @@ import json
 import sys
 from pathlib import Path
 
-from benchlib import command_line, machine_info, write_results
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: the reusable benchmark modules
+from benchlib import command_line, machine_info, write_results  # noqa: E402
 
 SETTINGS = ("variant", "num_virtual_tokens", "num_hints", "attention_heads", "max_length")
 RECIPE = ("lr", "qd_lr", "epochs", "patience", "batch_size", "negatives", "in_batch", "margin", "seed")
@@ -110,7 +112,7 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     folders = [
         p
-        for root in (args.work / "checkpoints", args.work / "checkpoints-gpu")  # -gpu: from benchmarks/gpu_table.sh
+        for root in (args.work / "checkpoints", args.work / "checkpoints-gpu")  # -gpu: from experiments/gpu_table.sh
         if root.is_dir()
         for p in sorted(root.iterdir())
         if p.is_dir() and not p.name.endswith(".train-state")
