@@ -2,6 +2,7 @@
 
 import argparse
 import json
+import mmap
 import shutil
 import subprocess
 import sys
@@ -119,9 +120,10 @@ def test_peak_memory_sees_a_large_temporary_allocation():
     with PeakMemory() as small:
         pass
     with PeakMemory() as large:
-        block = bytearray(300 * 2**20)
-        block[::4096] = b"x" * len(block[::4096])  # touch every page
-        del block
+        block = mmap.mmap(-1, 300 * 2**20)  # fresh pages (a bytearray may reuse resident heap that earlier tests freed)
+        for page in range(0, len(block), mmap.PAGESIZE):
+            block[page] = 1
+        block.close()
     assert large.resettable
     assert large.rss_mib - small.rss_mib > 250
 
@@ -465,41 +467,21 @@ def test_zeroshot_fusion_picks_on_dev_from_the_index_or_a_run_and_picks_again_fo
     assert QPEFTConfig.load(tmp_path / "trained").fusion_weight is None  # the source is left as it was
 
 
-def test_experiments_choose_the_training_and_dev_queries_that_train_chooses(tmp_path, scifact, scifact_index):
-    """``experiments/train_split.py`` rebuilds ``train``'s choice from the library: the same flags and defaults, and
-    the same queries, negatives and qrels, from the index or from a first-stage run."""
+def test_experiments_take_trains_query_flags_and_defaults():
+    """``experiments/train_split.py`` has ``train``'s flags and defaults for choosing its queries, so an experiment
+    that passes them to :class:`QuerySelection` sees the queries a training run with those flags saw."""
     sys.path.insert(0, str(ROOT / "benchmarks" / "experiments"))
-    from pyserini_qpeft.cli import train
     from pyserini_qpeft.cli.main import build_parser
-    from pyserini_qpeft.lucene.index import open_searcher
+    from pyserini_qpeft.training.queries import QuerySelection
 
     import train_split
 
-    def train_args(*flags):
-        return build_parser().parse_args(["-q", "train", "--beir", str(scifact), "--output", "-", *flags])
-
     ours = vars(train_split.selection_parser().parse_args([]))
-    theirs = train_args("--index", str(scifact_index))
+    theirs = build_parser().parse_args(["-q", "train", "--beir", "b", "--output", "-", "--index", "i"])
     assert ours == {name: getattr(theirs, name) for name in ours}
-    searcher = open_searcher(scifact_index)
-    for flags in (["--max-queries", "8"], ["--max-queries", "10", "--dev-fraction", "0.3", "--max-train-queries", "4"]):
-        expected = train.training_queries(train_args("--index", str(scifact_index), *flags), 42, searcher)
-        args = train_split.selection_parser().parse_args(flags)
-        args.beir = str(scifact)
-        assert train_split.training_queries(args, searcher, quiet=True) == expected
-    run = tmp_path / "bm25-train.trec"
-    from pyserini_qpeft.lucene.bm25 import bm25_search, hits_to_run
-    from pyserini_qpeft.runs.beir import first_queries, load_queries
-    from pyserini_qpeft.runs.trec import write_run
-
-    first = first_queries(load_queries(scifact, "train"), 8)
-    write_run(run, hits_to_run(bm25_search(searcher, first, hits=30)), "bm25")
-    flags = ["--first-stage-run", str(run), "--max-queries", "8"]
-    theirs = train_args(*flags)
-    expected = train.training_queries(theirs, 42, train.open_first_stage(theirs))
-    args = train_split.add_selection_flags(argparse.ArgumentParser()).parse_args(["--max-queries", "8"])
-    args.beir, args.first_stage_run = str(scifact), str(run)
-    assert train_split.training_queries(args, train_split.open_first_stage(args), quiet=True) == expected
+    assert QuerySelection.from_args(theirs, seed=theirs.seed) == QuerySelection.from_args(
+        argparse.Namespace(**ours, beir="b")
+    )
 
 
 def test_learning_curve_orders_points_by_training_queries_and_reads_the_summaries(tmp_path):

@@ -184,16 +184,15 @@ def test_train_first_stage_run_must_cover_the_training_queries(tmp_path, scifact
 
 def test_max_train_queries_keeps_the_dev_queries(tmp_path, scifact, scifact_index, tiny_model_dir, capsys):
     """A learning curve's points share their dev queries: --max-train-queries cuts only the training side."""
-    from argparse import Namespace
+    from dataclasses import replace
 
-    from pyserini_qpeft.cli.train import training_queries
     from pyserini_qpeft.lucene.index import open_searcher
+    from pyserini_qpeft.training.queries import QuerySelection, choose_training_queries
 
     searcher = open_searcher(str(scifact_index))
-    flags = dict(beir=str(scifact), split="train", max_queries=10, negative_depth=5, threads=1, dev_split="dev")
-    flags.update(dev_fraction=0.3, max_dev_queries=50, quiet=True, verbose=0)
-    full_train, full_dev, _ = training_queries(Namespace(**flags, max_train_queries=None), 42, searcher)
-    cut_train, cut_dev, _ = training_queries(Namespace(**flags, max_train_queries=2), 42, searcher)
+    selection = QuerySelection(str(scifact), max_queries=10, negative_depth=5, dev_fraction=0.3)
+    full_train, full_dev, _ = choose_training_queries(selection, searcher)
+    cut_train, cut_dev, _ = choose_training_queries(replace(selection, max_train_queries=2), searcher)
     assert [q.qid for q in cut_dev] == [q.qid for q in full_dev]
     assert [q.qid for q in cut_train] == [q.qid for q in full_train[:2]] and len(full_train) == 7
     output = tmp_path / "ckpt"

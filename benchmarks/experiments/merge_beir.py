@@ -28,8 +28,9 @@ from pyserini_qpeft.lucene.bm25 import bm25_search, hits_to_run
 from pyserini_qpeft.lucene.index import open_searcher
 from pyserini_qpeft.runs.beir import iter_corpus
 from pyserini_qpeft.runs.trec import write_run
+from pyserini_qpeft.training.queries import QuerySelection, choose_training_queries
 
-from train_split import selection_parser, training_queries
+from train_split import selection_parser
 
 
 def parse_args(argv=None):
@@ -41,12 +42,11 @@ def parse_args(argv=None):
 
 def select(beir: str, index: str, flags: str):
     """(train, dev, qrels, BM25 run of both) as ``train --beir BEIR --index INDEX FLAGS`` chooses them."""
-    args = selection_parser().parse_args(shlex.split(flags))
-    args.beir = beir
+    selection = QuerySelection.from_args(selection_parser().parse_args(shlex.split(flags)), beir=beir)
     searcher = open_searcher(index)
-    train, dev, qrels = training_queries(args, searcher, quiet=True)
+    train, dev, qrels = choose_training_queries(selection, searcher)
     queries = {q.qid: q.text for q in [*train, *dev]}
-    return train, dev, qrels, hits_to_run(bm25_search(searcher, queries, hits=args.negative_depth))
+    return train, dev, qrels, hits_to_run(bm25_search(searcher, queries, hits=selection.negative_depth))
 
 
 def main(argv=None) -> int:

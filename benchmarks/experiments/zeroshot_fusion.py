@@ -26,8 +26,9 @@ from pyserini_qpeft.model.config import QPEFTConfig
 from pyserini_qpeft.model.loading import DEFAULT_MODEL, load_causal_lm
 from pyserini_qpeft.model.qpeft_model import QPEFTModel
 from pyserini_qpeft.training.fusion_weight import pick_checkpoint_fusion
+from pyserini_qpeft.training.queries import QuerySelection, choose_training_queries, open_first_stage
 
-from train_split import add_selection_flags, open_first_stage, training_queries
+from train_split import add_selection_flags
 
 
 def parse_args(argv=None):
@@ -52,8 +53,9 @@ def main(argv=None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     started = time.time()
-    searcher = open_first_stage(args)
-    _, dev, qrels = training_queries(args, searcher, quiet=args.quiet)  # the dev queries `train` holds back
+    selection = QuerySelection.from_args(args)
+    searcher = open_first_stage(selection, args.index, args.first_stage_run)
+    _, dev, qrels = choose_training_queries(selection, searcher)  # the dev queries `train` holds back
     if args.checkpoint:
         config = QPEFTConfig.load(args.checkpoint)
         lm, tokenizer = load_causal_lm(config.base_model, device=args.device, dtype=args.dtype)
@@ -63,7 +65,7 @@ def main(argv=None) -> int:
         config = QPEFTConfig(base_model=args.model, variant="zeroshot", max_length=args.max_length)
         model = QPEFTModel(lm, tokenizer, config)
     save_checkpoint(model, args.output)
-    with tqdm(total=len(dev), desc="dev fusion", unit="query", mininterval=60) as bar:
+    with tqdm(total=len(dev), desc="dev fusion", unit="query", mininterval=60, disable=args.quiet) as bar:
         weight, curve = pick_checkpoint_fusion(
             args.output,
             lm,

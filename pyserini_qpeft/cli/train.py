@@ -16,7 +16,7 @@ from pyserini_qpeft.files.atomic import atomic_write
 from pyserini_qpeft.model.card import write_card
 from pyserini_qpeft.model.config import QPEFTConfig, TrainingConfig
 from pyserini_qpeft.model.variants import trainable_variants
-from pyserini_qpeft.runs.beir import first_queries, load_qrels, load_queries, qrels_path
+from pyserini_qpeft.training.queries import QuerySelection, choose_training_queries, open_first_stage
 
 logger = logging.getLogger(__name__)
 
@@ -134,68 +134,6 @@ def pick_fusion(args, output: Path, lm, tokenizer, searcher, dev, qrels) -> dict
     return {"weight": weight, "depth": args.fusion_depth, "dev_queries": len(queries), "dev_ndcg@10_by_weight": curve}
 
 
-def open_first_stage(args: argparse.Namespace):
-    """The Lucene index (``--index``), or a :class:`~pyserini_qpeft.lucene.run_searcher.RunSearcher` over
-    ``--first-stage-run`` with the texts of the corpus documents it and the qrels name."""
-    if args.index:
-        from pyserini_qpeft.lucene.index import open_searcher
-
-        return open_searcher(args.index, what="--index")
-    from pyserini_qpeft.lucene.run_searcher import RunSearcher
-
-    if not Path(args.first_stage_run).is_file():
-        raise InputError(f"--first-stage-run {args.first_stage_run}: no such file")
-    splits = [args.split]
-    if (Path(args.beir) / "qrels" / f"{args.dev_split}.tsv").is_file():
-        splits.append(args.dev_split)
-    topics, judged = {}, set()
-    for split in splits:
-        topics.update(load_queries(args.beir, split))
-        judged.update(docid for docs in load_qrels(qrels_path(args.beir, split)).values() for docid in docs)
-    return RunSearcher.from_files(args.first_stage_run, args.beir, topics, judged)
-
-
-def training_queries(args: argparse.Namespace, seed: int, searcher) -> tuple[list, list, dict]:
-    """(train, dev, qrels of both) as ``train`` chooses them from its flags (``beir``, ``split``, ``max_queries``,
-    ``negative_depth``, ``threads``, ``dev_split``, ``dev_fraction``, ``max_dev_queries``, ``max_train_queries``):
-    the dev split's queries if it has qrels, else a ``seed``-ed fraction of the training queries held back."""
-    from pyserini_qpeft.training.data import build_training_queries, split_dev
-
-    queries = first_queries(load_queries(args.beir, args.split), args.max_queries, minimum=2)
-    qrels = load_qrels(qrels_path(args.beir, args.split))
-    with progress_bar(args, total=len(queries), desc="bm25 negatives", unit="query") as bar:
-        examples = build_training_queries(
-            queries, qrels, searcher, depth=args.negative_depth, threads=args.threads, progress=bar.update
-        )
-    dev_file = Path(args.beir) / "qrels" / f"{args.dev_split}.tsv"
-    if dev_file.is_file():
-        dev_qrels = load_qrels(dev_file)
-        dev_queries = first_queries(
-            load_queries(args.beir, args.dev_split), args.max_dev_queries, minimum=0, name="--max-dev-queries"
-        )
-        dev = build_training_queries(dev_queries, dev_qrels, searcher, depth=args.negative_depth, threads=args.threads)
-        qrels = {**qrels, **dev_qrels}
-        train = examples
-    else:
-        train, dev = split_dev(examples, args.dev_fraction, seed, args.max_dev_queries)
-    if args.max_train_queries is not None:
-        if args.max_train_queries < 1:
-            raise InputError(f"--max-train-queries must be at least 1, got {args.max_train_queries}")
-        if args.max_train_queries > len(train):
-            raise InputError(
-                f"--max-train-queries {args.max_train_queries}: only {len(train)} training queries are left "
-                "after the dev split; lower it or raise --max-queries"
-            )
-        train = train[: args.max_train_queries]
-    logger.info(
-        "%d training queries, %d dev queries (%s)",
-        len(train),
-        len(dev),
-        dev_file.name if dev_file.is_file() else f"{args.dev_fraction:.0%} held back",
-    )
-    return train, dev, qrels
-
-
 def run(args: argparse.Namespace) -> int:
     import torch
 
@@ -213,8 +151,10 @@ def run(args: argparse.Namespace) -> int:
     resolve_device(args.device, "--device")
     training = options_from_args(TrainingConfig, args)
     config = options_from_args(QPEFTConfig, args)
-    searcher = open_first_stage(args)
-    train, dev, qrels = training_queries(args, training.seed, searcher)
+    selection = QuerySelection.from_args(args, seed=training.seed)
+    searcher = open_first_stage(selection, args.index, args.first_stage_run)
+    with progress_bar(args, total=None, desc="bm25 negatives", unit="query") as bar:
+        train, dev, qrels = choose_training_queries(selection, searcher, progress=bar)
 
     torch.manual_seed(training.seed)
     world = distributed.world_from_env()

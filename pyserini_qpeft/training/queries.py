@@ -1,0 +1,104 @@
+"""Which judged queries a training run learns from and which it holds back for dev (``pyserini-qpeft train``'s
+choice), and the first stage that supplies their negatives: an index, or a run file with the corpus texts."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+from dataclasses import dataclass, fields
+from pathlib import Path
+from typing import Any
+
+from tqdm.auto import tqdm
+
+from pyserini_qpeft.errors import InputError
+from pyserini_qpeft.runs.beir import first_queries, load_qrels, load_queries, qrels_path
+from pyserini_qpeft.training.data import TrainingQuery, build_training_queries, split_dev
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class QuerySelection:
+    """The flags of ``train`` that choose its queries, with its defaults."""
+
+    beir: str
+    split: str = "train"
+    dev_split: str = "dev"
+    dev_fraction: float = 0.1
+    max_dev_queries: int | None = 50
+    max_queries: int | None = None
+    max_train_queries: int | None = None
+    negative_depth: int = 30
+    threads: int = 1
+    seed: int = 42
+
+    @classmethod
+    def from_args(cls, args: argparse.Namespace, **changes: Any) -> QuerySelection:
+        """The selection that parsed flags (or any object with these attributes) ask for."""
+        return cls(**{f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)} | changes)
+
+    @property
+    def dev_qrels(self) -> Path:
+        """The dev split's qrels file; when it exists its queries are the dev queries."""
+        return Path(self.beir) / "qrels" / f"{self.dev_split}.tsv"
+
+
+def open_first_stage(selection: QuerySelection, index: str | None = None, first_stage_run: str | None = None):
+    """The Lucene ``index``, or a :class:`~pyserini_qpeft.lucene.run_searcher.RunSearcher` over ``first_stage_run``
+    with the texts of the corpus documents it and the selection's qrels name."""
+    if index:
+        from pyserini_qpeft.lucene.index import open_searcher
+
+        return open_searcher(index, what="--index")
+    from pyserini_qpeft.lucene.run_searcher import RunSearcher
+
+    if not Path(first_stage_run).is_file():
+        raise InputError(f"--first-stage-run {first_stage_run}: no such file")
+    splits = [selection.split] + ([selection.dev_split] if selection.dev_qrels.is_file() else [])
+    topics, judged = {}, set()
+    for split in splits:
+        topics.update(load_queries(selection.beir, split))
+        judged.update(docid for docs in load_qrels(qrels_path(selection.beir, split)).values() for docid in docs)
+    return RunSearcher.from_files(first_stage_run, selection.beir, topics, judged)
+
+
+def choose_training_queries(
+    selection: QuerySelection, searcher, progress: tqdm | None = None
+) -> tuple[list[TrainingQuery], list[TrainingQuery], dict[str, dict[str, int]]]:
+    """(train, dev, qrels of both) with BM25 negatives from ``searcher``: the first ``max_queries`` judged queries
+    of ``split``; the dev split's queries if it has qrels, else a ``seed``-ed ``dev_fraction`` of them held back;
+    then the first ``max_train_queries`` of the rest. A ``progress`` bar counts the training queries searched."""
+    queries = first_queries(load_queries(selection.beir, selection.split), selection.max_queries, minimum=2)
+    qrels = load_qrels(qrels_path(selection.beir, selection.split))
+    depth, threads = selection.negative_depth, selection.threads
+    if progress is not None:
+        progress.reset(total=len(queries))
+    update = progress.update if progress is not None else None
+    examples = build_training_queries(queries, qrels, searcher, depth=depth, threads=threads, progress=update)
+    if selection.dev_qrels.is_file():
+        dev_qrels = load_qrels(selection.dev_qrels)
+        dev_queries = first_queries(
+            load_queries(selection.beir, selection.dev_split),
+            selection.max_dev_queries,
+            minimum=0,
+            name="--max-dev-queries",
+        )
+        dev = build_training_queries(dev_queries, dev_qrels, searcher, depth=depth, threads=threads)
+        qrels = {**qrels, **dev_qrels}
+        train = examples
+    else:
+        train, dev = split_dev(examples, selection.dev_fraction, selection.seed, selection.max_dev_queries)
+    cut = selection.max_train_queries
+    if cut is not None:
+        if cut < 1:
+            raise InputError(f"--max-train-queries must be at least 1, got {cut}")
+        if cut > len(train):
+            raise InputError(
+                f"--max-train-queries {cut}: only {len(train)} training queries are left after the dev split; "
+                "lower it or raise --max-queries"
+            )
+        train = train[:cut]
+    held = selection.dev_qrels.name if selection.dev_qrels.is_file() else f"{selection.dev_fraction:.0%} held back"
+    logger.info("%d training queries, %d dev queries (%s)", len(train), len(dev), held)
+    return train, dev, qrels
