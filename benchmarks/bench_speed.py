@@ -314,7 +314,7 @@ def selection_curve(args, lm, tokenizer) -> list[dict]:
     if not counts:
         return []
     model = QPEFTModel(lm, tokenizer, QPEFTConfig(variant="r", max_length=args.max_length))
-    qd, k = model.qd, model.qd.num_hints
+    hints, k = model.hint_module, model.hint_module.num_hints
     groups = load_groups(args, args.selection_queries, max(counts))
     run_depth = min(len(docs) for _, docs in groups)
     if run_depth < max(counts):  # extend with further corpus documents, in file order
@@ -334,7 +334,7 @@ def selection_curve(args, lm, tokenizer) -> list[dict]:
                 model.encoder.truncate(q_ids, d, model.prompt_slots, k)
                 for d in model.encoder.document_ids(docs[:count])
             ]
-            q_vecs, table, allowed = qd.selection_inputs(q_ids)
+            q_vecs, table, allowed = hints.selection_inputs(q_ids)
             inputs = (q_vecs, q_ids, doc_ids, table, allowed, k)
             calls = {name: functools.partial(fn, *inputs) for name, fn in methods.items() if fn is not None}
             calls["paper_per_pair"] = functools.partial(_paper_all, *inputs)

@@ -41,18 +41,18 @@ def bare_forward(model: QPEFTModel, batches: Sequence[LeftPaddedBatch]) -> None:
 
 
 def _naive_pair(model: QPEFTModel, query: str, doc: str) -> EncodedPair:
-    encoder, qd = model.encoder, model.qd
+    encoder, hints = model.encoder, model.hint_module
     q_ids = encoder.query_ids(query)
     d_ids = encoder.document_ids([doc])[0]
     prompt_slots, budget = model.prompt_slots, model.hint_budget(q_ids)
     d_ids = encoder.truncate(q_ids, d_ids, prompt_slots, budget)
     hints: list[int] = []
-    if isinstance(qd, RetrievalHints):  # the paper's per-pair selection, not one search per query
-        q_vecs, table, allowed = qd.selection_inputs(q_ids)
-        hints = select_paper(q_vecs, q_ids, d_ids, table, allowed, qd.num_hints)
+    if isinstance(hints, RetrievalHints):  # the paper's per-pair selection, not one search per query
+        q_vecs, table, allowed = hints.selection_inputs(q_ids)
+        hints = select_paper(q_vecs, q_ids, d_ids, table, allowed, hints.num_hints)
         budget = len(hints)
-    elif qd is not None:
-        prepared = qd.prepare(q_ids, [d_ids])[0]
+    elif hints is not None:
+        prepared = hints.prepare(q_ids, [d_ids])[0]
         hints, budget = prepared.tokens, prepared.slots
     pair = encoder.encode(q_ids, d_ids, 0, prompt_slots, budget)
     pair.hint_tokens = hints
@@ -76,14 +76,14 @@ def naive_scores(model: QPEFTModel, query: str, docs: Sequence[str], batch_size:
                 mask[row, : len(sequence)] = 1
                 labels[row, len(pair.context) : len(sequence)] = torch.tensor(pair.target)
             ids, mask, labels = ids.to(model.device), mask.to(model.device), labels.to(model.device)
-            if model.prompt is None and model.qd is None:
+            if model.prompt is None and model.hint_module is None:
                 output = lm(input_ids=ids, attention_mask=mask, labels=labels)
             else:
                 embeds = lm.get_input_embeddings()(ids)
                 if model.prompt is not None:
                     slots = model.config.num_virtual_tokens
                     embeds[:, :slots] = model.prompt(torch.arange(slots, device=ids.device)).to(embeds.dtype)
-                if model.qd is not None:
+                if model.hint_module is not None:
                     for row, (pair, vectors) in enumerate(zip(pairs, model.hint_vectors(pairs))):
                         embeds[row, pair.hint_at : pair.hint_at + pair.hint_slots] = vectors.to(embeds.dtype)
                 output = lm(inputs_embeds=embeds, attention_mask=mask, labels=labels)

@@ -26,7 +26,7 @@ DOCS = [
     "Aspirin lowers the risk of heart attack in adults with diabetes.",
     "Vitamin D deficiency is common among older people living in northern countries.",
 ]
-OURS = {CONFIG_NAME, "adapter_config.json", "adapter_model.safetensors", "qd_module.safetensors"}
+OURS = {CONFIG_NAME, "adapter_config.json", "adapter_model.safetensors", "hint_module.safetensors"}
 CARD = "README.md"  # the model card save_pretrained adds (save_checkpoint alone does not)
 
 
@@ -41,7 +41,7 @@ def trained(variant, salt=0, dtype=torch.float32, base_model="tiny"):
     generator = torch.Generator().manual_seed(1000 + salt)
     with torch.no_grad():
         for name, param in model.trainable_parameters().items():
-            if name == "qd.query_table.weight":  # training moves only some rows
+            if name == "hint_module.query_table.weight":  # training moves only some rows
                 param[100 + salt : 300 + salt] += 0.05 * torch.randn(200, param.shape[1], generator=generator)
             else:
                 param += 0.05 * torch.randn(param.shape, generator=generator)
@@ -109,7 +109,7 @@ def test_save_pretrained_into_cwd_like_folder_writes_only_our_files(tmp_path, mo
     reranker.save_pretrained(".")
     after = snapshot(tmp_path)
     assert {k: after[k] for k in before} == before
-    assert set(after) - set(before) == {f"work/{name}" for name in OURS - {"qd_module.safetensors"} | {CARD}}
+    assert set(after) - set(before) == {f"work/{name}" for name in OURS - {"hint_module.safetensors"} | {CARD}}
     loaded = load_checkpoint(".", tiny_llama(len(tiny_tokenizer()), seed=0), tiny_tokenizer())
     assert same_state(state(loaded), state(reranker.model))
 
@@ -123,12 +123,28 @@ def test_saving_twice_loads_the_second_variant_and_drops_our_stale_files(tmp_pat
     save_checkpoint(model, folder)
     expected = {CONFIG_NAME, "keep"}
     expected |= {"adapter_config.json", "adapter_model.safetensors"} if second != "zeroshot" else set()
-    expected |= {"qd_module.safetensors"} if second in ("r", "a") else set()
+    expected |= {"hint_module.safetensors"} if second in ("r", "a") else set()
     assert set(os.listdir(folder)) == expected
     loaded = load_checkpoint(folder, tiny_llama(len(tiny_tokenizer()), seed=0), tiny_tokenizer())
     assert loaded.config.variant == second
     assert same_state(state(loaded), state(model))
     assert QPEFTReranker(loaded).score(QUERY, DOCS) == QPEFTReranker(model).score(QUERY, DOCS)
+
+
+def test_hint_weights_under_their_earlier_name_load_and_a_save_renames_them(tmp_path):
+    """Earlier versions named the hint module's weights ``qd_module.safetensors``: such a checkpoint loads to the
+    same weights, and saving into its folder leaves the new name only."""
+    folder = save_checkpoint(trained("r", salt=3), tmp_path / "old")
+    (folder / "hint_module.safetensors").rename(folder / "qd_module.safetensors")
+    config = json.loads((folder / CONFIG_NAME).read_text())
+    config["files"]["qd_module.safetensors"] = config["files"].pop("hint_module.safetensors")
+    (folder / CONFIG_NAME).write_text(json.dumps(config))
+    lm, tokenizer = tiny_llama(len(tiny_tokenizer()), seed=0), tiny_tokenizer()
+    loaded = load_checkpoint(folder, lm, tokenizer)
+    assert same_state(state(loaded), state(trained("r", salt=3)))
+    save_checkpoint(loaded, folder)
+    assert sorted(os.listdir(folder)) == sorted(OURS)
+    assert same_state(state(load_checkpoint(folder, lm, tokenizer)), state(loaded))
 
 
 def test_our_file_names_in_a_folder_without_our_config_are_never_replaced(tmp_path):
@@ -215,10 +231,10 @@ def test_folder_mixing_files_of_two_saves_is_refused_as_incomplete(tmp_path):
     for config_from, weights_from in (("one", "two"), ("two", "one")):
         mixed = tmp_path / f"mixed-{config_from}"
         shutil.copytree(tmp_path / config_from, mixed)
-        shutil.copy(tmp_path / weights_from / "qd_module.safetensors", mixed / "qd_module.safetensors")
+        shutil.copy(tmp_path / weights_from / "hint_module.safetensors", mixed / "hint_module.safetensors")
         with pytest.raises(
             InputError,
-            match=r"qd_module.safetensors: its sha256 differs from the one "
+            match=r"hint_module.safetensors: its sha256 differs from the one "
             r"qpeft_config.json records .*; the checkpoint is incomplete, save it again",
         ):
             load_checkpoint(mixed, lm, tiny_tokenizer())
@@ -227,7 +243,7 @@ def test_folder_mixing_files_of_two_saves_is_refused_as_incomplete(tmp_path):
     shutil.copy(tmp_path / "one" / CONFIG_NAME, partial)
     shutil.copy(tmp_path / "one" / "adapter_model.safetensors", partial)
     with pytest.raises(
-        InputError, match="qd_module.safetensors|adapter_config.json: missing; the checkpoint is incomplete"
+        InputError, match="hint_module.safetensors|adapter_config.json: missing; the checkpoint is incomplete"
     ):
         load_checkpoint(partial, lm, tiny_tokenizer())
 
@@ -264,10 +280,10 @@ def test_checkpoint_saved_in_one_dtype_loads_in_another(tmp_path, tiny_model_dir
     mine, theirs = state(model), state(loaded.model)
     assert mine.keys() == theirs.keys()
     for name in mine:
-        if name != "qd.query_table.weight":
+        if name != "hint_module.query_table.weight":
             assert torch.equal(mine[name], theirs[name]), name
     if variant in ("r", "a"):  # trained rows exactly as saved; the others follow the loading dtype's embeddings
-        table, saved_table = theirs["qd.query_table.weight"], mine["qd.query_table.weight"]
+        table, saved_table = theirs["hint_module.query_table.weight"], mine["hint_module.query_table.weight"]
         assert torch.equal(table[100:300], saved_table[100:300])
         embeddings = loaded.model.lm.get_input_embeddings().weight.detach().float()
         assert torch.equal(table[:100], embeddings[:100]) and torch.equal(table[300:], embeddings[300:])
@@ -314,7 +330,7 @@ def test_committed_bf16_checkpoints_load_with_the_default_model(variant, dtype):
 @pytest.mark.parametrize("damage", ["garbage", "truncated"])
 def test_truncated_or_garbage_weights_file_is_a_one_line_input_error(tmp_path, damage):
     folder = save_checkpoint(trained("r"), tmp_path / "ckpt")
-    path = folder / "qd_module.safetensors"
+    path = folder / "hint_module.safetensors"
     data = path.read_bytes()
     path.write_bytes(b"\x00garbage bytes, not safetensors" * 3 if damage == "garbage" else data[: len(data) // 2])
     with pytest.raises(InputError) as error:
@@ -328,8 +344,8 @@ def test_truncated_or_garbage_weights_file_is_a_one_line_input_error(tmp_path, d
 
 def test_missing_weights_file_says_the_checkpoint_is_incomplete(tmp_path):
     folder = save_checkpoint(trained("r"), tmp_path / "ckpt")
-    (folder / "qd_module.safetensors").unlink()
-    with pytest.raises(InputError, match="qd_module.safetensors: missing; the checkpoint is incomplete"):
+    (folder / "hint_module.safetensors").unlink()
+    with pytest.raises(InputError, match="hint_module.safetensors: missing; the checkpoint is incomplete"):
         load_checkpoint(folder, tiny_llama(len(tiny_tokenizer()), seed=0), tiny_tokenizer())
 
 
@@ -472,7 +488,7 @@ def _load_in_a_process(folder) -> dict:
 
 
 def _craft(folder, case):
-    weights = folder / "qd_module.safetensors"
+    weights = folder / "hint_module.safetensors"
     if case.startswith("config:"):
         config = json.loads((folder / CONFIG_NAME).read_text())
         config.update(json.loads(case[len("config:") :]))
@@ -493,8 +509,8 @@ CRAFTED = {
     "config:" + json.dumps({"num_hints": 10**9, "max_length": 2 * 10**9}): "num_hints=1000000000 is invalid",
     "config:" + json.dumps({"mlp_hidden": 10**9}): "has shape (32,), but qpeft_config.json's sizes",
     "sparse 30 GB weights": "32212254720 bytes, but qpeft_config.json records",
-    "weights link to /dev/zero": "qd_module.safetensors: not a regular file",
-    "weights are a FIFO": "qd_module.safetensors: not a regular file",
+    "weights link to /dev/zero": "hint_module.safetensors: not a regular file",
+    "weights are a FIFO": "hint_module.safetensors: not a regular file",
 }
 
 

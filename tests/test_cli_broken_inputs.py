@@ -104,7 +104,7 @@ def case_journal_name_taken_by_a_user_file(tmp, ctx):
 
 def case_truncated_checkpoint_weights(tmp, ctx):
     ckpt = copy_tree(ctx["checkpoint"], tmp / "ckpt")
-    weights = ckpt / "qd_module.safetensors"
+    weights = ckpt / "hint_module.safetensors"
     weights.write_bytes(weights.read_bytes()[: weights.stat().st_size // 2])
     return _rerank(ctx, model=ckpt), 1
 
@@ -320,14 +320,14 @@ def case_checkpoint_mlp_hidden_beyond_its_weights(tmp, ctx):
 
 def case_checkpoint_weights_30gb_sparse_file(tmp, ctx):
     ckpt = copy_tree(ctx["checkpoint"], tmp / "ckpt")
-    os.truncate(ckpt / "qd_module.safetensors", 30 * 2**30)
+    os.truncate(ckpt / "hint_module.safetensors", 30 * 2**30)
     return _rerank(ctx, model=ckpt), 1
 
 
 def case_checkpoint_weights_symlink_to_dev_zero(tmp, ctx):
     ckpt = copy_tree(ctx["checkpoint"], tmp / "ckpt")
-    (ckpt / "qd_module.safetensors").unlink()
-    (ckpt / "qd_module.safetensors").symlink_to("/dev/zero")
+    (ckpt / "hint_module.safetensors").unlink()
+    (ckpt / "hint_module.safetensors").symlink_to("/dev/zero")
     return _rerank(ctx, model=ckpt), 1
 
 
@@ -364,8 +364,8 @@ SAYS = {
     "checkpoint_num_virtual_tokens_500000_beyond_its_weights": "holds prompt_embeddings of shape (2, 32)",
     "checkpoint_num_hints_beyond_the_lm_positions": "1000000000 is invalid: the hints must fit in max_length=256",
     "checkpoint_mlp_hidden_beyond_its_weights": "mlp.net.0.bias has shape (32,), but qpeft_config.json's sizes",
-    "checkpoint_weights_30gb_sparse_file": "qd_module.safetensors: 32212254720 bytes, but qpeft_config.json records",
-    "checkpoint_weights_symlink_to_dev_zero": "qd_module.safetensors: not a regular file",
+    "checkpoint_weights_30gb_sparse_file": "hint_module.safetensors: 32212254720 bytes, but qpeft_config.json records",
+    "checkpoint_weights_symlink_to_dev_zero": "hint_module.safetensors: not a regular file",
     "pipeline_yaml_alias_bomb": "p.yaml:7: YAML alias *l0 is not allowed in a pipeline config",
     "unknown_model_id_without_network": "cannot load model 'some-org/not-local'",
     "max_length_8": "--max-length: Input should be greater than or equal to 16, got 8",

@@ -116,30 +116,19 @@ def test_every_train_flag_default_is_the_model_default():
     assert actions["hint_backend"].choices == ["auto", "faiss", "torch"]
 
 
-@pytest.mark.parametrize("flag", ["--num-hints", "--k"])
-def test_num_hints_and_its_old_spelling_k(flag):
+@pytest.mark.parametrize(
+    "flag, field",
+    [("--num-hints", "num_hints"), ("--k", "num_hints"), ("--hint-lr", "hint_lr"), ("--qd-lr", "hint_lr")],
+)
+def test_renamed_flags_keep_their_old_spellings(flag, field):
     args = build_parser().parse_args(
-        [
-            "train",
-            "--beir",
-            "b",
-            "--index",
-            "i",
-            "--output",
-            "o",
-            flag,
-            "7",
-            "--keep-stopwords",
-            "--lr",
-            "0.1",
-            "--seed",
-            "5",
-        ]
+        ["train", "--beir", "b", "--index", "i", "--output", "o", flag, "7", "--keep-stopwords", "--seed", "5"]
     )
     config = options_from_args(QPEFTConfig, args)
     training = options_from_args(TrainingConfig, args)
-    assert config.num_hints == 7 and config.filter_stopwords is False and config.filter_nonalpha is True
-    assert config.variant == "r" and training.lr == 0.1 and training.seed == 5 and training.epochs == 3
+    assert {**config.model_dump(), **training.model_dump()}[field] == 7
+    assert config.filter_stopwords is False and config.filter_nonalpha is True
+    assert config.variant == "r" and training.seed == 5 and training.epochs == 3
 
 
 def test_train_flags_are_validated_by_the_configs(tmp_path, scifact, scifact_index, tiny_model_dir, capsys):
@@ -159,7 +148,7 @@ def test_train_from_a_first_stage_run_matches_training_on_the_index(tmp_path, sc
     from_run = train_args(scifact, scifact_index, tiny_model_dir, tmp_path / "run-ckpt", "--variant", "r")
     from_run[from_run.index("--index") : from_run.index("--index") + 2] = ["--first-stage-run", str(run)]
     assert main(on_index) == 0 and main(from_run) == 0
-    for name in ("adapter_model.safetensors", "qd_module.safetensors", "qpeft_config.json"):
+    for name in ("adapter_model.safetensors", "hint_module.safetensors", "qpeft_config.json"):
         assert (tmp_path / "run-ckpt" / name).read_bytes() == (tmp_path / "index-ckpt" / name).read_bytes(), name
     summaries = [json.loads((tmp_path / d / "training_summary.json").read_text()) for d in ("index-ckpt", "run-ckpt")]
     losses = [[(h["dev_loss"], h.get("train_loss")) for h in summary["history"]] for summary in summaries]

@@ -91,7 +91,7 @@ def test_committed_checkpoint_configs_load():
 
 def test_saved_config_round_trips_and_carries_the_format_version(tmp_path):
     config = QPEFTConfig(
-        variant="a", num_hints=7, filter_stopwords=False, files={"qd_module.safetensors": {"size": 3, "sha256": SHA}}
+        variant="a", num_hints=7, filter_stopwords=False, files={"hint_module.safetensors": {"size": 3, "sha256": SHA}}
     )
     config.save(tmp_path)
     assert QPEFTConfig.load(tmp_path) == config
@@ -105,13 +105,13 @@ def test_saved_config_round_trips_and_carries_the_format_version(tmp_path):
     "files, fragment",
     [
         ({"../../etc/passwd": {"size": 1, "sha256": SHA}}, "is not a checkpoint file"),
-        ({"qd_module.safetensors": {"size": -1, "sha256": SHA}}, "must be"),
-        ({"qd_module.safetensors": {"size": True, "sha256": SHA}}, "must be"),
-        ({"qd_module.safetensors": {"size": 1, "sha256": "xyz"}}, "must be"),
-        ({"qd_module.safetensors": {"size": 1}}, "must be"),
+        ({"hint_module.safetensors": {"size": -1, "sha256": SHA}}, "must be"),
+        ({"hint_module.safetensors": {"size": True, "sha256": SHA}}, "must be"),
+        ({"hint_module.safetensors": {"size": 1, "sha256": "xyz"}}, "must be"),
+        ({"hint_module.safetensors": {"size": 1}}, "must be"),
         (
-            {"qd_module.safetensors": "abc"},
-            r"files\['qd_module.safetensors'\]: Input should be a valid dictionary, "
+            {"hint_module.safetensors": "abc"},
+            r"files\['hint_module.safetensors'\]: Input should be a valid dictionary, "
             "got str",
         ),
     ],
@@ -182,7 +182,7 @@ def test_training_config_fields_are_what_saved_training_states_hold():
     assert TrainingConfig().model_dump() == {
         "epochs": 3,
         "lr": 3e-2,
-        "qd_lr": 1e-3,
+        "hint_lr": 1e-3,
         "weight_decay": 0.0,
         "margin": 0.5,
         "batch_size": 4,

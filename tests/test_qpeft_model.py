@@ -32,10 +32,12 @@ def build(variant, seed=0, **overrides):
         **overrides,
     )
     model = QPEFTModel(lm, tokenizer, config)
-    if model.qd is not None:  # leave the zero init so the MLP does something measurable
-        torch.nn.init.normal_(model.qd.mlp.net[2].weight, std=0.05)
+    if model.hint_module is not None:  # leave the zero init so the MLP does something measurable
+        torch.nn.init.normal_(model.hint_module.mlp.net[2].weight, std=0.05)
         with torch.no_grad():  # as if training had moved some rows of the query table
-            model.qd.query_table.weight[100:400] += 0.01 * torch.randn(300, model.qd.query_table.embedding_dim)
+            model.hint_module.query_table.weight[100:400] += 0.01 * torch.randn(
+                300, model.hint_module.query_table.embedding_dim
+            )
     return model
 
 
@@ -45,7 +47,7 @@ def naive_log_likelihood(model, pair):
     embeds = model.lm.get_input_embeddings()(ids).clone()
     if model.prompt is not None:
         embeds[: pair.prompt_slots] = model.prompt(torch.arange(pair.prompt_slots))
-    if model.qd is not None and pair.hint_slots:
+    if model.hint_module is not None and pair.hint_slots:
         embeds[pair.hint_at : pair.hint_at + pair.hint_slots] = model.hint_vectors([pair])[0]
     logits = model.lm(inputs_embeds=embeds.unsqueeze(0)).logits[0]
     log_probs = torch.log_softmax(logits, -1)[-len(pair.target) :]
@@ -107,7 +109,11 @@ def test_gradients_reach_exactly_the_trainable_parts_and_the_lm_never_changes(va
     else:
         assert "prompt.embedding.weight" in with_grad
         if variant == "r":  # table rows of chosen tokens and the MLP
-            assert {"qd.query_table.weight", "qd.mlp.net.0.weight", "qd.mlp.net.2.weight"} <= with_grad
+            assert {
+                "hint_module.query_table.weight",
+                "hint_module.mlp.net.0.weight",
+                "hint_module.mlp.net.2.weight",
+            } <= with_grad
     optimizer.step()
     assert all(torch.equal(lm_before[k], v) for k, v in model.lm.state_dict().items())
     assert any(not torch.equal(tuned_before[k], v) for k, v in trainable.items())
@@ -122,7 +128,7 @@ def test_save_load_round_trip_is_bit_for_bit(variant, tmp_path):
     files = sorted(p.name for p in (tmp_path / "ckpt").iterdir())
     assert CONFIG_NAME in files
     assert ("adapter_model.safetensors" in files) == (variant != "zeroshot")
-    assert ("qd_module.safetensors" in files) == (variant in ("r", "a"))
+    assert ("hint_module.safetensors" in files) == (variant in ("r", "a"))
     assert sum(p.stat().st_size for p in (tmp_path / "ckpt").iterdir()) < 200_000  # no LM, only changed table rows
     lm = tiny_llama(len(tiny_tokenizer()), seed=0)
     loaded = QPEFTReranker(load_checkpoint(tmp_path / "ckpt", lm, tiny_tokenizer()))

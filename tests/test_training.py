@@ -51,7 +51,7 @@ def params(trainer):
 
 @pytest.mark.parametrize("variant", ["prompt", "r", "a"])
 def test_training_lowers_the_loss_and_saves_the_best_checkpoint(tmp_path, variant):
-    trainer = make_trainer(tmp_path, variant, epochs=6, lr=5e-2, qd_lr=1e-2)
+    trainer = make_trainer(tmp_path, variant, epochs=6, lr=5e-2, hint_lr=1e-2)
     lm_before = {k: v.clone() for k, v in trainer.model.lm.state_dict().items()}
     state = trainer.fit()
     losses = [h["dev_loss"] for h in state["history"]]
@@ -70,7 +70,7 @@ def test_training_on_cuda_follows_the_cpu(tmp_path, variant):
     """The same steps on CUDA (fp32; hints by the torch backend there) give the CPU's losses and weights."""
     found = {}
     for device in ("cpu", "cuda"):
-        trainer = make_trainer(tmp_path, variant, epochs=2, name=device, device=device, lr=5e-2, qd_lr=1e-2)
+        trainer = make_trainer(tmp_path, variant, epochs=2, name=device, device=device, lr=5e-2, hint_lr=1e-2)
         history = trainer.fit()["history"]
         assert trainer.model.device.type == device
         found[device] = [h["dev_loss"] for h in history], {k: v.float().cpu() for k, v in params(trainer).items()}
@@ -115,6 +115,18 @@ def test_resume_refuses_other_settings(tmp_path):
     other = make_trainer(tmp_path, epochs=1, margin=0.9)
     with pytest.raises(InputError, match="different training settings"):
         other.resume()
+
+
+def test_a_training_state_that_calls_the_hint_learning_rate_qd_lr_resumes(tmp_path):
+    """Earlier versions saved ``hint_lr`` as ``qd_lr``; their interrupted runs still resume."""
+    make_trainer(tmp_path, epochs=1).fit()
+    path = tmp_path / "out.train-state" / "trainer_state.json"
+    saved = json.loads(path.read_text())
+    saved["training_config"]["qd_lr"] = saved["training_config"].pop("hint_lr")
+    path.write_text(json.dumps(saved))
+    assert make_trainer(tmp_path, epochs=1).resume()
+    with pytest.raises(InputError, match="different training settings"):
+        make_trainer(tmp_path, epochs=1, hint_lr=0.5).resume()
 
 
 def test_step_sampling_uses_hard_and_in_batch_negatives():

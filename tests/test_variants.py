@@ -48,7 +48,7 @@ def trained(variant, dtype=torch.float32):
     generator = torch.Generator().manual_seed(7)
     with torch.no_grad():
         for name, param in model.trainable_parameters().items():
-            if name == "qd.query_table.weight":
+            if name == "hint_module.query_table.weight":
                 param[100:400] += 0.05 * torch.randn(300, param.shape[1], generator=generator).to(param.dtype)
             else:
                 param += 0.05 * torch.randn(param.shape, generator=generator).to(param.dtype)
@@ -107,20 +107,20 @@ def test_every_registered_hint_module_implements_the_interface(variant):
     cls = hint_module_class(get_variant(variant))
     assert issubclass(cls, HintModule)
     model = trained(variant)
-    qd = model.qd
-    assert type(qd) is cls and set(qd.state_dict()) == STATE_KEYS[variant]
+    hint_module = model.hint_module
+    assert type(hint_module) is cls and set(hint_module.state_dict()) == STATE_KEYS[variant]
     lm_embedding = model.lm.get_input_embeddings()
-    assert all(module is not lm_embedding for module in qd.modules())  # referenced, never registered
-    assert all(p is not lm_embedding.weight for p in qd.parameters())
-    assert qd.frozen.data_ptr() == lm_embedding.weight.data_ptr()
+    assert all(module is not lm_embedding for module in hint_module.modules())  # referenced, never registered
+    assert all(p is not lm_embedding.weight for p in hint_module.parameters())
+    assert hint_module.frozen.data_ptr() == lm_embedding.weight.data_ptr()
     q_ids = model.encoder.query_ids(QUERIES[0])
     docs = model.encoder.document_ids(DOCS)
-    prepared = qd.prepare(q_ids, docs)
+    prepared = hint_module.prepare(q_ids, docs)
     assert len(prepared) == len(docs) and all(isinstance(h, PairHints) for h in prepared)
-    assert all(h.slots <= qd.reserve(q_ids) and len(h.tokens) <= h.slots for h in prepared)
+    assert all(h.slots <= hint_module.reserve(q_ids) and len(h.tokens) <= h.slots for h in prepared)
     pairs = model.prepare([QUERIES[0]] * len(DOCS), DOCS)
     assert [(p.hint_slots, p.hint_tokens) for p in pairs] == [(h.slots, h.tokens) for h in prepared]
-    vectors = qd.hint_vectors(pairs)
+    vectors = hint_module.hint_vectors(pairs)
     dim = lm_embedding.weight.shape[1]
     assert [tuple(v.shape) for v in vectors] == [(p.hint_slots, dim) for p in pairs]
     assert all(v.requires_grad for v in vectors)
@@ -142,10 +142,10 @@ def test_special_token_mask_is_shared_and_never_allowed_as_a_hint(variant):
     model = trained(variant)
     vocab = model.lm.get_input_embeddings().weight.shape[0]
     expected = special_token_mask(model.tokenizer, vocab)
-    assert expected.sum() == len(model.tokenizer.all_special_ids) and torch.equal(model.qd.special, expected)
-    assert "special" not in model.qd.state_dict()
+    assert expected.sum() == len(model.tokenizer.all_special_ids) and torch.equal(model.hint_module.special, expected)
+    assert "special" not in model.hint_module.state_dict()
     if variant == "r":
-        assert not (model.qd.allowed & model.qd.special).any()
+        assert not (model.hint_module.allowed & model.hint_module.special).any()
 
 
 # -- following the LM across dtypes and devices ----------------------------------------------------------
@@ -166,7 +166,7 @@ def test_selection_after_moving_to_bf16_reads_the_current_embeddings(monkeypatch
     model = trained("r")
     query, docs = QUERIES[0], DOCS
     fp32_hints = [p.hint_tokens for p in model.prepare([query] * 3, docs)]  # fills the normalised cache
-    cached = model.qd.normalized_frozen
+    cached = model.hint_module.normalized_frozen
     model.to(torch.bfloat16)
     seen = {}
     import pyserini_qpeft.model.variants.retrieval as retrieval
@@ -180,14 +180,14 @@ def test_selection_after_moving_to_bf16_reads_the_current_embeddings(monkeypatch
     monkeypatch.setattr(retrieval, "select_hints", spy)
     pairs = model.prepare([query] * 3, docs)
     weight = model.lm.get_input_embeddings().weight
-    assert weight.dtype == torch.bfloat16 and model.qd.frozen.dtype == torch.bfloat16
+    assert weight.dtype == torch.bfloat16 and model.hint_module.frozen.dtype == torch.bfloat16
     assert seen["token_vecs"] is not cached and seen["token_vecs"].dtype == torch.float32
     assert torch.equal(seen["token_vecs"], torch.nn.functional.normalize(weight.detach().float(), dim=-1))
     q_ids = model.encoder.query_ids(query)
-    table = model.qd.query_table.weight.detach()
+    table = model.hint_module.query_table.weight.detach()
     assert table.dtype == torch.bfloat16
     assert torch.equal(seen["query_vecs"], torch.nn.functional.normalize(table[q_ids].float(), dim=-1))
-    assert seen["resources"] is model.qd._faiss_gpu
+    assert seen["resources"] is model.hint_module._faiss_gpu
     assert [p.hint_tokens for p in pairs] != [] and len(pairs[0].hint_tokens) == len(fp32_hints[0])
     vectors = model.hint_vectors(pairs)
     assert all(v.dtype == torch.bfloat16 for v in vectors)
@@ -199,21 +199,21 @@ def test_attention_keys_are_the_current_embeddings_after_a_move():
     with torch.no_grad():  # values a copy taken before the move could not have
         weight.add_(1.0)
     seen = {}
-    model.qd.attention.register_forward_pre_hook(lambda module, args: seen.update(keys=args[1]))
+    model.hint_module.attention.register_forward_pre_hook(lambda module, args: seen.update(keys=args[1]))
     pairs = model.prepare([QUERIES[0]], [DOCS[0]])
     vectors = model.hint_vectors(pairs)
-    assert model.qd.frozen.dtype == torch.bfloat16 and model.qd.frozen.data_ptr() == weight.data_ptr()
+    assert model.hint_module.frozen.dtype == torch.bfloat16 and model.hint_module.frozen.data_ptr() == weight.data_ptr()
     assert seen["keys"].dtype == torch.bfloat16 and vectors[0].dtype == torch.bfloat16
     assert torch.equal(seen["keys"][0, : len(pairs[0].doc_ids)], weight.detach()[pairs[0].doc_ids])
 
 
 def test_normalised_embeddings_are_recomputed_when_the_lm_changes_in_place():
     model = trained("r")
-    first = model.qd.normalized_frozen
-    assert model.qd.normalized_frozen is first  # cached while nothing changes
+    first = model.hint_module.normalized_frozen
+    assert model.hint_module.normalized_frozen is first  # cached while nothing changes
     with torch.no_grad():
         model.lm.get_input_embeddings().weight.mul_(2.0).add_(0.5)
-    second = model.qd.normalized_frozen
+    second = model.hint_module.normalized_frozen
     assert second is not first
     expected = torch.nn.functional.normalize(model.lm.get_input_embeddings().weight.detach().float(), dim=-1)
     assert torch.equal(second, expected)
@@ -266,7 +266,7 @@ def test_on_cuda_scores_and_hint_selection_match_cpu(variant):
     if variant == "r":
         q_ids = model.encoder.query_ids(QUERIES[0])
         docs = model.encoder.document_ids(DOCS)
-        query_vecs, table, allowed = model.qd.selection_inputs(q_ids)
+        query_vecs, table, allowed = model.hint_module.selection_inputs(q_ids)
         cpu_hints = select_hints(query_vecs, q_ids, docs, table, allowed, 10, backend="torch")
         if faiss_available():
             assert select_hints(query_vecs, q_ids, docs, table, allowed, 10, backend="faiss") == cpu_hints
@@ -274,9 +274,9 @@ def test_on_cuda_scores_and_hint_selection_match_cpu(variant):
     assert model.device.type == "cuda"
     assert scores(model) == pytest.approx(cpu_scores, abs=1e-4)
     if variant == "r":
-        model.qd.backend = "torch"
-        query_vecs, table, allowed = model.qd.selection_inputs(q_ids)
+        model.hint_module.backend = "torch"
+        query_vecs, table, allowed = model.hint_module.selection_inputs(q_ids)
         assert {t.device.type for t in (query_vecs, table, allowed)} == {"cuda"}
-        assert model.qd.select(q_ids, docs) == cpu_hints
+        assert model.hint_module.select(q_ids, docs) == cpu_hints
     model.to(torch.bfloat16)
     assert scores(model) == pytest.approx(cpu_scores, abs=1e-2)

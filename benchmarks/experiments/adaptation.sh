@@ -13,7 +13,7 @@
 #   mixed-prompt-v10 trains on WORK/mixed (benchmarks/experiments/merge_beir.py): the 320 + 80 scifact and 320 + 80 nfcorpus
 #   training + dev queries of the runs above, each with its own collection's BM25 negatives.
 #
-# Settings are those of benchmarks/experiments/scifact_scale.sh (10 virtual tokens, lr 0.03, qd lr 0.001, margin 0.5, batch 4,
+# Settings are those of benchmarks/experiments/scifact_scale.sh (10 virtual tokens, lr 0.03, hint lr 0.001, margin 0.5, batch 4,
 # 2 BM25 negatives + 1 in-batch, patience 2, at most 12 epochs, max_length 256, seed 42). Dev queries, the only
 # queries anything is chosen on (early stopping, the BM25 fusion weight):
 #   nfcorpus  the first 80 queries of its own dev split (qrels/dev.tsv), never its test queries;

@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: the
 from benchlib import command_line, machine_info, write_results  # noqa: E402
 
 SETTINGS = ("variant", "num_virtual_tokens", "num_hints", "attention_heads", "max_length")
-RECIPE = ("lr", "qd_lr", "epochs", "patience", "batch_size", "negatives", "in_batch", "margin", "seed")
+RECIPE = ("lr", "hint_lr", "epochs", "patience", "batch_size", "negatives", "in_batch", "margin", "seed")
 
 
 def parse_args(argv=None):
@@ -32,8 +32,9 @@ def folder_bytes(folder: Path) -> int:
 
 
 def recipe(training_config: dict) -> dict:
-    """The training flags the log shows."""
-    return {k: training_config.get(k) for k in RECIPE}
+    """The training flags the log shows (``hint_lr`` was ``qd_lr`` in earlier summaries)."""
+    config = {"hint_lr": training_config.get("qd_lr"), **training_config}
+    return {k: config.get(k) for k in RECIPE}
 
 
 def fusion_row(fusion: dict | None) -> dict:
@@ -88,7 +89,7 @@ def markdown(result: dict) -> list[str]:
         f"{result['date']}; dev: 80 scifact train queries held out from training (seed 42); dev nDCG@10 reranks their",
         "BM25 top 20. Dev loss: hinge + NLL on fixed dev pairs (the early-stopping criterion).",
         "",
-        "| run | variant | virtual tokens | k | lr / qd_lr | status | dev loss by epoch (best) | BM25 weight | "
+        "| run | variant | virtual tokens | k | lr / hint lr | status | dev loss by epoch (best) | BM25 weight | "
         "dev nDCG@10 alone / fused | trained on | training h | checkpoint KiB |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
@@ -96,7 +97,7 @@ def markdown(result: dict) -> list[str]:
         curve = " ".join(f"{h['dev_loss']:.4f}" for h in e.get("history", []))
         best = f" (epoch {e['best_epoch']})" if "best_epoch" in e else ""
         recipe = e.get("recipe") or {}
-        lr = f"{recipe['lr']} / {recipe['qd_lr']}" if recipe else ""
+        lr = f"{recipe['lr']} / {recipe['hint_lr']}" if recipe else ""
         dev = f"{e['dev_ndcg@10_alone']:.4f} / {e['dev_ndcg@10_fused']:.4f}" if "fusion_weight" in e else ""
         hours = f"{e['train_seconds'] / 3600:.2f}" if e.get("train_seconds") else ""
         lines.append(

@@ -56,20 +56,20 @@ def parse_args(argv=None):
 def settings(reranker, ks: list[int]):
     """(name, function that sets the model up) for each setting of one checkpoint; hints as trained first."""
     model = reranker.model
-    trained_qd, trained_k = model.qd, getattr(model.qd, "num_hints", None)
+    trained_hints, trained_k = model.hint_module, getattr(model.hint_module, "num_hints", None)
 
     def as_trained():
-        model.qd = trained_qd
+        model.hint_module = trained_hints
         if trained_k is not None:
-            model.qd.num_hints = trained_k
+            model.hint_module.num_hints = trained_k
 
     def hints_off():
-        model.qd = None
+        model.hint_module = None
 
     def with_k(k):
         def apply():
             as_trained()
-            model.qd.num_hints = k
+            model.hint_module.num_hints = k
 
         return apply
 
@@ -170,7 +170,7 @@ def main(argv=None) -> int:
             else:
                 rows[label]["vs_trained"] = paired(scores, base)
         variants[0][1]()  # back to the hints as trained, for the examples
-        examples = hint_examples(reranker, queries, run, text_of, args.examples) if reranker.model.qd else []
+        examples = hint_examples(reranker, queries, run, text_of, args.examples) if reranker.model.hint_module else []
         result["ablation"][name] = {"checkpoint": folder, "settings": rows, "examples": examples}
         del reranker
 

@@ -24,7 +24,7 @@ run_settings() {  # name -> train flags
     r-v10-k10)    echo "--variant r --num-virtual-tokens 10 --k 10" ;;
     r-v10-k20)    echo "--variant r --num-virtual-tokens 10 --k 20" ;;
     a-v10)        echo "--variant a --num-virtual-tokens 10" ;;
-    a-v10-qdlr3e-4) echo "--variant a --num-virtual-tokens 10 --qd-lr 3e-4" ;;
+    a-v10-qdlr3e-4) echo "--variant a --num-virtual-tokens 10 --hint-lr 3e-4" ;;
     *) echo "unknown run $1" >&2; exit 2 ;;
   esac
 }

@@ -28,7 +28,7 @@ def add_parser(sub) -> None:
     parser = sub.add_parser(
         "train",
         help="train a Q-PEFT reranker (soft prompt + hint module)",
-        description="Train the soft prompt and QD module on a BEIR split; the LM stays frozen. "
+        description="Train the soft prompt and hint module on a BEIR split; the LM stays frozen. "
         "The best model by dev loss is saved to --output.",
     )
     parser.add_argument("--beir", required=True, metavar="DIR", help="BEIR folder with queries and qrels/<split>.tsv")

@@ -2,8 +2,8 @@
 
 A checkpoint folder holds ``qpeft_config.json`` (variant, sizes, base model name and fingerprint, and the
 size and sha256 of every other file the save wrote), and, when the variant has them, the soft prompt in
-peft's own format (``adapter_config.json`` + ``adapter_model.safetensors``) and the QD module
-(``qd_module.safetensors``).
+peft's own format (``adapter_config.json`` + ``adapter_model.safetensors``) and the hint module
+(``hint_module.safetensors``; ``qd_module.safetensors`` in checkpoints of earlier versions, still read).
 
 Saving writes only these fixed names, each atomically, beside whatever else the folder holds; it never
 deletes or replaces a file it cannot prove is ours (a folder without our config is not ours). The config
@@ -30,9 +30,10 @@ from pyserini_qpeft.model.config import (
     CHECKPOINT_FILES,
     CONFIG_NAME,
     FORMAT_VERSION,
+    HINT_WEIGHTS,
+    OLD_HINT_WEIGHTS,
     PROMPT_CONFIG,
     PROMPT_WEIGHTS,
-    QD_WEIGHTS,
     QPEFTConfig,
 )
 from pyserini_qpeft.model.qpeft_model import QPEFTModel, base_fingerprint
@@ -48,7 +49,7 @@ __all__ = [
     "fingerprint_matches",
     "PROMPT_CONFIG",
     "PROMPT_WEIGHTS",
-    "QD_WEIGHTS",
+    "HINT_WEIGHTS",
     "CHECKPOINT_FILES",
 ]
 
@@ -91,8 +92,8 @@ def _payload(model: QPEFTModel) -> dict[str, bytes]:
         files[PROMPT_CONFIG] = _peft_config_bytes(model.peft_config)
         weight = model.prompt.embedding.weight.detach().float().cpu().contiguous()
         files[PROMPT_WEIGHTS] = save({"prompt_embeddings": weight})
-    if model.qd is not None:
-        files[QD_WEIGHTS] = save(_sparse_table(model))
+    if model.hint_module is not None:
+        files[HINT_WEIGHTS] = save(_sparse_table(model))
     return files
 
 
@@ -157,13 +158,13 @@ def save_checkpoint(model: QPEFTModel, folder: str | os.PathLike) -> Path:
 
 
 def _sparse_table(model: QPEFTModel) -> dict:
-    """The QD state with the query table stored as the rows that differ from the LM's embeddings.
+    """The hint module's state with the query table stored as the rows that differ from the LM's embeddings.
 
     The table starts as an exact copy of those embeddings (in the LM's dtype, as float32) and only rows of
     tokens seen in training move, so this keeps checkpoints small while restoring the table bit for bit when
     the LM is loaded in the same dtype; in another dtype the unchanged rows follow that dtype's embeddings.
     """
-    state = {k: v.detach().float().cpu().contiguous() for k, v in model.qd.state_dict().items()}
+    state = {k: v.detach().float().cpu().contiguous() for k, v in model.hint_module.state_dict().items()}
     table = state.pop(TABLE)
     base = model.lm.get_input_embeddings().weight.detach().float().cpu()
     rows = (table != base).any(dim=1).nonzero().flatten()
@@ -241,6 +242,11 @@ def _read_file(path: Path, size: int, limit: int) -> bytes:
         return handle.read(info.st_size)
 
 
+def hint_file(config: QPEFTConfig) -> str:
+    """The name of the hint module's weights in a checkpoint: the old name where its config lists that one."""
+    return OLD_HINT_WEIGHTS if OLD_HINT_WEIGHTS in config.files else HINT_WEIGHTS
+
+
 def _read_files(folder: Path, config: QPEFTConfig, limit: int) -> dict[str, bytes]:
     """The bytes of every file the config lists (which must include those the variant needs), each at most ``limit``."""
     spec = get_variant(config.variant)
@@ -248,7 +254,7 @@ def _read_files(folder: Path, config: QPEFTConfig, limit: int) -> dict[str, byte
     if spec.uses_prompt:
         needed += [PROMPT_CONFIG, PROMPT_WEIGHTS]
     if spec.uses_hints:
-        needed += [QD_WEIGHTS]
+        needed += [hint_file(config)]
     unlisted = [name for name in needed if name not in config.files]
     if unlisted:
         raise InputError(
@@ -270,7 +276,7 @@ def _verify(folder: Path, contents: dict[str, bytes], config: QPEFTConfig) -> No
 
 def _check_shapes(folder: Path, tensors: dict[str, dict[str, torch.Tensor]], lm, tokenizer, config) -> None:
     """The stored tensors must have the shapes ``config`` gives the trainable parts, checked before those are
-    built, so a config with huge sizes is refused instead of allocated (the QD module is sized on the meta
+    built, so a config with huge sizes is refused instead of allocated (the hint module is sized on the meta
     device, which allocates nothing)."""
     dim = lm.get_input_embeddings().weight.shape[1]
     sizes = "num_virtual_tokens, mlp_hidden, attention_heads"
@@ -284,7 +290,8 @@ def _check_shapes(folder: Path, tensors: dict[str, dict[str, torch.Tensor]], lm,
                 f"(num_virtual_tokens={config.num_virtual_tokens}) and the LM need {expected}; "
                 "save the checkpoint again"
             )
-    if QD_WEIGHTS in tensors:
+    name = hint_file(config)
+    if name in tensors:
         try:
             with torch.device("meta"):
                 module = hint_module_class(get_variant(config.variant)).from_model(lm, tokenizer, config)
@@ -293,11 +300,11 @@ def _check_shapes(folder: Path, tensors: dict[str, dict[str, torch.Tensor]], lm,
                 f"{folder / CONFIG_NAME}: its sizes ({sizes}) do not fit the LM: {first_line(exc)}"
             ) from None
         expected = {k: tuple(v.shape) for k, v in module.state_dict().items() if k != TABLE}
-        stored = {k: tuple(v.shape) for k, v in tensors[QD_WEIGHTS].items() if not k.startswith(TABLE + ".")}
+        stored = {k: tuple(v.shape) for k, v in tensors[name].items() if not k.startswith(TABLE + ".")}
         for key in sorted(set(expected) | set(stored)):
             if expected.get(key) != stored.get(key):
                 raise InputError(
-                    f"{folder / QD_WEIGHTS}: {key} has shape {stored.get(key)}, but {CONFIG_NAME}'s sizes ({sizes}) "
+                    f"{folder / name}: {key} has shape {stored.get(key)}, but {CONFIG_NAME}'s sizes ({sizes}) "
                     f"give {expected.get(key)}; save the checkpoint again"
                 )
 
@@ -336,9 +343,8 @@ def load_checkpoint(folder: str | os.PathLike, lm, tokenizer, config: QPEFTConfi
             "converted by an older pyserini_qpeft: delete it under $PYSERINI_QPEFT_CACHE to convert it again)"
         )
     contents = _read_files(folder, config, _weights_limit(lm))
-    tensors = {
-        name: _tensors(folder / name, contents[name]) for name in (PROMPT_WEIGHTS, QD_WEIGHTS) if name in contents
-    }
+    hints = hint_file(config)
+    tensors = {name: _tensors(folder / name, contents[name]) for name in (PROMPT_WEIGHTS, hints) if name in contents}
     _verify(folder, contents, config)
     _check_shapes(folder, tensors, lm, tokenizer, config)
     try:
@@ -348,14 +354,13 @@ def load_checkpoint(folder: str | os.PathLike, lm, tokenizer, config: QPEFTConfi
     if model.prompt is not None:
         with torch.no_grad():
             model.prompt.embedding.weight.copy_(tensors[PROMPT_WEIGHTS]["prompt_embeddings"])
-    if model.qd is not None:
-        state = _dense_table(tensors[QD_WEIGHTS], model, folder / QD_WEIGHTS)
+    if model.hint_module is not None:
+        state = _dense_table(tensors[hints], model, folder / hints)
         try:
-            model.qd.load_state_dict(state, strict=True)
+            model.hint_module.load_state_dict(state, strict=True)
         except RuntimeError as exc:
             detail = " ".join(str(exc).split())[:300]
             raise InputError(
-                f"{folder / QD_WEIGHTS}: does not match the {config.variant!r} module ({detail}); "
-                "save the checkpoint again"
+                f"{folder / hints}: does not match the {config.variant!r} module ({detail}); save the checkpoint again"
             ) from None
     return model

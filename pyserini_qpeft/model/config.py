@@ -30,8 +30,10 @@ CONFIG_NAME = "qpeft_config.json"
 VARIANT_NAMES = tuple(VARIANTS)  # the registry's, in its order
 PROMPT_CONFIG = "adapter_config.json"
 PROMPT_WEIGHTS = "adapter_model.safetensors"
-QD_WEIGHTS = "qd_module.safetensors"
-CHECKPOINT_FILES = (PROMPT_CONFIG, PROMPT_WEIGHTS, QD_WEIGHTS)  # the files a checkpoint writes beside its config
+HINT_WEIGHTS = "hint_module.safetensors"
+OLD_HINT_WEIGHTS = "qd_module.safetensors"  # its name in checkpoints saved by earlier versions; still read
+# the files a checkpoint writes (or once wrote) beside its config
+CHECKPOINT_FILES = (PROMPT_CONFIG, PROMPT_WEIGHTS, HINT_WEIGHTS, OLD_HINT_WEIGHTS)
 _SHA256 = re.compile(r"[0-9a-f]{64}")
 OLD_FORMAT = (
     f"an old checkpoint format that this pyserini_qpeft no longer reads (it reads format {FORMAT_VERSION}); "
@@ -215,11 +217,13 @@ class QPEFTConfig(Config):
 
 class TrainingConfig(Config):
     """Optimisation settings; validated on creation. ``model_dump()`` of it is saved with the training state and
-    must match on ``--resume``, so its fields stay as they are."""
+    must match on ``--resume`` (a state saved before ``qd_lr`` became ``hint_lr`` still resumes)."""
 
     epochs: int = Field(3, description="passes over the training queries")
     lr: float = Field(3e-2, description="soft-prompt learning rate")  # the paper's rate
-    qd_lr: float = Field(1e-3, description="QD-module learning rate")  # query table, MLP, attention
+    hint_lr: float = Field(
+        1e-3, description="hint-module learning rate", json_schema_extra={"flags": ["--hint-lr", "--qd-lr"]}
+    )  # query table, MLP, attention
     weight_decay: float = Field(0.0, description="AdamW weight decay")
     margin: float = Field(0.5, description="hinge margin in nats")
     batch_size: int = Field(4, description="queries per micro-batch")
@@ -243,8 +247,8 @@ class TrainingConfig(Config):
                 raise InputError(f"--{name.replace('_', '-')} must be 0 or more, got {getattr(self, name)}")
         if self.negatives + self.in_batch == 0:
             raise InputError("--negatives and --in-batch are both 0: the pairwise loss needs negatives")
-        if not (self.lr > 0 and self.qd_lr > 0):
-            raise InputError(f"--lr and --qd-lr must be positive, got {self.lr} and {self.qd_lr}")
+        if not (self.lr > 0 and self.hint_lr > 0):
+            raise InputError(f"--lr and --hint-lr must be positive, got {self.lr} and {self.hint_lr}")
         if self.margin < 0:
             raise InputError(f"--margin must be 0 or more, got {self.margin}")
         return self

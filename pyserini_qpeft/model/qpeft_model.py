@@ -61,9 +61,9 @@ def soft_prompt(lm, tokenizer, config: QPEFTConfig):
 
 
 class QPEFTModel(nn.Module):
-    """The LM (frozen, never saved) with an optional soft prompt and QD module (the only trainable parts).
+    """The LM (frozen, never saved) with an optional soft prompt and hint module (the only trainable parts).
 
-    What the variant adds comes from the registry (:mod:`pyserini_qpeft.model.variants`): ``qd`` is its
+    What the variant adds comes from the registry (:mod:`pyserini_qpeft.model.variants`): ``hint_module`` is its
     :class:`~pyserini_qpeft.model.variants.base.HintModule`, or None.
     """
 
@@ -85,9 +85,9 @@ class QPEFTModel(nn.Module):
         if self.spec.uses_prompt:
             self.prompt, self.peft_config = soft_prompt(lm, tokenizer, config)
             self.prompt.to(device)
-        self.qd: HintModule | None = None
+        self.hint_module: HintModule | None = None
         if self.spec.uses_hints:
-            self.qd = hint_module_class(self.spec).from_model(lm, tokenizer, config).to(device)
+            self.hint_module = hint_module_class(self.spec).from_model(lm, tokenizer, config).to(device)
 
     @property
     def device(self) -> torch.device:
@@ -100,9 +100,9 @@ class QPEFTModel(nn.Module):
         return self
 
     def trainable_parameters(self) -> dict[str, nn.Parameter]:
-        """Name -> parameter of exactly the parts that train (soft prompt and QD module)."""
+        """Name -> parameter of exactly the parts that train (soft prompt and hint module)."""
         named = {}
-        for prefix, module in (("prompt", self.prompt), ("qd", self.qd)):
+        for prefix, module in (("prompt", self.prompt), ("hint_module", self.hint_module)):
             if module is not None:
                 named.update({f"{prefix}.{n}": p for n, p in module.named_parameters()})
         return named
@@ -113,12 +113,12 @@ class QPEFTModel(nn.Module):
         return self.config.num_virtual_tokens if self.prompt is not None else 0
 
     def hint_budget(self, query_ids: Sequence[int]) -> int | None:
-        """Hint positions a pair reserves when its document is cut (the QD module's ``reserve``: k for Q-PEFT-R,
-        |q| for Q-PEFT-A); None without a QD module (no "Hints:" line)."""
-        return self.qd.reserve(query_ids) if self.qd is not None else None
+        """Hint positions a pair reserves when its document is cut (the hint module's ``reserve``: k for Q-PEFT-R,
+        |q| for Q-PEFT-A); None without a hint module (no "Hints:" line)."""
+        return self.hint_module.reserve(query_ids) if self.hint_module is not None else None
 
     def prepare(self, queries: Sequence[str], docs: Sequence[str]) -> list[EncodedPair]:
-        """Tokenise and lay out pairs, with the hints the QD module prepares per query (Q-PEFT-R: one search)."""
+        """Tokenise and lay out pairs, with the hints the hint module prepares per query (Q-PEFT-R: one search)."""
         if len(queries) != len(docs):
             raise InputError(f"got {len(queries)} queries but {len(docs)} documents")
         doc_ids = self.encoder.document_ids(list(docs))
@@ -134,7 +134,9 @@ class QPEFTModel(nn.Module):
             q_ids = query_cache[query]
             budget = self.hint_budget(q_ids)
             truncated = [self.encoder.truncate(q_ids, doc_ids[i], prompt_slots, budget) for i in indices]
-            hints = self.qd.prepare(q_ids, truncated) if self.qd is not None else [None] * len(indices)
+            hints = (
+                self.hint_module.prepare(q_ids, truncated) if self.hint_module is not None else [None] * len(indices)
+            )
             for i, doc, hint in zip(indices, truncated, hints):
                 pair = self.encoder.encode(q_ids, doc, i, prompt_slots, hint.slots if hint is not None else None)
                 pair.hint_tokens = list(hint.tokens) if hint is not None else []
@@ -142,21 +144,21 @@ class QPEFTModel(nn.Module):
         return pairs  # type: ignore[return-value]
 
     def hint_vectors(self, pairs: Sequence[EncodedPair]) -> list[torch.Tensor]:
-        """The QD module's hint vectors, one ``(hint_slots, dim)`` tensor per pair."""
-        if self.qd is None:
+        """The hint module's hint vectors, one ``(hint_slots, dim)`` tensor per pair."""
+        if self.hint_module is None:
             raise InputError(f"variant {self.config.variant!r} has no hints")
-        return self.qd.hint_vectors(pairs)
+        return self.hint_module.hint_vectors(pairs)
 
     def log_likelihood(self, batch: LeftPaddedBatch) -> torch.Tensor:
         """Mean log-probability of each row's query tokens and EOS (B,); differentiable in the trainable parts."""
-        if self.prompt is None and self.qd is None:
+        if self.prompt is None and self.hint_module is None:
             return mean_target_log_prob(self.lm, batch)
         embeds = self.lm.get_input_embeddings()(batch.input_ids)
         if self.prompt is not None:
             prompt = self.prompt(torch.arange(self.config.num_virtual_tokens, device=embeds.device))
             source = prompt.to(embeds.dtype).unsqueeze(0).expand(embeds.shape[0], -1, -1)
             embeds = embeds.masked_scatter(batch.prompt_mask.unsqueeze(-1), source)
-        if self.qd is not None and any(pair.hint_slots for pair in batch.pairs):  # asked on the host: no sync
+        if self.hint_module is not None and any(pair.hint_slots for pair in batch.pairs):  # asked on the host: no sync
             hints = torch.cat(self.hint_vectors(batch.pairs)).to(embeds.dtype)
             embeds = embeds.masked_scatter(batch.hint_mask.unsqueeze(-1), hints)
         return mean_target_log_prob(self.lm, batch, inputs_embeds=embeds)

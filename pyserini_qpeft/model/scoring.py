@@ -31,7 +31,7 @@ class EncodedPair:
     """Token ids of one pair: ``context`` (everything before the query) and ``target`` (query + EOS).
 
     The first ``prompt_slots`` context positions and the ``hint_slots`` positions from ``hint_at`` are
-    placeholders for vectors (soft prompt, hints). ``query_ids``/``doc_ids`` (truncated) feed the QD module.
+    placeholders for vectors (soft prompt, hints). ``query_ids``/``doc_ids`` (truncated) feed the hint module.
     """
 
     context: list[int]

@@ -1,4 +1,4 @@
-"""Train the soft prompt and QD module of a :class:`QPEFTModel` (the LM stays frozen).
+"""Train the soft prompt and hint module of a :class:`QPEFTModel` (the LM stays frozen).
 
 Loss per step (DESIGN.md): ``mean(relu(NLL(q|d+) - NLL(q|d-) + margin)) + mean(NLL(q|d+))`` over BM25 hard
 negatives and in-batch negatives. It decomposes over queries, so each query's pairs run forward and
@@ -38,6 +38,7 @@ from pyserini_qpeft.training.data import StepPairs, TrainingQuery, fixed_dev_pai
 logger = logging.getLogger(__name__)
 
 STATE_FILE = "trainer_state.json"
+RENAMED = {"qd_lr": "hint_lr"}  # settings saved by earlier versions under other names
 OPTIMIZER_FILE = "optimizer.pt"
 
 
@@ -88,7 +89,10 @@ class Trainer:
                 "params": [p for n, p in model.trainable_parameters().items() if n.startswith("prompt.")],
                 "lr": config.lr,
             },
-            {"params": [p for n, p in model.trainable_parameters().items() if n.startswith("qd.")], "lr": config.qd_lr},
+            {
+                "params": [p for n, p in model.trainable_parameters().items() if n.startswith("hint_module.")],
+                "lr": config.hint_lr,
+            },
         ]
         self.optimizer = torch.optim.AdamW([g for g in groups if g["params"]], weight_decay=config.weight_decay)
         self.state: dict[str, Any] = {"epoch": 0, "step": 0, "best_dev": None, "bad_epochs": 0, "history": []}
@@ -204,7 +208,8 @@ class Trainer:
         if not found:
             return False
         saved = json.loads(state_path.read_text(encoding="utf-8"))
-        if saved.get("training_config") != self._saved_config():
+        settings = {RENAMED.get(k, k): v for k, v in saved.get("training_config", {}).items()}
+        if settings != self._saved_config():
             raise InputError(
                 f"{state_path}: saved with different training settings (the global batch is --batch-size times "
                 "the number of processes); use the same flags, or --overwrite"
