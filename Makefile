@@ -13,6 +13,8 @@ DEMO_DTYPE ?= auto
 # A preset name (pyserini_qpeft/presets/), a checkpoint folder or a bare causal LM.
 DEMO_MODEL ?= zeroshot-bm25
 STAMP := $(VENV)/.installed
+# pytest-xdist workers for `make test`, one torch thread each (a test file stays on one worker).
+TEST_WORKERS ?= 2
 BENCH_DIR ?= runs/bench-quick
 CKPT := benchmarks/results/scifact_quality/checkpoints
 
@@ -34,7 +36,7 @@ $(STAMP): setup.cfg setup.py
 test: install
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
-	$(BIN)/python -m pytest -q -p no:cacheprovider
+	OMP_NUM_THREADS=1 $(BIN)/python -m pytest -q -p no:cacheprovider -n $(TEST_WORKERS) --dist loadfile
 
 demo: install
 	$(BIN)/pyserini-qpeft index --beir $(DATA) --index $(DEMO_DIR)/index --overwrite

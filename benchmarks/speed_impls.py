@@ -41,18 +41,18 @@ def bare_forward(model: QPEFTModel, batches: Sequence[LeftPaddedBatch]) -> None:
 
 
 def _naive_pair(model: QPEFTModel, query: str, doc: str) -> EncodedPair:
-    encoder, hints = model.encoder, model.hint_module
+    encoder, module = model.encoder, model.hint_module
     q_ids = encoder.query_ids(query)
     d_ids = encoder.document_ids([doc])[0]
     prompt_slots, budget = model.prompt_slots, model.hint_budget(q_ids)
     d_ids = encoder.truncate(q_ids, d_ids, prompt_slots, budget)
     hints: list[int] = []
-    if isinstance(hints, RetrievalHints):  # the paper's per-pair selection, not one search per query
-        q_vecs, table, allowed = hints.selection_inputs(q_ids)
-        hints = select_paper(q_vecs, q_ids, d_ids, table, allowed, hints.num_hints)
+    if isinstance(module, RetrievalHints):  # the paper's per-pair selection, not one search per query
+        q_vecs, table, allowed = module.selection_inputs(q_ids)
+        hints = select_paper(q_vecs, q_ids, d_ids, table, allowed, module.num_hints)
         budget = len(hints)
-    elif hints is not None:
-        prepared = hints.prepare(q_ids, [d_ids])[0]
+    elif module is not None:
+        prepared = module.prepare(q_ids, [d_ids])[0]
         hints, budget = prepared.tokens, prepared.slots
     pair = encoder.encode(q_ids, d_ids, 0, prompt_slots, budget)
     pair.hint_tokens = hints

@@ -29,7 +29,7 @@ def run(args, cwd, **env):
 def test_quickstart(tmp_path, scifact, scifact_index):
     (tmp_path / "runs").mkdir()
     shutil.copytree(scifact_index, tmp_path / "runs" / "quickstart-index")
-    out = run([sys.executable, str(ROOT / "examples" / "quickstart.py"), str(scifact), "2"], tmp_path)
+    out = run([sys.executable, str(ROOT / "examples" / "quickstart.py"), str(scifact), "2", "5"], tmp_path)
     assert "BM25" in out and "reranked" in out and "nDCG@10" in out
 
 
@@ -80,7 +80,7 @@ def test_train_scifact_sh(tmp_path, scifact, scifact_index):
     (tmp_path / "work").mkdir()
     shutil.copytree(scifact_index, tmp_path / "work" / "index")
     out = run(
-        ["bash", str(ROOT / "examples" / "train_scifact.sh"), str(scifact), str(tmp_path / "work"), "4", "2"],
+        ["bash", str(ROOT / "examples" / "train_scifact.sh"), str(scifact), str(tmp_path / "work"), "4", "2", "5"],
         tmp_path,
         EPOCHS="1",
         MAX_LENGTH="96",

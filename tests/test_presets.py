@@ -5,7 +5,8 @@ import logging
 
 import pytest
 
-from pyserini_qpeft import QPEFTReranker, presets
+from pyserini_qpeft import QPEFTReranker
+from pyserini_qpeft.model import presets
 from pyserini_qpeft.model.card import MARKER
 from pyserini_qpeft.model.config import QPEFTConfig
 
