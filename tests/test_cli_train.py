@@ -173,15 +173,13 @@ def test_train_first_stage_run_must_cover_the_training_queries(tmp_path, scifact
 
 def test_max_train_queries_keeps_the_dev_queries(tmp_path, scifact, scifact_index, tiny_model_dir, capsys):
     """A learning curve's points share their dev queries: --max-train-queries cuts only the training side."""
-    from dataclasses import replace
-
     from pyserini_qpeft.lucene.index import open_searcher
     from pyserini_qpeft.training.queries import QuerySelection, choose_training_queries
 
     searcher = open_searcher(str(scifact_index))
-    selection = QuerySelection(str(scifact), max_queries=10, negative_depth=5, dev_fraction=0.3)
+    selection = QuerySelection(beir=str(scifact), max_queries=10, negative_depth=5, dev_fraction=0.3)
     full_train, full_dev, _ = choose_training_queries(selection, searcher)
-    cut_train, cut_dev, _ = choose_training_queries(replace(selection, max_train_queries=2), searcher)
+    cut_train, cut_dev, _ = choose_training_queries(selection.model_copy(update={"max_train_queries": 2}), searcher)
     assert [q.qid for q in cut_dev] == [q.qid for q in full_dev]
     assert [q.qid for q in cut_train] == [q.qid for q in full_train[:2]] and len(full_train) == 7
     output = tmp_path / "ckpt"

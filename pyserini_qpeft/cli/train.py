@@ -40,29 +40,7 @@ def add_parser(sub) -> None:
         help="instead of --index: a TREC run of the training (and dev) queries, e.g. `search --split train --hits "
         "30`; negatives and the dev fusion candidates come from it, texts from --beir's corpus (no Java needed)",
     )
-    parser.add_argument("--split", default="train", help="training split (default: train)")
-    parser.add_argument(
-        "--dev-split",
-        default="dev",
-        help="dev split for early stopping if it exists (default: dev), else --dev-fraction of the train queries",
-    )
-    parser.add_argument(
-        "--dev-fraction", type=float, default=0.1, help="train queries held back for dev (default: 0.1)"
-    )
-    parser.add_argument("--max-dev-queries", type=int, default=50, help="cap on dev queries (default: 50)")
-    parser.add_argument("--max-queries", type=int, default=None, help="use only the first N training queries")
-    parser.add_argument(
-        "--max-train-queries",
-        type=int,
-        default=None,
-        metavar="N",
-        help="after the dev queries are held back, train on only the first N of the rest (a learning curve keeps "
-        "its dev queries while N varies)",
-    )
-    parser.add_argument(
-        "--negative-depth", type=int, default=30, help="BM25 depth to mine hard negatives (default: 30)"
-    )
-    parser.add_argument("--threads", type=int, default=1, help="BM25 search threads")
+    add_options(parser, QuerySelection)
     parser.add_argument(
         "--fusion-depth",
         type=int,

@@ -5,38 +5,45 @@ from __future__ import annotations
 
 import argparse
 import logging
-from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from pydantic import Field
 from tqdm.auto import tqdm
 
 from pyserini_qpeft.errors import InputError
+from pyserini_qpeft.model.config import Config
 from pyserini_qpeft.runs.beir import first_queries, load_qrels, load_queries, qrels_path
 from pyserini_qpeft.training.data import TrainingQuery, build_training_queries, split_dev
 
 logger = logging.getLogger(__name__)
 
 
-@dataclass(frozen=True)
-class QuerySelection:
-    """The flags of ``train`` that choose its queries, with its defaults."""
+class QuerySelection(Config):
+    """Which queries ``train`` learns from and holds back for dev; its flags of the same names."""
 
-    beir: str
-    split: str = "train"
-    dev_split: str = "dev"
-    dev_fraction: float = 0.1
-    max_dev_queries: int | None = 50
-    max_queries: int | None = None
-    max_train_queries: int | None = None
-    negative_depth: int = 30
-    threads: int = 1
-    seed: int = 42
+    beir: str  # the BEIR folder (train's own --beir flag)
+    split: str = Field("train", description="training split")
+    dev_split: str = Field(
+        "dev", description="dev split for early stopping if it exists, else --dev-fraction of the train queries"
+    )
+    dev_fraction: float = Field(0.1, description="train queries held back for dev")
+    max_dev_queries: int | None = Field(50, description="cap on dev queries")
+    max_queries: int | None = Field(None, description="use only the first N training queries")
+    max_train_queries: int | None = Field(
+        None,
+        description="after the dev queries are held back, train on only the first N of the rest (a learning "
+        "curve keeps its dev queries while N varies)",
+        json_schema_extra={"metavar": "N"},
+    )
+    negative_depth: int = Field(30, description="BM25 depth to mine hard negatives")
+    threads: int = Field(1, description="BM25 search threads")
+    seed: int = 42  # train's --seed (TrainingConfig.seed)
 
     @classmethod
     def from_args(cls, args: argparse.Namespace, **changes: Any) -> QuerySelection:
         """The selection that parsed flags (or any object with these attributes) ask for."""
-        return cls(**{f.name: getattr(args, f.name) for f in fields(cls) if hasattr(args, f.name)} | changes)
+        return cls(**{name: getattr(args, name) for name in cls.model_fields if hasattr(args, name)} | changes)
 
     @property
     def dev_qrels(self) -> Path:
