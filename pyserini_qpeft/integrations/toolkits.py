@@ -1,7 +1,8 @@
 """The shapes other reranking toolkits use, so ``QPEFTReranker`` drops into their pipelines.
 
 - pygaggle: ``Query(text, id)``, ``Text(text, metadata, score, title)``; ``rescore`` sets scores,
-  ``rerank`` also sorts (``QPEFTReranker.rerank`` hands Texts here). Defined here because importing pygaggle
+  ``rerank`` also sorts (``QPEFTReranker.rerank`` hands Texts here); both orders come from
+  ``QPEFTReranker.rerank_candidates``, as rank_llm's do. Defined here because importing pygaggle
   fails on current Pyserini.
 - rank_llm: ``Request(query, candidates)`` in, ``Result(query, candidates, invocations_history)`` out.
   rank_llm's own dataclasses are used when the requests are rank_llm's; ours otherwise.
@@ -15,9 +16,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from pyserini_qpeft.candidate import Candidate
 from pyserini_qpeft.errors import InputError
 from pyserini_qpeft.integrations.hits import check_hits, query_text, rank_llm_text
-from pyserini_qpeft.runs.fusion import fuse
 from pyserini_qpeft.text import title_and_text
 
 
@@ -84,13 +85,20 @@ def rescore_texts(reranker, query: Any, texts: Sequence[Text]) -> list[Text]:
     return [with_score(t, s) for t, s in zip(texts, scores)]
 
 
-def _fused(originals: Sequence[Any], rescored: list[Any], fusion_weight: float | None) -> list[Any]:
-    """``rescored`` with their scores fused with the ``originals``' scores (when all have a number)."""
-    first = [getattr(item, "score", None) for item in originals]
-    if fusion_weight is None or not rescored or not all(isinstance(s, (int, float)) for s in first):
-        return rescored
-    values = fuse(first, [item.score for item in rescored], fusion_weight)
-    return [with_score(item, value) for item, value in zip(rescored, values)]
+def _reranked(reranker, query: str, items: Sequence[Any], texts: list[str], fusion_weight: float | None) -> list:
+    """Copies of ``items`` in the order and with the scores :meth:`QPEFTReranker.rerank_candidates` gives: the
+    first ``len(texts)`` scored on ``texts`` (fused with their own scores when ``fusion_weight`` is given and every
+    one of them has a number), the rest below them in their order."""
+    depth = len(texts)
+    first = [getattr(item, "score", None) for item in items[:depth]]
+    if not all(isinstance(score, (int, float)) for score in first):
+        fusion_weight = None
+    candidates = [
+        Candidate(str(i), text=texts[i] if i < depth else None, first_stage_score=first[i] if i < depth else None)
+        for i in range(len(items))
+    ]
+    ranked = reranker.rerank_candidates(query, candidates, depth, fusion_weight)
+    return [with_score(items[int(c.docid)], c.score) for c in ranked]
 
 
 def rerank_texts(
@@ -100,10 +108,7 @@ def rerank_texts(
     score (best first; fused with their own scores when ``fusion_weight`` is given and every Text has one),
     then the rest in their order with scores below them."""
     depth = len(texts) if depth is None else depth
-    rescored = _fused(texts[:depth], rescore_texts(reranker, query, texts[:depth]), fusion_weight)
-    head = sorted(rescored, key=lambda t: t.score, reverse=True)
-    floor = min((t.score for t in head), default=0.0)
-    return head + [with_score(t, floor - 1.0 - i) for i, t in enumerate(texts[depth:])]
+    return _reranked(reranker, query_text(query), texts, [pygaggle_text(t) for t in texts[:depth]], fusion_weight)
 
 
 def with_score(obj: Any, score: float) -> Any:
@@ -134,9 +139,8 @@ def rerank_requests(
         candidates = list(request.candidates)
         check_hits(candidates, "rank_llm")
         window = candidates[rank_start:rank_end]
-        scores = reranker.score(query_text(request.query), [rank_llm_text(c) for c in window]) if window else []
-        rescored = _fused(window, [with_score(c, s) for c, s in zip(window, scores)], fusion_weight)
-        rescored.sort(key=lambda c: c.score, reverse=True)
+        texts = [rank_llm_text(c) for c in window]
+        rescored = _reranked(reranker, query_text(request.query), window, texts, fusion_weight)
         reordered = candidates[:rank_start] + rescored + candidates[rank_end:]
         results.append(_result_type(request)(query=request.query, candidates=reordered, invocations_history=[]))
     return results
