@@ -23,13 +23,7 @@ from typing import Any
 
 from pyserini_qpeft.errors import InputError, QPEFTError, first_line
 from pyserini_qpeft.files.atomic import atomic_directory
-from pyserini_qpeft.model.config import (
-    DEFAULT_MODEL,
-    HINT_WEIGHTS,
-    OLD_HINT_WEIGHTS,
-    PROMPT_CONFIG,
-    PROMPT_WEIGHTS,
-)
+from pyserini_qpeft.model.config import CHECKPOINT_FILES, DEFAULT_MODEL
 
 logger = logging.getLogger(__name__)
 
@@ -175,7 +169,7 @@ def resolve_model(name: str) -> str:
     path = Path(name).expanduser()
     if path.is_dir():
         if not (path / "config.json").is_file():
-            ours = [n for n in (PROMPT_CONFIG, PROMPT_WEIGHTS, HINT_WEIGHTS, OLD_HINT_WEIGHTS) if (path / n).exists()]
+            ours = [n for n in CHECKPOINT_FILES if (path / n).exists()]
             if ours:
                 raise QPEFTError(
                     f"{path}: holds {', '.join(ours)} but no qpeft_config.json and no config.json, so it "
