@@ -2,7 +2,8 @@
 # Domain adaptation runs: nfcorpus at the paper's scale, the scifact learning curve, and a prompt trained on both.
 # Every step is resumable and skipped once finished: rerun the script (or one STEP) after an interruption.
 # Usage: bash benchmarks/experiments/adaptation.sh [WORK_DIR]     (STEPS="nf-prompt-v10 lc-prompt-20 ..." picks steps)
-#   Training steps (checkpoints in WORK/checkpoints): nf-prompt-v10, nf-r-v10-k10, nf-a-v10, lc-prompt-N, lc-r-N.
+#   Training steps (checkpoints in CK, by default the committed benchmarks/results/adaptation/checkpoints, so a
+#   finished one is never trained again on another machine): nf-prompt-v10, nf-r-v10-k10, nf-a-v10, lc-prompt-N, lc-r-N.
 #   Table steps (journaled reranks in WORK/table-*, results under benchmarks/results/):
 #     nf-table  nfcorpus test (all 323 queries, BM25 top 20): BM25, zero-shot (the zeroshot-bm25 preset, and with
 #               a BM25 weight picked on the nfcorpus dev queries), the scifact-trained checkpoints, the nfcorpus ones
@@ -49,7 +50,7 @@ step_flags() {  # step name -> train flags
   esac
 }
 
-CK=$WORK/checkpoints
+CK=${CK:-benchmarks/results/adaptation/checkpoints}
 SF_TABLE=benchmarks/results/scifact_table
 
 systems() {  # NAME=CHECKPOINT for each finished checkpoint among NAME=STEP pairs
