@@ -156,11 +156,24 @@ def add_resume_arg(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def fusion_choice(args: argparse.Namespace) -> float | str | None:
-    """What the flags say about fusion: --no-fusion (None), --fusion-weight W, else the checkpoint's weight."""
+def rerank_to_output(args: argparse.Namespace, reranker, run, queries, searcher, tag: str | None, source: str) -> None:
+    """:func:`~pyserini_qpeft.runs.rerank.rerank_run_to_file` as the flags say: --depth, --resume, --quiet and
+    fusion (--no-fusion: the reranker's scores alone; --fusion-weight W; else the checkpoint's weight)."""
     from pyserini_qpeft.runs.fusion import FROM_CHECKPOINT
+    from pyserini_qpeft.runs.rerank import rerank_run_to_file
 
-    if not getattr(args, "fusion", True):
-        return None
-    chosen = getattr(args, "fusion_weight", None)
-    return FROM_CHECKPOINT if chosen is None else chosen
+    weight = getattr(args, "fusion_weight", None)
+    weight = None if not getattr(args, "fusion", True) else FROM_CHECKPOINT if weight is None else weight
+    rerank_run_to_file(
+        reranker,
+        run,
+        queries,
+        searcher,
+        args.output,
+        depth=args.depth,
+        fusion_weight=weight,
+        tag=tag,
+        resume=args.resume,
+        source=source,
+        progress=not getattr(args, "quiet", False),
+    )

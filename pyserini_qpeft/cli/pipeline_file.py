@@ -22,6 +22,7 @@ of that name beside the YAML file wins.
 from __future__ import annotations
 
 import os
+import typing
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -147,14 +148,10 @@ class PipelineConfig(Settings):
     evaluation: Evaluation | None = Field(default_factory=Evaluation)
 
 
+# Each section's name -> its model (PipelineConfig's fields, in order).
 SECTIONS: dict[str, type[Settings]] = {
-    "collection": Collection,
-    "index": Index,
-    "topics": Topics,
-    "first_stage": FirstStage,
-    "reranker": RerankerOptions,
-    "output": Output,
-    "evaluation": Evaluation,
+    name: next(kind for kind in (info.annotation, *typing.get_args(info.annotation)) if isinstance(kind, type))
+    for name, info in PipelineConfig.model_fields.items()
 }
 
 

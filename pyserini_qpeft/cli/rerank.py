@@ -9,14 +9,13 @@ from pyserini_qpeft.cli.common import (
     add_model_args,
     add_resume_arg,
     add_topic_args,
-    fusion_choice,
     load_reranker,
     load_topic_args,
     lock_output,
+    rerank_to_output,
     reranker_options,
 )
 from pyserini_qpeft.errors import InputError
-from pyserini_qpeft.runs.rerank import rerank_run_to_file
 from pyserini_qpeft.runs.trec import check_run_tag, read_run
 
 logger = logging.getLogger(__name__)
@@ -74,18 +73,6 @@ def run(args: argparse.Namespace) -> int:
 
             searcher = RunSearcher.from_files(args.run, args.beir, queries, ())
         reranker = load_reranker(options)
-        rerank_run_to_file(
-            reranker,
-            first_stage,
-            queries,
-            searcher,
-            args.output,
-            depth=args.depth,
-            fusion_weight=fusion_choice(args),
-            tag=args.run_tag,
-            resume=args.resume,
-            source=args.run,
-            progress=not getattr(args, "quiet", False),
-        )
+        rerank_to_output(args, reranker, first_stage, queries, searcher, args.run_tag, source=args.run)
     logger.info("wrote %s (%d queries)", args.output, len(first_stage))
     return 0

@@ -10,18 +10,17 @@ from pyserini_qpeft.cli.common import (
     add_options,
     add_resume_arg,
     add_topic_args,
-    fusion_choice,
     load_reranker,
     load_topic_args,
     lock_output,
     options_from_args,
     progress_bar,
+    rerank_to_output,
     reranker_options,
 )
 from pyserini_qpeft.cli.pipeline_file import FirstStage
 from pyserini_qpeft.lucene.bm25 import bm25_search, hits_to_run
 from pyserini_qpeft.runs.distributed import world_from_env
-from pyserini_qpeft.runs.rerank import rerank_run_to_file
 from pyserini_qpeft.runs.trec import check_run_tag, write_run
 
 logger = logging.getLogger(__name__)
@@ -73,19 +72,7 @@ def run(args: argparse.Namespace) -> int:
         if empty:
             logger.warning("%d queries retrieved nothing (e.g. %s)", len(empty), empty[0])
         if reranker is not None:
-            rerank_run_to_file(
-                reranker,
-                result,
-                queries,
-                searcher,
-                args.output,
-                depth=args.depth,
-                fusion_weight=fusion_choice(args),
-                tag=tag,
-                resume=args.resume,
-                source=f"index {args.index}",
-                progress=not getattr(args, "quiet", False),
-            )
+            rerank_to_output(args, reranker, result, queries, searcher, tag, source=f"index {args.index}")
         elif world_from_env().is_main:  # under torchrun every rank searched; one writes
             write_run(args.output, result, tag or "bm25")
     logger.info("wrote %s (%d queries)", args.output, len(result))

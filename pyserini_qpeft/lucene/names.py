@@ -38,13 +38,8 @@ OTHER_INDEX_REGISTRIES = {
 def could_be_name(value: str | os.PathLike) -> bool:
     """True when ``value`` may be a Pyserini name: one word without a folder part or a file suffix."""
     text = os.fspath(value)
-    return (
-        bool(text)
-        and "/" not in text
-        and os.sep not in text
-        and not text.startswith(("~", "."))
-        and not (text.lower().endswith(FILE_SUFFIXES))
-    )
+    path_like = "/" in text or os.sep in text or text.startswith(("~", ".")) or text.lower().endswith(FILE_SUFFIXES)
+    return bool(text) and not path_like
 
 
 def _local(value: str | os.PathLike, base: str | os.PathLike | None) -> Path:

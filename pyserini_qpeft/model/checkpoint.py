@@ -42,16 +42,7 @@ from pyserini_qpeft.model.variants import get_variant, hint_module_class
 
 logger = logging.getLogger(__name__)
 
-__all__ = [
-    "is_checkpoint",
-    "save_checkpoint",
-    "load_checkpoint",
-    "fingerprint_matches",
-    "PROMPT_CONFIG",
-    "PROMPT_WEIGHTS",
-    "HINT_WEIGHTS",
-    "CHECKPOINT_FILES",
-]
+__all__ = ["is_checkpoint", "save_checkpoint", "load_checkpoint", "fingerprint_matches"]
 
 TABLE = "query_table.weight"
 
@@ -149,10 +140,8 @@ def save_checkpoint(model: QPEFTModel, folder: str | os.PathLike) -> Path:
                     stale.unlink()
                     logger.info("removed %s (left by an earlier save of another variant)", stale)
     _fsync_dir(folder)
-    model.config.base_fingerprint = saved.base_fingerprint
-    model.config.tokenizer_fingerprint = saved.tokenizer_fingerprint
-    model.config.files = saved.files
-    model.config.format_version = FORMAT_VERSION
+    for key in ("base_fingerprint", "tokenizer_fingerprint", "files", "format_version"):  # the model's config: as saved
+        setattr(model.config, key, getattr(saved, key))
     logger.info("saved the %r checkpoint to %s", saved.variant, folder)
     return folder
 
