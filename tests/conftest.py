@@ -17,6 +17,16 @@ TINY_DOCS = 30  # documents in the tiny_beir corpus
 TINY_QUERIES = 10  # test queries whose judged documents are put in the tiny corpus
 
 
+# The files that take most of the suite's time (real processes, the real model), longest first. They run before
+# the rest, so that under `pytest -n 2 --dist loadfile` one worker starts on the longest while the other works
+# through the short files, and both end at about the same time.
+LONG_FILES = ("test_distributed.py", "test_examples.py", "test_integration_default_model.py", "test_lock.py")
+
+
+def pytest_collection_modifyitems(items):
+    items.sort(key=lambda item: (LONG_FILES + (item.path.name,)).index(item.path.name))
+
+
 def write_jsonl(path, records):
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

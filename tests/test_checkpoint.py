@@ -463,28 +463,38 @@ def test_dtype_alias_loads_the_lm_in_that_dtype(tiny_model_dir):
 
 
 # -- 5. crafted checkpoints: refused before any large read or allocation, within bounded memory and time --------
+# Loads each folder it is given and prints the outcome and the peak memory of that load alone: Linux resets the
+# peak (VmHWM) before each; elsewhere the caller gives one folder per process and the process's peak counts.
 LOAD_AND_MEASURE = """
 import json, resource, sys
+from pathlib import Path
 from pyserini_qpeft import QPEFTReranker
 from pyserini_qpeft.errors import QPEFTError
-try:
-    QPEFTReranker.from_pretrained(sys.argv[1], device="cpu", dtype="float32")
-    outcome = "loaded"
-except QPEFTError as exc:
-    outcome = str(exc)
-print(json.dumps({"outcome": outcome, "peak_kib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss}))
+status = Path("/proc/self/status")
+for folder in sys.argv[1:]:
+    if status.exists():
+        Path("/proc/self/clear_refs").write_text("5")
+    try:
+        QPEFTReranker.from_pretrained(folder, device="cpu", dtype="float32")
+        outcome = "loaded"
+    except QPEFTError as exc:
+        outcome = str(exc)
+    if status.exists():
+        peak = next(int(line.split()[1]) for line in status.read_text().splitlines() if line.startswith("VmHWM:"))
+    else:
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"outcome": outcome, "peak_kib": peak}), flush=True)
 """
 
 
-def _load_in_a_process(folder) -> dict:
+def _load_in_a_process(*folders) -> list[dict]:
     import subprocess
     import sys
 
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(
-        [sys.executable, "-c", LOAD_AND_MEASURE, str(folder)], capture_output=True, timeout=120, env=env, check=True
-    )
-    return json.loads(done.stdout.decode().splitlines()[-1])
+    command = [sys.executable, "-c", LOAD_AND_MEASURE, *map(str, folders)]
+    done = subprocess.run(command, capture_output=True, timeout=120, env=env, check=True)  # the FIFO: a hang fails
+    return [json.loads(line) for line in done.stdout.decode().splitlines() if line.startswith("{")]
 
 
 def _craft(folder, case):
@@ -515,24 +525,27 @@ CRAFTED = {
 
 
 @pytest.fixture(scope="module")
-def normal_load(tmp_path_factory, tiny_model_dir):
-    """A Q-PEFT-R checkpoint on the tiny model, and the peak memory of a process that loads it."""
+def loads(tmp_path_factory, tiny_model_dir):
+    """A Q-PEFT-R checkpoint on the tiny model and a crafted copy of it per case, loaded in a fresh process (one for
+    all where the peak memory can be reset between loads): {"normal" or case: outcome and peak memory}."""
     from pyserini_qpeft.model.loading import load_causal_lm
 
     lm, tokenizer = load_causal_lm(str(tiny_model_dir), device="cpu", dtype="float32")
     config = QPEFTConfig(base_model=str(tiny_model_dir), variant="r", num_hints=3, max_length=128, num_virtual_tokens=2)
-    folder = tmp_path_factory.mktemp("ckpt") / "r"
-    QPEFTReranker.from_lm(lm, tokenizer, config).save_pretrained(str(folder))
-    measured = _load_in_a_process(folder)
-    assert measured["outcome"] == "loaded"
-    return folder, measured["peak_kib"]
+    root = tmp_path_factory.mktemp("ckpt")
+    QPEFTReranker.from_lm(lm, tokenizer, config).save_pretrained(str(root / "normal"))
+    folders = {"normal": root / "normal"}
+    for number, case in enumerate(CRAFTED):
+        folders[case] = root / f"crafted-{number}"
+        shutil.copytree(root / "normal", folders[case])
+        _craft(folders[case], case)
+    if Path("/proc/self/clear_refs").exists():
+        return dict(zip(folders, _load_in_a_process(*folders.values())))
+    return {name: _load_in_a_process(folder)[0] for name, folder in folders.items()}
 
 
 @pytest.mark.parametrize("case", list(CRAFTED))
-def test_crafted_checkpoint_is_refused_in_bounded_memory_and_time(tmp_path, normal_load, case):
-    folder = tmp_path / "ckpt"
-    shutil.copytree(normal_load[0], folder)
-    _craft(folder, case)
-    measured = _load_in_a_process(folder)  # a hang (the FIFO) fails the 120 s timeout
-    assert CRAFTED[case] in measured["outcome"] and "\n" not in measured["outcome"]
-    assert measured["peak_kib"] < normal_load[1] + 64 * 1024, "more than 64 MiB above a normal load"
+def test_crafted_checkpoint_is_refused_in_bounded_memory_and_time(loads, case):
+    assert loads["normal"]["outcome"] == "loaded"
+    assert CRAFTED[case] in loads[case]["outcome"] and "\n" not in loads[case]["outcome"]
+    assert loads[case]["peak_kib"] < loads["normal"]["peak_kib"] + 64 * 1024, "more than 64 MiB above a normal load"

@@ -83,7 +83,8 @@ def test_world_from_torchrun_environment(monkeypatch):
 @pytest.fixture(scope="module")
 def run_and_reference(scifact, scifact_index, tiny_model_dir, tmp_path_factory):
     """A BM25 run (60 queries, top 8) and its one-process rerank with the tiny model, texts from the BEIR corpus (no
-    Java to start in each process; the index gives the same texts, and the same bytes under torchrun below)."""
+    Java to start in each process; tests/test_cli_rerank.py shows that the index gives the same run, and search
+    under torchrun below reads the index's texts)."""
     folder = tmp_path_factory.mktemp("dist-rerank")
     bm25 = search_scifact(folder / "bm25.trec", scifact, scifact_index, "--max-queries", "60", "--hits", "8")
     common = ["--beir", scifact, "--split", "test", "--model", tiny_model_dir]
@@ -93,20 +94,15 @@ def run_and_reference(scifact, scifact_index, tiny_model_dir, tmp_path_factory):
     return bm25, common, reference.read_bytes()
 
 
-def test_torchrun_rerank_and_search_are_byte_identical_to_one_process(
-    tmp_path, run_and_reference, scifact, scifact_index, tiny_model_dir
-):
-    bm25, common, reference = run_and_reference
-    output = tmp_path / "two.trec"
-    done = run(torchrun("rerank", "--run-file", bm25, *common, "--index", scifact_index, "--output", output))
-    assert output.read_bytes() == reference
-    assert "rank 0 of 2: reranking" in done.stderr and sorted(p.name for p in tmp_path.iterdir()) == ["two.trec"]
-
+def test_torchrun_search_and_rerank_are_byte_identical_to_one_process(tmp_path, scifact, scifact_index, tiny_model_dir):
+    """`rerank` under torchrun gives the one-process bytes in the killed-worker test below (resumed, restarted)."""
     search = ["search", "--index", scifact_index, "--beir", scifact, "--split", "test", "--max-queries", "12"]
     search += ["--hits", "5", "--rerank", tiny_model_dir, "--max-length", "128"]
     run(one_process("-q", *search, "--output", tmp_path / "s1.trec"))
-    run(torchrun("-q", *search, "--output", tmp_path / "s2.trec"))
-    assert (tmp_path / "s1.trec").read_bytes() == (tmp_path / "s2.trec").read_bytes()
+    (tmp_path / "two").mkdir()
+    done = run(torchrun(*search, "--output", tmp_path / "two" / "s2.trec"))
+    assert (tmp_path / "s1.trec").read_bytes() == (tmp_path / "two" / "s2.trec").read_bytes()
+    assert "rank 0 of 2: reranking" in done.stderr and os.listdir(tmp_path / "two") == ["s2.trec"]
 
 
 def _start(command: list[str], log: Path) -> subprocess.Popen:
@@ -189,17 +185,16 @@ def _assert_same_weights(first: Path, second: Path) -> None:
 def test_two_processes_with_half_the_batch_train_the_same_weights_and_resume(
     tmp_path, scifact, scifact_index, tiny_model_dir
 ):
-    train = ["-q", "train", "--beir", scifact, "--index", scifact_index, "--model", tiny_model_dir]
+    # Negatives from a BM25 run of the training queries, texts from the corpus: no process starts Java.
+    first_stage = search_scifact(
+        tmp_path / "bm25-train.trec", scifact, scifact_index, "--split", "train", "--hits", "30"
+    )
+    train = ["-q", "train", "--beir", scifact, "--first-stage-run", first_stage, "--model", tiny_model_dir]
     train += ["--max-queries", "12", "--epochs", "3", "--max-length", "128", "--negatives", "1", "--in-batch", "1"]
     train += ["--num-virtual-tokens", "2", "--k", "3", "--variant", "r", "--fusion-depth", "4", "--save-every", "1"]
     run(one_process(*train, "--batch-size", "4", "--output", tmp_path / "one"))
-    run(torchrun(*train, "--batch-size", "2", "--output", tmp_path / "two"))
-    _assert_same_weights(tmp_path / "one", tmp_path / "two")
-    summary = json.loads((tmp_path / "two" / "training_summary.json").read_text())
-    assert (summary["processes"], summary["global_batch_size"]) == (2, 4)
-    assert summary["fusion"] == json.loads((tmp_path / "one" / "training_summary.json").read_text())["fusion"]
-
-    # A worker killed once the first training state is saved; --resume under torchrun ends at the same weights.
+    # Two processes with half the batch, one worker killed once the first training state is saved, then --resume
+    # under torchrun: the same weights and the same fusion weight as one process.
     output = tmp_path / "killed"
     process = _start(torchrun(*train, "--batch-size", "2", "--output", output), tmp_path / "killed.log")
     state = tmp_path / "killed.train-state" / "trainer_state.json"
@@ -213,6 +208,9 @@ def test_two_processes_with_half_the_batch_train_the_same_weights_and_resume(
     assert not (output / "training_summary.json").exists()
     run(torchrun(*train, "--batch-size", "2", "--output", output, "--resume"))
     _assert_same_weights(tmp_path / "one", output)
+    summary = json.loads((output / "training_summary.json").read_text())
+    assert (summary["processes"], summary["global_batch_size"]) == (2, 4)
+    assert summary["fusion"] == json.loads((tmp_path / "one" / "training_summary.json").read_text())["fusion"]
 
 
 # -- the Python API in one's own loop: examples/beir_torchrun.py ---------------------------------------

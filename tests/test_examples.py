@@ -29,7 +29,7 @@ def run(args, cwd, **env):
 def test_quickstart(tmp_path, scifact, scifact_index):
     (tmp_path / "runs").mkdir()
     shutil.copytree(scifact_index, tmp_path / "runs" / "quickstart-index")
-    out = run([sys.executable, str(ROOT / "examples" / "quickstart.py"), str(scifact), "2", "5"], tmp_path)
+    out = run([sys.executable, str(ROOT / "examples" / "quickstart.py"), str(scifact), "2", "3"], tmp_path)
     assert "BM25" in out and "reranked" in out and "nDCG@10" in out
 
 
@@ -44,11 +44,11 @@ def test_beir_eval(tmp_path, scifact, scifact_index):
             str(scifact),
             "HuggingFaceTB/SmolLM2-135M-Instruct",
             "2",
-            "5",
+            "3",
         ],
         tmp_path,
     )
-    assert "BM25: nDCG@10" in out and "(top 5): nDCG@10" in out
+    assert "BM25: nDCG@10" in out and "(top 3): nDCG@10" in out
 
 
 def test_pipeline_yaml(tmp_path, scifact, scifact_index):
@@ -67,7 +67,9 @@ def test_pipeline_yaml(tmp_path, scifact, scifact_index):
             "--set",
             "topics.max_queries=2",
             "--set",
-            "reranker.depth=4",
+            "reranker.depth=3",
+            "--set",
+            "reranker.max_length=128",
             "--set",
             f"output.run={tmp_path / 'pipeline.trec'}",
         ],
@@ -80,10 +82,10 @@ def test_train_scifact_sh(tmp_path, scifact, scifact_index):
     (tmp_path / "work").mkdir()
     shutil.copytree(scifact_index, tmp_path / "work" / "index")
     out = run(
-        ["bash", str(ROOT / "examples" / "train_scifact.sh"), str(scifact), str(tmp_path / "work"), "4", "2", "5"],
+        ["bash", str(ROOT / "examples" / "train_scifact.sh"), str(scifact), str(tmp_path / "work"), "2", "2", "3"],
         tmp_path,
         EPOCHS="1",
-        MAX_LENGTH="96",
+        MAX_LENGTH="64",
     )
     assert out.count("nDCG@10") == 2
     assert (tmp_path / "work" / "ckpt-r" / "qpeft_config.json").is_file()

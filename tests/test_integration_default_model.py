@@ -12,9 +12,13 @@ from pyserini_qpeft.runs.trec import read_run
 pytestmark = pytest.mark.integration
 
 
+# Pairs cut to 256 tokens (the model's own limit is 8k): each costs about a second on one CPU thread.
+MAX_LENGTH = 256
+
+
 @pytest.fixture(scope="module")
 def default_reranker():
-    return QPEFTReranker.from_pretrained(DEFAULT_MODEL, device="cpu", batch_size=8)
+    return QPEFTReranker.from_pretrained(DEFAULT_MODEL, device="cpu", batch_size=8, max_length=MAX_LENGTH)
 
 
 def test_default_model_resolves_to_a_converted_local_folder(default_reranker):
@@ -46,7 +50,7 @@ def test_relevant_documents_score_higher_than_off_topic_ones(default_reranker, s
 
 def test_rerank_pyserini_hits_with_and_without_searcher(default_reranker, scifact, scifact_searcher):
     query = load_queries(scifact, "test")["1"]
-    hits = scifact_searcher.search(query, k=8)
+    hits = scifact_searcher.search(query, k=4)
     with_searcher = default_reranker.rerank(query, hits, searcher=scifact_searcher)
     from_hits = default_reranker.rerank(query, hits)  # raw text stored in the hits' Lucene documents
     assert [c.docid for c in with_searcher] == [c.docid for c in from_hits]
@@ -59,7 +63,7 @@ def test_cli_search_with_rerank_and_rerank_command(tmp_path, scifact, scifact_in
     index = str(scifact_index)
     first = tmp_path / "bm25.trec"
     reranked = tmp_path / "reranked.trec"
-    common = ["--beir", str(scifact), "--split", "test", "--max-queries", "2"]
+    common = ["--beir", str(scifact), "--split", "test", "--max-queries", "2", "--max-length", str(MAX_LENGTH)]
     assert main(["-q", "search", "--index", index, "--hits", "10", "--output", str(first), *common]) == 0
     assert (
         main(
@@ -160,7 +164,7 @@ def test_short_real_training_run_lowers_the_training_loss(tmp_path, scifact, sci
     examples = build_training_queries(queries, qrels, scifact_searcher, depth=10)
     lm, tokenizer = load_causal_lm(DEFAULT_MODEL, device="cpu")
     model = QPEFTModel(lm, tokenizer, QPEFTConfig(variant="prompt", num_virtual_tokens=4, max_length=128))
-    config = TrainingConfig(epochs=3, batch_size=2, negatives=1, in_batch=1, dev_negatives=1, patience=3)
+    config = TrainingConfig(epochs=2, batch_size=2, negatives=1, in_batch=1, dev_negatives=1, patience=2)
     trainer = Trainer(
         model, config, examples, examples, qrels, lambda d: document_text(scifact_searcher, d), tmp_path / "ckpt"
     )
@@ -177,7 +181,7 @@ def test_every_adapter_with_the_real_model_on_scifact(default_reranker, scifact,
     from pyserini.output_writer import OutputFormat, get_output_writer
 
     qid, query = next(iter(load_queries(scifact, "test").items()))
-    hits = scifact_searcher.search(query, k=4)
+    hits = scifact_searcher.search(query, k=3)
     texts = [document_text(scifact_searcher, h.docid) for h in hits]
     expected = default_reranker.score(query, texts)
     order = [h.docid for _, h in sorted(zip(expected, hits), key=lambda p: p[0], reverse=True)]

@@ -230,18 +230,29 @@ PYSERINI_IMPORTS = """
 """
 
 
-@pytest.mark.parametrize("key", [None, "sk-user-key"])
-def test_start_jvm_lets_user_import_pyserini_search(key):
-    """The README's recipe in a fresh process: start_jvm(), then the user's own Pyserini imports."""
-    start = "from pyserini_qpeft.lucene.java import start_jvm; assert start_jvm() is not None"
-    result = run_python(PYSERINI_IMPORTS.format(start=start), {"OPENAI_API_KEY": key})
+# lucene() imports pyserini.search.lucene without pyserini.encode (torch, transformers, scikit-learn: BM25 needs no
+# query encoder); an encoder named there is the real class once used, and the user's own imports get the real module.
+LUCENE_FIRST = """from pyserini_qpeft.lucene.java import _Deferred, lucene; import sys, pytest
+    assert lucene().LuceneSearcher
+    assert not {"torch", "transformers", "sklearn", "pyserini.encode"} & set(sys.modules), sorted(sys.modules)
+    from pyserini.search.lucene import _impact_searcher as impact
+    import pyserini.encode as encode
+    assert type(encode).__name__ == "module" and impact.QueryEncoder.real() is encode.QueryEncoder
+    assert issubclass(encode.SpladeQueryEncoder, impact.QueryEncoder)
+    with pytest.raises(ImportError, match="subclasses a class of pyserini.encode"):
+        _Deferred("Mine", (impact.QueryEncoder,), {})"""
+
+
+def test_lucene_then_user_imports_pyserini_search_without_an_openai_key():
+    """The README's recipe in a fresh process: lucene() (which starts the JVM), then the user's own Pyserini imports."""
+    result = run_python(PYSERINI_IMPORTS.format(start=LUCENE_FIRST), {"OPENAI_API_KEY": None})
     assert result.returncode == 0, result.stderr
-    line = result.stdout.strip().splitlines()[-1]
-    assert line == f"OK {key or 'placeholder-set-by-pyserini-qpeft'}"  # a real key is used as is
+    assert result.stdout.strip().splitlines()[-1] == "OK placeholder-set-by-pyserini-qpeft"
 
 
 def test_start_jvm_when_jvm_already_running():
-    """Someone else started the JVM: start_jvm() returns None, and the import fix still applies."""
+    """Someone else started the JVM: start_jvm() returns None, and the import fix still applies; a key the user
+    set is used as is."""
     start = """
     import jnius_config
     from pyserini_qpeft.lucene.java import find_java, pyserini_jar, start_jvm
@@ -251,6 +262,6 @@ def test_start_jvm_when_jvm_already_running():
     assert start_jvm() is None
     """
     code = PYSERINI_IMPORTS.replace("    {start}\n", textwrap.indent(textwrap.dedent(start), "    "))
-    result = run_python(code, {"OPENAI_API_KEY": ""})
+    result = run_python(code, {"OPENAI_API_KEY": "sk-user-key"})
     assert result.returncode == 0, result.stderr
-    assert result.stdout.strip().splitlines()[-1].startswith("OK ")
+    assert result.stdout.strip().splitlines()[-1] == "OK sk-user-key"

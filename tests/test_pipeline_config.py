@@ -193,7 +193,7 @@ def test_yaml_alias_bomb_is_refused_at_once_in_the_file_and_in_set(tmp_path, sci
 
 
 def test_a_huge_wrong_value_is_named_in_a_short_message(tmp_path, scifact):
-    text = (LINES % {"beir": scifact}).replace("  depth: 20", "  depth: [" + ", ".join(["1"] * 10**5) + "]")
+    text = (LINES % {"beir": scifact}).replace("  depth: 20", "  depth: [" + ", ".join(["1"] * 10**4) + "]")
     with pytest.raises(InputError) as error:
         load_pipeline_config(write(tmp_path, text))
     assert "'reranker.depth' = [1, 1, 1, 1, ...]" in str(error.value) and len(str(error.value)) < 300

@@ -300,9 +300,60 @@ def allow_pyserini_import_without_openai_key() -> None:
         sys.meta_path.insert(0, _OpenAIKeyFinder())
 
 
+ENCODE_MODULE = "pyserini.encode"
+
+
+class _Deferred(type):
+    """Stands in for a class of ``pyserini.encode`` while ``pyserini.search.lucene`` is imported: its impact searcher
+    names the query encoders, whose module loads torch, transformers and scikit-learn (about 9 s of CPU) that BM25
+    never uses. The real class is imported on first use: a call, an isinstance or issubclass check, an attribute."""
+
+    def __new__(mcs, name: str, bases: tuple = (), namespace: dict | None = None):
+        if bases:  # a module subclassing an encoder at import time needs the real one: import it all normally
+            raise ImportError(f"{name} subclasses a class of {ENCODE_MODULE}")
+        return super().__new__(mcs, name, (), namespace or {})
+
+    def real(cls) -> type:
+        import importlib
+
+        return getattr(importlib.import_module(ENCODE_MODULE), cls.__name__)
+
+    def __call__(cls, *args, **kwargs):
+        return cls.real()(*args, **kwargs)
+
+    def __instancecheck__(cls, instance) -> bool:
+        return isinstance(instance, cls.real())
+
+    def __subclasscheck__(cls, subclass) -> bool:
+        return issubclass(subclass, cls.real())
+
+    def __getattr__(cls, name: str):
+        return getattr(cls.real(), name)
+
+
+def _stand_in(name: str) -> type:
+    if name.startswith("__"):
+        raise AttributeError(name)
+    return _Deferred(name)
+
+
 def lucene() -> ModuleType:
-    """``pyserini.search.lucene``, imported after :func:`start_jvm`."""
+    """``pyserini.search.lucene``, imported after :func:`start_jvm`, without importing ``pyserini.encode`` first
+    (:class:`_Deferred`; where that fails, as usual). ``import pyserini.encode`` later gives the real module."""
     start_jvm()
+    if "pyserini.search.lucene" not in sys.modules and ENCODE_MODULE not in sys.modules:
+        before, stand_ins = set(sys.modules), ModuleType(ENCODE_MODULE)
+        stand_ins.__getattr__ = _stand_in
+        sys.modules[ENCODE_MODULE] = stand_ins
+        try:
+            import pyserini.search.lucene  # noqa: F401
+        except ImportError as exc:
+            logger.debug("importing pyserini.search.lucene with its encoders: %s", exc)
+            for name in set(sys.modules) - before:
+                del sys.modules[name]
+        finally:
+            if sys.modules.get(ENCODE_MODULE) is stand_ins:
+                del sys.modules[ENCODE_MODULE]
     import pyserini.search.lucene as module
 
     return module
