@@ -142,15 +142,32 @@ def tiny_beir(make_beir, tiny_scifact):
     return make_beir(corpus, queries, {"test": qrels}, name="tiny_beir")
 
 
+def made_once(tmp_path_factory, worker_id: str, name: str, make) -> Path:
+    """``make(path)`` once per test run, at ``name`` in a folder of its own that the run's pytest-xdist workers
+    share: the first worker to take the lock makes it, the others reuse it (read-only)."""
+    from filelock import FileLock
+
+    base = tmp_path_factory.getbasetemp()
+    shared = (base if worker_id == "master" else base.parent) / "made-once"
+    shared.mkdir(exist_ok=True)
+    path, done = shared / name / name, shared / f"{name}.done"
+    with FileLock(str(shared / f"{name}.fixture-lock")):  # not <name>.lock: that is the output lock of our commands
+        if not done.exists():
+            path.parent.mkdir()
+            make(path)
+            done.touch()
+    return path
+
+
 @pytest.fixture(scope="session")
-def scifact_index(scifact, tmp_path_factory):
-    """A Lucene index of the full scifact corpus, built once per session (about 12 s)."""
+def scifact_index(scifact, tmp_path_factory, worker_id):
+    """A Lucene index of the full scifact corpus, built once per test run (about 12 s)."""
     from pyserini_qpeft.lucene.index import build_index
 
-    index = tmp_path_factory.mktemp("scifact_index") / "index"
-    count = build_index(scifact, index)
-    assert count == 5183
-    return index
+    def build(index):
+        assert build_index(scifact, index) == 5183
+
+    return made_once(tmp_path_factory, worker_id, "scifact_index", build)
 
 
 def search_scifact(output, scifact, scifact_index, *extra):
@@ -163,9 +180,13 @@ def search_scifact(output, scifact, scifact_index, *extra):
 
 
 @pytest.fixture(scope="session")
-def bm25_scifact_run(scifact, scifact_index, tmp_path_factory):
-    """BM25 run of all 300 scifact test queries, top 100, written by `search`."""
-    return search_scifact(tmp_path_factory.mktemp("bm25") / "run.trec", scifact, scifact_index, "--hits", "100")
+def bm25_scifact_run(scifact, scifact_index, tmp_path_factory, worker_id):
+    """BM25 run of all 300 scifact test queries, top 100, written by `search` once per test run."""
+
+    def search(run):
+        search_scifact(run, scifact, scifact_index, "--hits", "100")
+
+    return made_once(tmp_path_factory, worker_id, "bm25_scifact.trec", search)
 
 
 @pytest.fixture(scope="session")

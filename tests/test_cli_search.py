@@ -29,7 +29,7 @@ def test_search_scifact_bm25(bm25_scifact_run):
     assert sum(len(hits) == 100 for hits in run.values()) >= 290
     first = bm25_scifact_run.read_text(encoding="utf-8").splitlines()[0].split()
     assert first[0] == "1" and first[1] == "Q0" and first[3] == "1" and first[5] == "bm25"
-    assert files_in(bm25_scifact_run.parent) == ["run.trec"]
+    assert files_in(bm25_scifact_run.parent) == [bm25_scifact_run.name]  # no journal, lock or temporary file left
 
 
 def test_search_topics_file(capsys, scifact_index, topics_file, tmp_path):

@@ -82,11 +82,11 @@ def test_world_from_torchrun_environment(monkeypatch):
 # -- reranking under torchrun -----------------------------------------------------------------------
 @pytest.fixture(scope="module")
 def run_and_reference(scifact, scifact_index, tiny_model_dir, tmp_path_factory):
-    """A BM25 run (60 queries, top 8) and its one-process rerank with the tiny model, texts from the BEIR corpus (no
+    """A BM25 run (40 queries, top 8) and its one-process rerank with the tiny model, texts from the BEIR corpus (no
     Java to start in each process; tests/test_cli_rerank.py shows that the index gives the same run, and search
     under torchrun below reads the index's texts)."""
     folder = tmp_path_factory.mktemp("dist-rerank")
-    bm25 = search_scifact(folder / "bm25.trec", scifact, scifact_index, "--max-queries", "60", "--hits", "8")
+    bm25 = search_scifact(folder / "bm25.trec", scifact, scifact_index, "--max-queries", "40", "--hits", "8")
     common = ["--beir", scifact, "--split", "test", "--model", tiny_model_dir]
     common += ["--max-length", "128", "--batch-size", "1"]  # one pair a batch: slow enough to kill a worker mid-run
     reference = folder / "one.trec"
@@ -219,7 +219,7 @@ def test_beir_example_under_torchrun_prints_what_one_process_prints(tmp_path, sc
     script = Path(__file__).resolve().parents[1] / "examples" / "beir_torchrun.py"
     (tmp_path / "runs").mkdir()
     (tmp_path / "runs" / f"{scifact.name}-index").symlink_to(scifact_index, target_is_directory=True)
-    args = [str(a) for a in (script, scifact, tiny_model_dir, 8, 5)]
+    args = [str(a) for a in (script, scifact, tiny_model_dir, 5, 5)]
     one = subprocess.run([sys.executable, *args], cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=300)
     two = subprocess.run(
         [str(BIN / "torchrun"), "--standalone", "--nproc-per-node=2", *args],

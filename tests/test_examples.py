@@ -29,7 +29,7 @@ def run(args, cwd, **env):
 def test_quickstart(tmp_path, scifact, scifact_index):
     (tmp_path / "runs").mkdir()
     shutil.copytree(scifact_index, tmp_path / "runs" / "quickstart-index")
-    out = run([sys.executable, str(ROOT / "examples" / "quickstart.py"), str(scifact), "2", "3"], tmp_path)
+    out = run([sys.executable, str(ROOT / "examples" / "quickstart.py"), str(scifact), "1", "3"], tmp_path)
     assert "BM25" in out and "reranked" in out and "nDCG@10" in out
 
 
@@ -43,7 +43,7 @@ def test_beir_eval(tmp_path, scifact, scifact_index):
             str(ROOT / "examples" / "beir_eval.py"),
             str(scifact),
             "HuggingFaceTB/SmolLM2-135M-Instruct",
-            "2",
+            "1",
             "3",
         ],
         tmp_path,
@@ -65,7 +65,7 @@ def test_pipeline_yaml(tmp_path, scifact, scifact_index):
             "--set",
             f"collection.beir={scifact}",
             "--set",
-            "topics.max_queries=2",
+            "topics.max_queries=1",
             "--set",
             "reranker.depth=3",
             "--set",
@@ -82,7 +82,7 @@ def test_train_scifact_sh(tmp_path, scifact, scifact_index):
     (tmp_path / "work").mkdir()
     shutil.copytree(scifact_index, tmp_path / "work" / "index")
     out = run(
-        ["bash", str(ROOT / "examples" / "train_scifact.sh"), str(scifact), str(tmp_path / "work"), "2", "2", "3"],
+        ["bash", str(ROOT / "examples" / "train_scifact.sh"), str(scifact), str(tmp_path / "work"), "2", "1", "3"],
         tmp_path,
         EPOCHS="1",
         MAX_LENGTH="64",

@@ -163,7 +163,7 @@ def test_short_real_training_run_lowers_the_training_loss(tmp_path, scifact, sci
     qrels = load_qrels(scifact / "qrels" / "train.tsv")
     examples = build_training_queries(queries, qrels, scifact_searcher, depth=10)
     lm, tokenizer = load_causal_lm(DEFAULT_MODEL, device="cpu")
-    model = QPEFTModel(lm, tokenizer, QPEFTConfig(variant="prompt", num_virtual_tokens=4, max_length=128))
+    model = QPEFTModel(lm, tokenizer, QPEFTConfig(variant="prompt", num_virtual_tokens=4, max_length=96))
     config = TrainingConfig(epochs=2, batch_size=2, negatives=1, in_batch=1, dev_negatives=1, patience=2)
     trainer = Trainer(
         model, config, examples, examples, qrels, lambda d: document_text(scifact_searcher, d), tmp_path / "ckpt"

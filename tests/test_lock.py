@@ -88,13 +88,13 @@ B = ("--fusion-weight", "0.55")  # tag qpeft-fused0.55
 
 @pytest.fixture(scope="module")
 def job(tmp_path_factory, scifact, tiny_model_dir, bm25_scifact_run):
-    """Start ``rerank`` in its own process: 60 topics, top 5, one pair per forward pass (slow enough to kill); texts
+    """Start ``rerank`` in its own process: 40 topics, top 5, one pair per forward pass (slow enough to kill); texts
     from the BEIR corpus (no Java to start in each process)."""
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
 
     def start(out, settings, *extra):
         argv = [sys.executable, "-m", "pyserini_qpeft", "-q", "rerank", "--run", str(bm25_scifact_run)]
-        argv += ["--beir", str(scifact), "--split", "test", "--max-queries", "60"]
+        argv += ["--beir", str(scifact), "--split", "test", "--max-queries", "40"]
         argv += ["--model", str(tiny_model_dir), "--dtype", "float32", "--max-length", "128", "--depth", "5"]
         argv += ["--batch-size", "1", "--output", str(out), *settings, *extra]
         return subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=env)
