@@ -156,22 +156,21 @@ def add_resume_arg(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def rerank_to_output(args: argparse.Namespace, reranker, run, queries, searcher, tag: str | None, source: str) -> None:
-    """:func:`~pyserini_qpeft.runs.rerank.rerank_run_to_file` as the flags say: --depth, --resume, --quiet and
-    fusion (--no-fusion: the reranker's scores alone; --fusion-weight W; else the checkpoint's weight)."""
-    from pyserini_qpeft.runs.fusion import FROM_CHECKPOINT
+def rerank_to_output(
+    args: argparse.Namespace, options: RerankerOptions, reranker, run, queries, searcher, tag: str | None, source: str
+) -> None:
+    """:func:`~pyserini_qpeft.runs.rerank.rerank_run_to_file` as the flags say: --output, --resume and --quiet, and
+    the reranker flags ``options`` (:func:`reranker_options`): depth and fusion."""
     from pyserini_qpeft.runs.rerank import rerank_run_to_file
 
-    weight = getattr(args, "fusion_weight", None)
-    weight = None if not getattr(args, "fusion", True) else FROM_CHECKPOINT if weight is None else weight
     rerank_run_to_file(
         reranker,
         run,
         queries,
         searcher,
         args.output,
-        depth=args.depth,
-        fusion_weight=weight,
+        depth=options.depth,
+        fusion_weight=options.fusion_choice,
         tag=tag,
         resume=args.resume,
         source=source,

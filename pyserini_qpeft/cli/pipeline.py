@@ -11,7 +11,6 @@ from pyserini_qpeft.cli.common import load_reranker, lock_output, progress_bar
 from pyserini_qpeft.files.atomic import atomic_write
 from pyserini_qpeft.files.guards import check_json_output, check_run_output
 from pyserini_qpeft.runs import distributed
-from pyserini_qpeft.runs.fusion import FROM_CHECKPOINT
 from pyserini_qpeft.runs.rerank import rerank_run_to_file
 
 logger = logging.getLogger(__name__)
@@ -100,7 +99,6 @@ def _run(args: argparse.Namespace, config, output: Path, bm25_path: Path, metric
     runs = {"bm25": str(bm25_path)}
     if config.reranker:
         reranker = load_reranker(config.reranker)
-        weight = config.reranker.fusion_weight if config.reranker.fusion_weight is not None else FROM_CHECKPOINT
         rerank_run_to_file(
             reranker,
             first,
@@ -108,7 +106,7 @@ def _run(args: argparse.Namespace, config, output: Path, bm25_path: Path, metric
             searcher,
             output,
             depth=config.reranker.depth,
-            fusion_weight=weight if config.reranker.fusion else None,
+            fusion_weight=config.reranker.fusion_choice,
             tag=config.output.tag,
             resume=config.output.resume,
             source=f"BM25 on {index}",

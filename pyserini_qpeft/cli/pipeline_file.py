@@ -34,6 +34,7 @@ from pyserini_qpeft.errors import InputError, short_repr
 from pyserini_qpeft.model.config import Settings, describe
 from pyserini_qpeft.model.loading import DTYPE_NAMES
 from pyserini_qpeft.runs.evaluation import DEFAULT_METRICS
+from pyserini_qpeft.runs.fusion import FROM_CHECKPOINT
 from pyserini_qpeft.text import read_text
 
 DTYPE_CHOICES = tuple(DTYPE_NAMES)  # the names resolve_dtype reads
@@ -123,6 +124,13 @@ class RerankerOptions(Settings):
         description="no fusion: the reranker's scores alone",
         json_schema_extra={"flags": ["--no-fusion"], "action": "store_false"},
     )
+
+    @property
+    def fusion_choice(self) -> float | str | None:
+        """``rerank_run_to_file``'s ``fusion_weight``: None without fusion, W when given, else the checkpoint's."""
+        if not self.fusion:
+            return None
+        return FROM_CHECKPOINT if self.fusion_weight is None else self.fusion_weight
 
 
 class Output(Settings):

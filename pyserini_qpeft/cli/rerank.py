@@ -73,6 +73,6 @@ def run(args: argparse.Namespace) -> int:
 
             searcher = RunSearcher.from_files(args.run, args.beir, queries, ())
         reranker = load_reranker(options)
-        rerank_to_output(args, reranker, first_stage, queries, searcher, args.run_tag, source=args.run)
+        rerank_to_output(args, options, reranker, first_stage, queries, searcher, args.run_tag, source=args.run)
     logger.info("wrote %s (%d queries)", args.output, len(first_stage))
     return 0

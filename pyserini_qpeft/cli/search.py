@@ -72,7 +72,7 @@ def run(args: argparse.Namespace) -> int:
         if empty:
             logger.warning("%d queries retrieved nothing (e.g. %s)", len(empty), empty[0])
         if reranker is not None:
-            rerank_to_output(args, reranker, result, queries, searcher, tag, source=f"index {args.index}")
+            rerank_to_output(args, options, reranker, result, queries, searcher, tag, source=f"index {args.index}")
         elif world_from_env().is_main:  # under torchrun every rank searched; one writes
             write_run(args.output, result, tag or "bm25")
     logger.info("wrote %s (%d queries)", args.output, len(result))

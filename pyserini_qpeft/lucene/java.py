@@ -349,8 +349,9 @@ def lucene() -> ModuleType:
             import pyserini.search.lucene  # noqa: F401
         except ImportError as exc:
             logger.debug("importing pyserini.search.lucene with its encoders: %s", exc)
-            for name in set(sys.modules) - before:
-                del sys.modules[name]
+            for name in set(sys.modules) - before:  # Pyserini's half-imported modules, not numpy and the like
+                if name.split(".")[0] == "pyserini":
+                    del sys.modules[name]
         finally:
             if sys.modules.get(ENCODE_MODULE) is stand_ins:
                 del sys.modules[ENCODE_MODULE]

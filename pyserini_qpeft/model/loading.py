@@ -229,9 +229,17 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-# Each dtype name resolve_dtype reads -> torch's name for it.
-DTYPE_NAMES = {"auto": "auto", "float32": "float32", "fp32": "float32", "float": "float32", "bfloat16": "bfloat16"}
-DTYPE_NAMES |= {"bf16": "bfloat16", "float16": "float16", "fp16": "float16", "half": "float16"}
+DTYPE_NAMES = {
+    "auto": "auto",
+    "float32": "float32",
+    "fp32": "float32",
+    "float": "float32",
+    "bfloat16": "bfloat16",
+    "bf16": "bfloat16",
+    "float16": "float16",
+    "fp16": "float16",
+    "half": "float16",
+}
 _DEVICE = re.compile(r"(cpu|cuda|mps)(?::(\d+))?")
 
 
