@@ -470,16 +470,16 @@ import json, resource, sys
 from pathlib import Path
 from pyserini_qpeft import QPEFTReranker
 from pyserini_qpeft.errors import QPEFTError
-status = Path("/proc/self/status")
+reset, status = Path("/proc/self/clear_refs"), Path("/proc/self/status")
 for folder in sys.argv[1:]:
-    if status.exists():
-        Path("/proc/self/clear_refs").write_text("5")
+    if reset.exists():
+        reset.write_text("5")
     try:
         QPEFTReranker.from_pretrained(folder, device="cpu", dtype="float32")
         outcome = "loaded"
     except QPEFTError as exc:
         outcome = str(exc)
-    if status.exists():
+    if reset.exists():
         peak = next(int(line.split()[1]) for line in status.read_text().splitlines() if line.startswith("VmHWM:"))
     else:
         peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
