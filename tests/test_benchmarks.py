@@ -3,14 +3,13 @@
 import argparse
 import json
 import mmap
-import os
-import runpy
 import shutil
 import sys
 from pathlib import Path
 
 import pytest
 import torch
+from _scripts import run_script, script_error
 
 from pyserini_qpeft.model.config import QPEFTConfig
 from pyserini_qpeft.model.qpeft_model import QPEFTModel
@@ -127,38 +126,6 @@ def test_peak_memory_sees_a_large_temporary_allocation():
         block.close()
     assert large.resettable
     assert large.rss_mib - small.rss_mib > 250
-
-
-def _run_in_process(args, cwd) -> int | str:
-    """``python SCRIPT ARGS`` from ``cwd``, run in this process as ``__main__`` with its folder first on sys.path:
-    the script's own code and arguments, without a new interpreter importing torch and Pyserini and starting Java
-    again (most of a subprocess's time here). Returns its exit code (0 for success) or the error it ended with."""
-    script = (Path(cwd) / args[0]).resolve()
-    saved = sys.argv, sys.path[:], os.getcwd()
-    sys.argv, sys.path[:0] = [str(script), *map(str, args[1:])], [str(script.parent)]
-    os.chdir(cwd)
-    try:
-        runpy.run_path(str(script), run_name="__main__")
-    except SystemExit as exit:
-        return exit.code or 0
-    except Exception as exc:  # noqa: BLE001  (the failure a caller expects, or one it reports)
-        return f"{type(exc).__name__}: {exc}"
-    finally:
-        sys.argv, sys.path[:] = saved[0], saved[1]
-        os.chdir(saved[2])
-    return 0
-
-
-def run_script(args, cwd=ROOT) -> None:
-    outcome = _run_in_process(args, cwd)
-    assert outcome == 0, outcome
-
-
-def script_error(args, cwd=ROOT) -> str:
-    """The error a script that must fail ended with."""
-    outcome = _run_in_process(args, cwd)
-    assert outcome != 0, f"{args[0]} succeeded"
-    return str(outcome)
 
 
 def test_bench_speed_end_to_end_on_a_tiny_model(tmp_path, scifact, tiny_model_dir):

@@ -1,5 +1,6 @@
 """torch.distributed (torchrun) runs: topic sharding, byte-identical reranking, resume after a killed worker,
-data-parallel training equal to one process with the global batch. Real ``torchrun`` subprocesses, gloo on CPU."""
+data-parallel training equal to one process with the global batch. Real ``torchrun`` subprocesses, gloo on CPU;
+the one-process references they are compared with run in the test process."""
 
 from __future__ import annotations
 
@@ -13,6 +14,7 @@ from pathlib import Path
 
 import psutil
 import pytest
+from _scripts import run_main, run_script
 from safetensors.torch import load_file
 
 from pyserini_qpeft.errors import InputError
@@ -90,7 +92,7 @@ def run_and_reference(scifact, scifact_index, tiny_model_dir, tmp_path_factory):
     common = ["--beir", scifact, "--split", "test", "--model", tiny_model_dir]
     common += ["--max-length", "128", "--batch-size", "1"]  # one pair a batch: slow enough to kill a worker mid-run
     reference = folder / "one.trec"
-    run(one_process("-q", "rerank", "--run", bm25, *common, "--output", reference))
+    run_main("-q", "rerank", "--run", bm25, *common, "--output", reference)
     return bm25, common, reference.read_bytes()
 
 
@@ -98,7 +100,7 @@ def test_torchrun_search_and_rerank_are_byte_identical_to_one_process(tmp_path, 
     """`rerank` under torchrun gives the one-process bytes in the killed-worker test below (resumed, restarted)."""
     search = ["search", "--index", scifact_index, "--beir", scifact, "--split", "test", "--max-queries", "12"]
     search += ["--hits", "5", "--rerank", tiny_model_dir, "--max-length", "128"]
-    run(one_process("-q", *search, "--output", tmp_path / "s1.trec"))
+    run_main("-q", *search, "--output", tmp_path / "s1.trec")
     (tmp_path / "two").mkdir()
     done = run(torchrun(*search, "--output", tmp_path / "two" / "s2.trec"))
     assert (tmp_path / "s1.trec").read_bytes() == (tmp_path / "two" / "s2.trec").read_bytes()
@@ -192,7 +194,7 @@ def test_two_processes_with_half_the_batch_train_the_same_weights_and_resume(
     train = ["-q", "train", "--beir", scifact, "--first-stage-run", first_stage, "--model", tiny_model_dir]
     train += ["--max-queries", "12", "--epochs", "3", "--max-length", "128", "--negatives", "1", "--in-batch", "1"]
     train += ["--num-virtual-tokens", "2", "--k", "3", "--variant", "r", "--fusion-depth", "4", "--save-every", "1"]
-    run(one_process(*train, "--batch-size", "4", "--output", tmp_path / "one"))
+    run_main(*train, "--batch-size", "4", "--output", tmp_path / "one")
     # Two processes with half the batch, one worker killed once the first training state is saved, then --resume
     # under torchrun: the same weights and the same fusion weight as one process.
     output = tmp_path / "killed"
@@ -214,13 +216,16 @@ def test_two_processes_with_half_the_batch_train_the_same_weights_and_resume(
 
 
 # -- the Python API in one's own loop: examples/beir_torchrun.py ---------------------------------------
-def test_beir_example_under_torchrun_prints_what_one_process_prints(tmp_path, scifact, scifact_index, tiny_model_dir):
+def test_beir_example_under_torchrun_prints_what_one_process_prints(
+    tmp_path, scifact, scifact_index, tiny_model_dir, capsys
+):
     pytest.importorskip("beir")
     script = Path(__file__).resolve().parents[1] / "examples" / "beir_torchrun.py"
     (tmp_path / "runs").mkdir()
     (tmp_path / "runs" / f"{scifact.name}-index").symlink_to(scifact_index, target_is_directory=True)
     args = [str(a) for a in (script, scifact, tiny_model_dir, 5, 5)]
-    one = subprocess.run([sys.executable, *args], cwd=tmp_path, env=ENV, capture_output=True, text=True, timeout=300)
+    run_script(args, tmp_path)
+    one = capsys.readouterr().out
     two = subprocess.run(
         [str(BIN / "torchrun"), "--standalone", "--nproc-per-node=2", *args],
         cwd=tmp_path,
@@ -229,5 +234,5 @@ def test_beir_example_under_torchrun_prints_what_one_process_prints(tmp_path, sc
         text=True,
         timeout=300,
     )
-    assert one.returncode == 0 and two.returncode == 0, (one.stderr + two.stderr)[-3000:]
-    assert "nDCG@10" in one.stdout and two.stdout == one.stdout
+    assert two.returncode == 0, two.stderr[-3000:]
+    assert "nDCG@10" in one and two.stdout == one

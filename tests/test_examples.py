@@ -1,4 +1,5 @@
-"""Each example runs as written (on a small slice) with the real default model."""
+"""Each example runs as written (on a small slice) with the real default model: the Python ones in the test process
+(as ``python SCRIPT``), the shell one as a script."""
 
 import os
 import shutil
@@ -7,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from _scripts import run_main, run_script
 
 pytestmark = pytest.mark.integration
 ROOT = Path(__file__).resolve().parents[1]
@@ -26,56 +28,37 @@ def run(args, cwd, **env):
     return result.stdout
 
 
-def test_quickstart(tmp_path, scifact, scifact_index):
+def test_quickstart(tmp_path, scifact, scifact_index, capsys):
     (tmp_path / "runs").mkdir()
     shutil.copytree(scifact_index, tmp_path / "runs" / "quickstart-index")
-    out = run([sys.executable, str(ROOT / "examples" / "quickstart.py"), str(scifact), "1", "3"], tmp_path)
+    run_script([ROOT / "examples" / "quickstart.py", scifact, "1", "3"], tmp_path)
+    out = capsys.readouterr().out
     assert "BM25" in out and "reranked" in out and "nDCG@10" in out
 
 
-def test_beir_eval(tmp_path, scifact, scifact_index):
+def test_beir_eval(tmp_path, scifact, scifact_index, capsys):
     pytest.importorskip("beir")
     (tmp_path / "runs").mkdir()
     shutil.copytree(scifact_index, tmp_path / "runs" / f"{scifact.name}-index")
-    out = run(
-        [
-            sys.executable,
-            str(ROOT / "examples" / "beir_eval.py"),
-            str(scifact),
-            "HuggingFaceTB/SmolLM2-135M-Instruct",
-            "1",
-            "3",
-        ],
-        tmp_path,
-    )
+    model = "HuggingFaceTB/SmolLM2-135M-Instruct"
+    run_script([ROOT / "examples" / "beir_eval.py", scifact, model, "1", "3"], tmp_path)
+    out = capsys.readouterr().out
     assert "BM25: nDCG@10" in out and "(top 3): nDCG@10" in out
 
 
-def test_pipeline_yaml(tmp_path, scifact, scifact_index):
-    out = run(
-        [
-            str(BIN / "pyserini-qpeft"),
-            "-q",
-            "pipeline",
-            str(ROOT / "examples" / "pipeline.yaml"),
-            "--set",
-            f"index.path={scifact_index}",
-            "--set",
-            "index.build=never",
-            "--set",
-            f"collection.beir={scifact}",
-            "--set",
-            "topics.max_queries=1",
-            "--set",
-            "reranker.depth=3",
-            "--set",
-            "reranker.max_length=128",
-            "--set",
-            f"output.run={tmp_path / 'pipeline.trec'}",
-        ],
-        tmp_path,
-    )
-    assert "reranked" in out and (tmp_path / "pipeline.trec.metrics.json").is_file()
+def test_pipeline_yaml(tmp_path, scifact, scifact_index, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    sets = {
+        "index.path": scifact_index,
+        "index.build": "never",
+        "collection.beir": scifact,
+        "topics.max_queries": 1,
+        "reranker.depth": 3,
+        "reranker.max_length": 128,
+        "output.run": tmp_path / "pipeline.trec",
+    }
+    run_main("-q", "pipeline", ROOT / "examples" / "pipeline.yaml", *(f"--set={k}={v}" for k, v in sets.items()))
+    assert "reranked" in capsys.readouterr().out and (tmp_path / "pipeline.trec.metrics.json").is_file()
 
 
 def test_train_scifact_sh(tmp_path, scifact, scifact_index):
