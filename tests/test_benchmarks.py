@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 import torch
-from _scripts import run_script, script_error
 
 from pyserini_qpeft.model.config import QPEFTConfig
 from pyserini_qpeft.model.qpeft_model import QPEFTModel
 from pyserini_qpeft.model.scoring import QueryLikelihoodScorer
 
+from _scripts import run_script, script_error
 from _tiny_models import tiny_gpt2, tiny_llama, tiny_tokenizer
 
 ROOT = Path(__file__).resolve().parents[1]

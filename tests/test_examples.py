@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from _scripts import run_main, run_script
 
 pytestmark = pytest.mark.integration

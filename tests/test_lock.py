@@ -1,5 +1,6 @@
 """One writer per output: the lock refuses a second writer and never outlives a killed one; real processes on one
-output, in several orders of start, kill and resume, never give a run that mixes settings."""
+output, in several orders of start, kill and resume, never give a run that mixes settings (the steps that follow
+once no other writer is alive run in the test process)."""
 
 import os
 import signal
@@ -8,10 +9,12 @@ import sys
 import time
 
 import pytest
-from _scripts import run_main
 
+from pyserini_qpeft.cli.main import main
 from pyserini_qpeft.errors import InputError
 from pyserini_qpeft.files.lock import lock_path, output_lock
+
+from _scripts import one_thread, run_main
 
 # -- the lock itself ---------------------------------------------------------------------------------------------
 
@@ -111,6 +114,14 @@ def finish(process, timeout=300):
     return process.returncode, err.decode()
 
 
+def here(capsys, job, out, settings, *extra):
+    """The same command in this process, where no other process is writing ``out`` any more: (exit code, stderr)."""
+    capsys.readouterr()
+    with one_thread():
+        code = main(job.arguments(out, settings, *extra))
+    return code, capsys.readouterr().err
+
+
 def kill_after_a_block(process, journal, timeout=120):
     """SIGKILL ``process`` once ``journal`` holds a finished topic (or when it has ended by itself)."""
     deadline = time.monotonic() + timeout
@@ -133,7 +144,7 @@ def reference(tmp_path_factory, job):
     return out.read_bytes()
 
 
-def test_two_writers_started_together_one_refused_then_resume_gives_one_settings(tmp_path, job, reference):
+def test_two_writers_started_together_one_refused_then_resume_gives_one_settings(tmp_path, job, reference, capsys):
     out = tmp_path / "out.trec"
     first, second = job(out, A), job(out, B)
     (code_a, err_a), (code_b, err_b) = finish(first), finish(second)
@@ -141,24 +152,26 @@ def test_two_writers_started_together_one_refused_then_resume_gives_one_settings
     for err in refused:  # the later one, unless the first had finished before it looked
         assert len(err.strip().splitlines()) == 1 and "is writing it (lock" in err and "Traceback" not in err, err
     assert len(refused) <= 1 and len(tags(out)) == 1
-    assert finish(job(out, A, "--resume"))[0] == 0
+    assert here(capsys, job, out, A, "--resume")[0] == 0
     assert out.read_bytes() == reference and sorted(os.listdir(tmp_path)) == ["out.trec"]
 
 
-def test_killed_writer_then_another_settings_resume_is_refused_and_a_fresh_run_starts_over(tmp_path, job, reference):
+def test_killed_writer_then_another_settings_resume_is_refused_and_a_fresh_run_starts_over(
+    tmp_path, job, reference, capsys
+):
     out, journal = tmp_path / "out.trec", tmp_path / "out.trec.journal"
     kill_after_a_block(job(out, A), journal)
     left = journal.read_bytes()
-    code, err = finish(job(out, B, "--resume"))  # the killed run's lock does not block it; its settings do
+    code, err = here(capsys, job, out, B, "--resume")  # the killed run's lock does not block it; its settings do
     assert code == 1 and "was written with other settings" in err and len(err.strip().splitlines()) == 1, err
     assert journal.read_bytes() == left
-    assert finish(job(out, B))[0] == 0 and tags(out) == {"qpeft-fused0.55"}
-    assert finish(job(out, A, "--resume"))[0] == 0
+    assert here(capsys, job, out, B)[0] == 0 and tags(out) == {"qpeft-fused0.55"}
+    assert here(capsys, job, out, A, "--resume")[0] == 0
     assert out.read_bytes() == reference and sorted(os.listdir(tmp_path)) == ["out.trec"]
 
 
 def test_resume_while_another_writer_runs_is_refused_naming_it_then_both_killed_resume_is_pure(
-    tmp_path, job, reference
+    tmp_path, job, reference, capsys
 ):
     out, journal = tmp_path / "out.trec", tmp_path / "out.trec.journal"
     other = job(out, B)
@@ -169,9 +182,9 @@ def test_resume_while_another_writer_runs_is_refused_naming_it_then_both_killed_
     if other.poll() is None or code == 1:
         assert code == 1 and f"pid {other.pid} is writing it" in err, err
     kill_after_a_block(other, journal)
-    code, err = finish(job(out, A, "--resume"))
+    code, err = here(capsys, job, out, A, "--resume")
     assert code in (0, 1)
     if code == 1:  # B's journal survived the kill: A refuses it; a fresh A replaces it
         assert "was written with other settings" in err, err
-        assert finish(job(out, A))[0] == 0
+        assert here(capsys, job, out, A)[0] == 0
     assert out.read_bytes() == reference and sorted(os.listdir(tmp_path)) == ["out.trec"]
