@@ -82,7 +82,7 @@ seed_runs() {  # seed_runs WORK COLLECTION: BM25 and zero-shot (LM alone, BM25 t
 table_step() {
   case "$1" in
     nf-table)
-      [ -f "$CK/zeroshot-nfdev/qpeft_config.json" ] || $BIN/python benchmarks/experiments/zeroshot_fusion.py "${NF_DATA[@]}" \
+      [ -f "$CK/zeroshot-nfdev/fusion_summary.json" ] || $BIN/python benchmarks/experiments/zeroshot_fusion.py "${NF_DATA[@]}" \
         --output "$CK/zeroshot-nfdev" --dtype "$DTYPE" --quiet
       mkdir -p "$WORK/table-nfcorpus"
       [ -f "$WORK/table-nfcorpus/zeroshot.trec" ] || $BIN/python benchmarks/bench_table.py --beir "$NFCORPUS" \
