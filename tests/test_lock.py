@@ -178,7 +178,7 @@ def test_resume_while_another_writer_runs_is_refused_naming_it_then_both_killed_
     deadline = time.monotonic() + 120
     while not (tmp_path / "out.trec.lock").exists() and time.monotonic() < deadline:
         time.sleep(0.01)
-    code, err = finish(job(out, A, "--resume"))
+    code, err = here(capsys, job, out, A, "--resume")  # in this process, while B holds the lock
     if other.poll() is None or code == 1:
         assert code == 1 and f"pid {other.pid} is writing it" in err, err
     kill_after_a_block(other, journal)
