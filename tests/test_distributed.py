@@ -16,10 +16,10 @@ import psutil
 import pytest
 from safetensors.torch import load_file
 
-from pyserini_qpeft.cli.main import main
 from pyserini_qpeft.errors import InputError
 from pyserini_qpeft.runs import distributed
 
+from _cli import cli
 from _scripts import run_main, run_script
 from conftest import search_scifact
 
@@ -153,9 +153,8 @@ def test_killed_worker_then_resume_and_torchrun_restart_give_the_same_bytes(tmp_
     assert process.wait(timeout=120) != 0
     assert not output.exists() and output.with_name("killed.trec.rank1-of-2.journal").exists()
 
-    capsys.readouterr()
-    assert main(["-q", *map(str, args), "--resume"]) == 1  # one process, in this one: the journals say 2
-    assert "another number of processes" in capsys.readouterr().err
+    code, _, err = cli(capsys, "-q", *args, "--resume")  # one process, in this one: the journals say 2
+    assert code == 1 and "another number of processes" in err
     done = run(torchrun(*args, "--resume"))
     assert "resuming" in done.stderr
     _assert_same_run(output, reference)

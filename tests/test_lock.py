@@ -10,10 +10,10 @@ import time
 
 import pytest
 
-from pyserini_qpeft.cli.main import main
 from pyserini_qpeft.errors import InputError
 from pyserini_qpeft.files.lock import lock_path, output_lock
 
+from _cli import cli
 from _scripts import one_thread, run_main
 
 # -- the lock itself ---------------------------------------------------------------------------------------------
@@ -115,11 +115,10 @@ def finish(process, timeout=300):
 
 
 def here(capsys, job, out, settings, *extra):
-    """The same command in this process, where no other process is writing ``out`` any more: (exit code, stderr)."""
-    capsys.readouterr()
+    """The same command in this process, on one torch thread: (exit code, stderr)."""
     with one_thread():
-        code = main(job.arguments(out, settings, *extra))
-    return code, capsys.readouterr().err
+        code, _, err = cli(capsys, *job.arguments(out, settings, *extra))
+    return code, err
 
 
 def kill_after_a_block(process, journal, timeout=120):

@@ -229,6 +229,7 @@ def default_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+# Each dtype name resolve_dtype reads -> torch's name for it.
 DTYPE_NAMES = {
     "auto": "auto",
     "float32": "float32",
