@@ -280,3 +280,39 @@ def test_on_cuda_scores_and_hint_selection_match_cpu(variant):
         assert model.hint_module.select(q_ids, docs) == cpu_hints
     model.to(torch.bfloat16)
     assert scores(model) == pytest.approx(cpu_scores, abs=1e-2)
+
+
+class _DecodeOnly:
+    """A tokenizer without a Rust backend: only ``batch_decode`` and a length (the fallback path)."""
+
+    def __init__(self, tokenizer):
+        self._tokenizer = tokenizer
+        self.decoded = 0
+
+    def __len__(self):
+        return len(self._tokenizer)
+
+    def batch_decode(self, ids):
+        self.decoded += 1
+        return self._tokenizer.batch_decode(ids)
+
+
+def test_hint_token_filters_agree_on_both_decoding_paths_and_skip_decoding_on_meta():
+    from pyserini_qpeft.model.variants.retrieval import allowed_hint_tokens
+
+    tokenizer = tiny_tokenizer()
+    special = special_token_mask(tokenizer, len(tokenizer))
+    allowed = allowed_hint_tokens(tokenizer, special, filter_stopwords=True, filter_nonalpha=True)
+    slow = _DecodeOnly(tokenizer)
+    assert torch.equal(allowed, allowed_hint_tokens(slow, special, True, True)) and slow.decoded == 1
+
+    def single(text):
+        (token,) = tokenizer(text, add_special_tokens=False)["input_ids"]
+        return token
+
+    assert not allowed[special].any()
+    assert not allowed[single(" the")] and not allowed[single(".")] and allowed[single(" risk")]
+    assert allowed_hint_tokens(tokenizer, special, filter_stopwords=False, filter_nonalpha=True)[single(" the")]
+    with torch.device("meta"):  # a checkpoint's shape check: sizes only, the vocabulary is not decoded
+        meta = allowed_hint_tokens(slow, special_token_mask(tokenizer, len(tokenizer)), True, True)
+    assert meta.is_meta and meta.shape == allowed.shape and slow.decoded == 1

@@ -17,7 +17,7 @@ from pyserini_qpeft.model.hint_selection import FaissGpuResources, select_hints
 from pyserini_qpeft.model.scoring import EncodedPair
 from pyserini_qpeft.model.variants.base import HintModule, PairHints, special_token_mask
 
-__all__ = ["RetrievalHints", "STOPWORDS", "allowed_hint_tokens"]
+__all__ = ["RetrievalHints", "STOPWORDS", "allowed_hint_tokens", "token_texts"]
 
 STOPWORDS = frozenset(
     """
@@ -31,14 +31,29 @@ while who whom why will with would you your yours yourself yourselves
 )
 
 
+def token_texts(tokenizer, size: int) -> list[str]:
+    """The text of each of the first ``size`` token ids, decoded alone.
+
+    A fast tokenizer decodes them in one call into its Rust backend, about 6x faster than ``batch_decode`` on a
+    49k vocabulary. The texts can differ from ``batch_decode``'s only where a tokenizer asks to clean up spaces
+    before punctuation (SmolLM2's does not), which changes no hint filter's answer."""
+    ids = [[i] for i in range(size)]
+    backend = getattr(tokenizer, "backend_tokenizer", None)
+    if backend is not None:
+        return backend.decode_batch(ids, skip_special_tokens=False)
+    return tokenizer.batch_decode(ids)
+
+
 def allowed_hint_tokens(
     tokenizer, special: torch.Tensor, filter_stopwords: bool, filter_nonalpha: bool
 ) -> torch.Tensor:
-    """Boolean mask over the vocabulary: tokens that may be hints (never the ``special`` ones)."""
+    """Boolean mask over the vocabulary: tokens that may be hints (never the ``special`` ones).
+
+    On the meta device (a checkpoint's shape check sizes the module there) the values are never read, so the
+    vocabulary is not decoded."""
     allowed = ~special
-    if filter_stopwords or filter_nonalpha:
-        texts = tokenizer.batch_decode([[i] for i in range(min(len(special), len(tokenizer)))])
-        for token_id, text in enumerate(texts):
+    if (filter_stopwords or filter_nonalpha) and not allowed.is_meta:
+        for token_id, text in enumerate(token_texts(tokenizer, min(len(special), len(tokenizer)))):
             word = text.strip().lower()
             if (filter_nonalpha and not word.isalpha()) or (filter_stopwords and word in STOPWORDS):
                 allowed[token_id] = False
