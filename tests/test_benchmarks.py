@@ -543,3 +543,31 @@ def test_merge_beir_keeps_each_parts_queries_and_negatives_and_trains(tmp_path, 
     summary = json.loads((ckpt / "training_summary.json").read_text())
     assert (summary["train_queries"], summary["dev_queries"], summary["fusion"]["dev_queries"]) == (5, 5, 5)
     assert "exists" in script_error(args)  # never into an existing folder
+
+
+def test_verify_table_rescores_the_committed_runs_with_pytrec_eval(tmp_path):
+    import gzip
+    import math
+
+    table = tmp_path / "table"
+    (table / "runs").mkdir(parents=True)
+    qrels = tmp_path / "test.tsv"
+    qrels.write_text("query-id\tcorpus-id\tscore\nq1\td1\t2\nq1\td2\t0\nq2\td3\t1\n")
+    # q1: its one relevant document first (nDCG@10 1); q2 retrieves nothing and counts 0: mean 0.5.
+    (table / "runs" / "bm25.trec.gz").write_bytes(gzip.compress(b"q1 Q0 d1 1 2.0 bm25\nq1 Q0 d2 2 1.0 bm25\n"))
+    (table / "runs" / "lm.trec.gz").write_bytes(gzip.compress(b"q1 Q0 d2 1 -1.0 lm\nq1 Q0 d1 2 -2.0 lm\n"))
+    # lm: q1's one relevant document at rank 2, 1/log2(3) of the ideal; q2 again 0.
+    rows = {"bm25": {"nDCG@10": {"mean": 0.5}}, "lm": {"nDCG@10": {"mean": 0.5 / math.log2(3)}}}
+    (table / "results.json").write_text(json.dumps({"queries": 2, "table": rows}))
+    run_script(["benchmarks/verify_table.py", "--table", str(table), "--qrels", str(qrels)], ROOT)
+    found = json.loads((table / "verification.json").read_text())["systems"]
+    assert found["bm25"]["pytrec_eval"] == pytest.approx(0.5) and found["lm"]["agrees"]
+    assert "| lm | 0.3155 | 0.3155 | yes |" in (table / "verification.md").read_text()
+
+    rows["lm"]["nDCG@10"]["mean"] = 0.3156  # a figure the runs do not give
+    (table / "results.json").write_text(json.dumps({"queries": 2, "table": rows}))
+    assert script_error(["benchmarks/verify_table.py", "--table", str(table), "--qrels", str(qrels)], ROOT) == "1"
+    assert "| lm | 0.3156 | 0.3155 | NO |" in (table / "verification.md").read_text()
+    (table / "results.json").write_text(json.dumps({"queries": 3, "table": rows}))
+    error = script_error(["benchmarks/verify_table.py", "--table", str(table), "--qrels", str(qrels)], ROOT)
+    assert "covers 3 queries but" in error and "judges 2" in error

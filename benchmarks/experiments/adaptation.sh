@@ -4,7 +4,8 @@
 # Usage: bash benchmarks/experiments/adaptation.sh [WORK_DIR]     (STEPS="nf-prompt-v10 lc-prompt-20 ..." picks steps)
 #   Training steps (checkpoints in CK, by default the committed benchmarks/results/adaptation/checkpoints, so a
 #   finished one is never trained again on another machine): nf-prompt-v10, nf-r-v10-k10, nf-a-v10, lc-prompt-N, lc-r-N.
-#   Table steps (journaled reranks in WORK/table-*, results under benchmarks/results/):
+#   Table steps (journaled reranks in WORK/table-*, results under benchmarks/results/, each table's nDCG@10 then
+#   recomputed from its committed runs by benchmarks/verify_table.py, pytrec_eval alone):
 #     nf-table  nfcorpus test (all 323 queries, BM25 top 20): BM25, zero-shot (the zeroshot-bm25 preset, and with
 #               a BM25 weight picked on the nfcorpus dev queries), the scifact-trained checkpoints, the nfcorpus ones
 #     sf-table  scifact test (300 queries): the committed scifact table's runs plus the nfcorpus-trained checkpoints
@@ -79,6 +80,10 @@ seed_runs() {  # seed_runs WORK COLLECTION: BM25 and zero-shot (LM alone, BM25 t
   reuse_run "${from[1]}" "$1/zeroshot.trec"
 }
 
+verify() {  # verify TABLE BEIR: every nDCG@10 of the table recomputed from its committed runs by pytrec_eval alone
+  $BIN/python benchmarks/verify_table.py --table "$1" --qrels "$2/qrels/test.tsv"
+}
+
 table_step() {
   case "$1" in
     nf-table)
@@ -95,6 +100,7 @@ table_step() {
         $(systems prompt=nf-prompt-v10 r=nf-r-v10-k10 a=nf-a-v10) \
         --system "sf-prompt=$SF_TABLE/checkpoints/prompt-v10" --system sf-r=scifact-r \
         --work "$WORK/table-nfcorpus" --out benchmarks/results/nfcorpus_table
+      verify benchmarks/results/nfcorpus_table "$NFCORPUS"
       ;;
     sf-table)
       mkdir -p "$WORK/table-scifact"
@@ -107,6 +113,7 @@ table_step() {
         --system "r=$SF_TABLE/checkpoints/r-v10-k10" --system "a=$SF_TABLE/checkpoints/a-v10" \
         $(systems nf-prompt=nf-prompt-v10 nf-r=nf-r-v10-k10 nf-a=nf-a-v10) \
         --work "$WORK/table-scifact" --out benchmarks/results/scifact_cross_table
+      verify benchmarks/results/scifact_cross_table "$SCIFACT"
       ;;
     lc-table)
       mkdir -p "$WORK/table-lc"
@@ -119,6 +126,7 @@ table_step() {
         --system "prompt=$SF_TABLE/checkpoints/prompt-v10" \
         $(systems r-20=lc-r-20 r-40=lc-r-40 r-80=lc-r-80 r-160=lc-r-160) \
         --work "$WORK/table-lc" --out benchmarks/results/learning_curve/table
+      verify benchmarks/results/learning_curve/table "$SCIFACT"
       $BIN/python benchmarks/experiments/learning_curve.py --table benchmarks/results/learning_curve/table/results.json \
         --checkpoints "$CK" --out benchmarks/results/learning_curve
       ;;
@@ -133,6 +141,7 @@ table_step() {
         $BIN/python benchmarks/bench_table.py --beir "$2" --index "$3" --dtype "$DTYPE" --baseline zeroshot \
           --system zeroshot=zeroshot-bm25 --system "mixed=$CK/mixed-prompt-v10" \
           --work "$WORK/table-mixed-$1" --out "benchmarks/results/mixed_default/$1"
+        verify "benchmarks/results/mixed_default/$1" "$2"
       done
       ;;
   esac
