@@ -495,6 +495,10 @@ def test_learning_curve_orders_points_by_training_queries_and_reads_the_summarie
     summary["fusion"] = {"dev_ndcg@10_by_weight": {"0.0": 0.71, "1.0": 0.7}}
     (tmp_path / "lc-prompt-40").mkdir()
     (tmp_path / "lc-prompt-40" / "training_summary.json").write_text(json.dumps(summary))
+    # The full run's row names its checkpoint, whose older summary has the wall time of its one run.
+    (tmp_path / "full").mkdir()
+    (tmp_path / "full" / "training_summary.json").write_text(json.dumps({"wall_seconds_this_run": 3600.0}))
+    table["prompt"]["model"] = str(tmp_path / "full")
     source = {"date": "today", "machine": "here", "queries": 300, "depth": 20, "table": table}
     (tmp_path / "table.json").write_text(json.dumps(source))
     out = tmp_path / "out"
@@ -506,6 +510,7 @@ def test_learning_curve_orders_points_by_training_queries_and_reads_the_summarie
     assert forty["fused_ndcg@10"] == 0.66 and forty["fusion_weight"] == 0.4 and forty["fused_p_vs_bm25"] == 0.01
     assert forty["best_dev_loss"] == 2.5 and forty["epochs_run"] == 2 and forty["train_hours"] == 2.0
     assert forty["dev_ndcg@10_alone"] == 0.71 and points[0]["fused_ndcg@10"] is None
+    assert points[2]["train_hours"] == 1.0 and points[0]["train_hours"] is None
     assert (
         "| prompt | 40 | 0.6200 [0.5700, 0.6700] | 0.3 | 0.6600 (0.40) | 0.01 | 2.5000 | 2 | 2.00 |"
         in (out / "results.md").read_text()

@@ -1,8 +1,9 @@
 """The learning curve: scifact test nDCG@10 (alone and fused with BM25) against the number of training queries.
 
 Reads a ``bench_table.py`` result whose systems are named ``VARIANT-N`` (N training queries) or ``VARIANT`` (the
-full run, ``--full`` queries), and the checkpoints' training summaries (``--checkpoints``: ``lc-VARIANT-N/``) for
-the dev figures and training times; writes ``results.json``, ``results.md`` and ``curve.png`` to ``--out``.
+full run, ``--full`` queries), and the checkpoints' training summaries (the checkpoint a row names, else
+``--checkpoints``/``lc-VARIANT-N/``) for the dev figures and training times; writes ``results.json``,
+``results.md`` and ``curve.png`` to ``--out``.
 
     python benchmarks/experiments/learning_curve.py --table benchmarks/results/learning_curve/table/results.json \\
         --checkpoints runs/adaptation/checkpoints --out benchmarks/results/learning_curve
@@ -31,9 +32,18 @@ def parse_args(argv=None):
     return parser.parse_args(argv)
 
 
-def _summary(checkpoints: Path | None, variant: str, queries: int) -> dict:
-    path = checkpoints / f"lc-{variant}-{queries}" / "training_summary.json" if checkpoints else None
-    return json.loads(path.read_text()) if path and path.is_file() else {}
+def _summary(row: dict, checkpoints: Path | None, variant: str, queries: int) -> dict:
+    """The training summary of a point's checkpoint: the one its table row names, else ``lc-VARIANT-N``."""
+    paths = [Path(row["model"]) / "training_summary.json"] if row.get("model") else []
+    if checkpoints:
+        paths.append(checkpoints / f"lc-{variant}-{queries}" / "training_summary.json")
+    return next((json.loads(path.read_text()) for path in paths if path.is_file()), {})
+
+
+def _train_hours(summary: dict) -> float | None:
+    """Training wall time over all resumed runs (older summaries: their one run's)."""
+    seconds = summary.get("train_seconds_all_runs", summary.get("wall_seconds_this_run"))
+    return None if seconds is None else round(seconds / 3600, 2)
 
 
 def curve(table: dict, full: int, checkpoints: Path | None = None) -> dict[str, list[dict]]:
@@ -45,7 +55,7 @@ def curve(table: dict, full: int, checkpoints: Path | None = None) -> dict[str, 
             continue
         variant, queries = match["variant"], int(match["queries"] or full)
         fused = table.get(f"{name}+bm25")
-        summary = _summary(checkpoints, variant, queries)
+        summary = _summary(row, checkpoints, variant, queries)
         fusion = summary.get("fusion") or {}
         curve_by_weight = fusion.get("dev_ndcg@10_by_weight") or {}
         point = {
@@ -61,7 +71,7 @@ def curve(table: dict, full: int, checkpoints: Path | None = None) -> dict[str, 
             "best_dev_loss": summary.get("best_dev_loss"),
             "epochs_run": len(summary.get("history", [])) - 1 if summary.get("history") else None,
             "dev_ndcg@10_alone": curve_by_weight.get("0.0"),
-            "train_hours": round(summary["train_seconds_all_runs"] / 3600, 2) if summary else None,
+            "train_hours": _train_hours(summary),
         }
         points.setdefault(variant, []).append(point)
     return {variant: sorted(found, key=lambda p: p["train_queries"]) for variant, found in points.items()}
