@@ -5,7 +5,8 @@
 #   Training steps (checkpoints in CK, by default the committed benchmarks/results/adaptation/checkpoints, so a
 #   finished one is never trained again on another machine): nf-prompt-v10, nf-r-v10-k10, nf-a-v10, lc-prompt-N, lc-r-N.
 #   Table steps (journaled reranks in WORK/table-*, results under benchmarks/results/, each table's nDCG@10 then
-#   recomputed from its committed runs by benchmarks/verify_table.py, pytrec_eval alone):
+#   recomputed from its committed runs by benchmarks/verify_table.py, pytrec_eval alone; a table's committed runs are
+#   reused, so a fresh clone reranks only what no committed table holds yet):
 #     nf-table  nfcorpus test (all 323 queries, BM25 top 20): BM25, zero-shot (the zeroshot-bm25 preset, and with
 #               a BM25 weight picked on the nfcorpus dev queries), the scifact-trained checkpoints, the nfcorpus ones
 #     sf-table  scifact test (300 queries): the committed scifact table's runs plus the nfcorpus-trained checkpoints
@@ -69,6 +70,14 @@ reuse_run() {  # reuse_run FROM TO: a finished run (and its timing) already made
   return 0
 }
 
+reuse_committed() {  # reuse_committed OUT WORK: the runs of a table committed before (OUT/runs; the fused ones are
+  local run          # recomputed), so a fresh clone redraws a table instead of reranking again
+  for run in "$1"/runs/*.trec.gz; do
+    case "$run" in *+*|"$1/runs/*.trec.gz") ;; *) reuse_run "$run" "$2/$(basename "${run%.gz}")" ;; esac
+  done
+  return 0
+}
+
 seed_runs() {  # seed_runs WORK COLLECTION: BM25 and zero-shot (LM alone, BM25 top 20) runs of earlier tables
   local from
   case "$2" in
@@ -90,6 +99,7 @@ table_step() {
       [ -f "$CK/zeroshot-nfdev/fusion_summary.json" ] || $BIN/python benchmarks/experiments/zeroshot_fusion.py "${NF_DATA[@]}" \
         --output "$CK/zeroshot-nfdev" --dtype "$DTYPE" --quiet
       mkdir -p "$WORK/table-nfcorpus"
+      reuse_committed benchmarks/results/nfcorpus_table "$WORK/table-nfcorpus"
       [ -f "$WORK/table-nfcorpus/zeroshot.trec" ] || $BIN/python benchmarks/bench_table.py --beir "$NFCORPUS" \
         --index "$WORK/nfcorpus-index" --dtype "$DTYPE" --system zeroshot=zeroshot-bm25 --work "$WORK/table-nfcorpus" \
         --out "$WORK/table-nfcorpus/zeroshot-only"
@@ -104,6 +114,7 @@ table_step() {
       ;;
     sf-table)
       mkdir -p "$WORK/table-scifact"
+      reuse_committed benchmarks/results/scifact_cross_table "$WORK/table-scifact"
       for name in bm25 zeroshot prompt r a; do  # the committed table's runs: reused, not recomputed
         reuse_run "$SF_TABLE/runs/$name.trec.gz" "$WORK/table-scifact/$name.trec"
       done
@@ -117,6 +128,7 @@ table_step() {
       ;;
     lc-table)
       mkdir -p "$WORK/table-lc"
+      reuse_committed benchmarks/results/learning_curve/table "$WORK/table-lc"
       for name in bm25 prompt; do
         reuse_run "$SF_TABLE/runs/$name.trec.gz" "$WORK/table-lc/$name.trec"
       done
@@ -137,6 +149,7 @@ table_step() {
                   "trecdl $TRECDL $WORK/trecdl-index"; do
         set -- $part
         mkdir -p "$WORK/table-mixed-$1"
+        reuse_committed "benchmarks/results/mixed_default/$1" "$WORK/table-mixed-$1"
         seed_runs "$WORK/table-mixed-$1" "$1"  # BM25 and zero-shot runs made before: reused
         $BIN/python benchmarks/bench_table.py --beir "$2" --index "$3" --dtype "$DTYPE" --baseline zeroshot \
           --system zeroshot=zeroshot-bm25 --system "mixed=$CK/mixed-prompt-v10" \
