@@ -492,7 +492,7 @@ def test_learning_curve_orders_points_by_training_queries_and_reads_the_summarie
         "prompt-20": row(0.55, 0.2),
     }
     summary = {"best_dev_loss": 2.5, "history": [{}, {}, {}], "train_seconds_all_runs": 7200.0}
-    summary["fusion"] = {"dev_ndcg@10_by_weight": {"0.0": 0.71, "1.0": 0.7}}
+    summary["fusion"] = {"weight": 0.5, "dev_ndcg@10_by_weight": {"0.0": 0.71, "0.5": 0.74, "1.0": 0.7}}
     (tmp_path / "lc-prompt-40").mkdir()
     (tmp_path / "lc-prompt-40" / "training_summary.json").write_text(json.dumps(summary))
     # The full run's row names its checkpoint, whose older summary has the wall time of its one run.
@@ -509,10 +509,11 @@ def test_learning_curve_orders_points_by_training_queries_and_reads_the_summarie
     forty = points[1]
     assert forty["fused_ndcg@10"] == 0.66 and forty["fusion_weight"] == 0.4 and forty["fused_p_vs_bm25"] == 0.01
     assert forty["best_dev_loss"] == 2.5 and forty["epochs_run"] == 2 and forty["train_hours"] == 2.0
-    assert forty["dev_ndcg@10_alone"] == 0.71 and points[0]["fused_ndcg@10"] is None
+    assert forty["dev_ndcg@10_alone"] == 0.71 and forty["dev_ndcg@10_fused"] == 0.74
+    assert points[0]["fused_ndcg@10"] is None and points[0]["dev_ndcg@10_alone"] is None
     assert points[2]["train_hours"] == 1.0 and points[0]["train_hours"] is None
     assert (
-        "| prompt | 40 | 0.6200 [0.5700, 0.6700] | 0.3 | 0.6600 (0.40) | 0.01 | 2.5000 | 2 | 2.00 |"
+        "| prompt | 40 | 0.6200 [0.5700, 0.6700] | 0.3 | 0.6600 (0.40) | 0.01 | 2.5000 | 0.7100 / 0.7400 | 2 | 2.00 |"
         in (out / "results.md").read_text()
     )
     assert (out / "curve.png").stat().st_size > 1000

@@ -19,6 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/: the reusable benchmark modules
 from benchlib import command_line, format_p, write_results  # noqa: E402
+from dev_log import fusion_row  # noqa: E402
 
 POINT = re.compile(r"(?P<variant>[a-z]+)(?:-(?P<queries>\d+))?")
 
@@ -56,8 +57,7 @@ def curve(table: dict, full: int, checkpoints: Path | None = None) -> dict[str, 
         variant, queries = match["variant"], int(match["queries"] or full)
         fused = table.get(f"{name}+bm25")
         summary = _summary(row, checkpoints, variant, queries)
-        fusion = summary.get("fusion") or {}
-        curve_by_weight = fusion.get("dev_ndcg@10_by_weight") or {}
+        dev = fusion_row(summary.get("fusion"))
         point = {
             "system": name,
             "train_queries": queries,
@@ -70,7 +70,8 @@ def curve(table: dict, full: int, checkpoints: Path | None = None) -> dict[str, 
             "fusion_weight": fused.get("fusion_weight") if fused else None,
             "best_dev_loss": summary.get("best_dev_loss"),
             "epochs_run": len(summary.get("history", [])) - 1 if summary.get("history") else None,
-            "dev_ndcg@10_alone": curve_by_weight.get("0.0"),
+            "dev_ndcg@10_alone": dev.get("dev_ndcg@10_alone"),
+            "dev_ndcg@10_fused": dev.get("dev_ndcg@10_fused"),
             "train_hours": _train_hours(summary),
         }
         points.setdefault(variant, []).append(point)
@@ -79,6 +80,12 @@ def curve(table: dict, full: int, checkpoints: Path | None = None) -> dict[str, 
 
 def _value(value, digits: int = 4) -> str:
     return "" if value is None else f"{value:.{digits}f}"
+
+
+def _dev(point: dict) -> str:
+    if point["dev_ndcg@10_alone"] is None:
+        return ""
+    return f"{point['dev_ndcg@10_alone']:.4f} / {point['dev_ndcg@10_fused']:.4f}"
 
 
 def markdown(result: dict) -> list[str]:
@@ -90,10 +97,12 @@ def markdown(result: dict) -> list[str]:
         "",
         f"scifact test, all {result['queries']} queries, BM25 top {result['depth']} reranked; BM25 alone "
         f"{bm25:.4f}. Every point shares its 80 dev queries (held-out scifact train queries) and its settings; "
-        "only the number of training queries changes. p: paired t-test against BM25 over the test queries.",
+        "only the number of training queries changes. p: paired t-test against BM25 over the test queries. "
+        "The dev figures (BM25 top 20) chose the epoch and the BM25 weight w; the test figures chose nothing.",
         "",
-        "| variant | training queries | nDCG@10 alone [95% CI] | p | fused (w) | p | best dev loss | epochs | h |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        "| variant | training queries | nDCG@10 alone [95% CI] | p | fused (w) | p | best dev loss | "
+        "dev nDCG@10 alone / fused | epochs | h |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
     for variant, points in result["curve"].items():
         for p in points:
@@ -103,7 +112,7 @@ def markdown(result: dict) -> list[str]:
             lines.append(
                 f"| {variant} | {p['train_queries']} | {p['ndcg@10']:.4f} [{p['ci'][0]:.4f}, {p['ci'][1]:.4f}] | "
                 f"{format_p(p['p_vs_bm25'])} | {fused} | {format_p(p['fused_p_vs_bm25'])} | "
-                f"{_value(p['best_dev_loss'])} | "
+                f"{_value(p['best_dev_loss'])} | {_dev(p)} | "
                 f"{p['epochs_run'] if p['epochs_run'] is not None else ''} | {_value(p['train_hours'], 2)} |"
             )
     return lines
