@@ -149,9 +149,11 @@ def main(argv=None) -> int:
         weight = fusion_weight(model)
         if weight is not None:
             fused_name = f"{name}+bm25"
-            runs[fused_name] = interpolate(bm25, runs[name], weight, args.depth)
             fused_path = args.work / f"{fused_name}.trec"
-            write_run(fused_path, runs[fused_name], f"{name}-fused{weight:.2f}")
+            write_run(fused_path, interpolate(bm25, runs[name], weight, args.depth), f"{name}-fused{weight:.2f}")
+            # Scored as written (six decimals), not in memory: scores that round to the same value tie in the
+            # file, and any evaluator then ranks them by docid, as this table does.
+            runs[fused_name] = read_run(fused_path)
             systems[fused_name] = {"model": model, "run": str(fused_path), "fusion_weight": weight}
 
     # Every judged topic counts, 0 where a run has nothing for it (trec_eval -c, as Pyserini's BEIR regressions).

@@ -257,6 +257,16 @@ def test_bench_table_scores_systems_alone_and_fused_with_intervals_and_tests(
     kept = {f.name: gzip.decompress(f.read_bytes()) for f in (out / "runs").iterdir()}
     assert set(kept) == {f"{name}.trec.gz" for name in table}
     assert kept["prompt+bm25.trec.gz"] == (work / "prompt+bm25.trec").read_bytes()
+    # Each row scores its committed file, six-decimal scores and all.
+    from pyserini_qpeft.runs.beir import load_qrels
+    from pyserini_qpeft.runs.evaluation import evaluate
+    from pyserini_qpeft.runs.trec import read_run
+
+    qrels = load_qrels(scifact / "qrels" / "test.tsv")
+    for name, row in table.items():
+        (tmp_path / "kept.trec").write_bytes(kept[f"{name}.trec.gz"])
+        file_run = read_run(tmp_path / "kept.trec")
+        assert row["nDCG@10"]["mean"] == pytest.approx(evaluate(file_run, qrels, ["nDCG@10"])["nDCG@10"], abs=1e-12)
     before = (work / "zeroshot.trec").stat().st_mtime_ns
     run_script(args, ROOT)  # finished runs are reused, with the time of the call that made them
     assert (work / "zeroshot.trec").stat().st_mtime_ns == before
