@@ -38,6 +38,7 @@ from benchlib import (
     paired_t_test,
     read_timing,
     resolved_dtype,
+    timing_path,
     write_results,
     write_timing,
 )
@@ -97,7 +98,7 @@ def rerank(args, name: str, model: str, bm25_path: Path, work: Path) -> dict:
         started = time.time()
         if subprocess.run(command).returncode != 0:
             raise SystemExit(f"reranking with {name} failed")
-        write_timing(path, time.time() - started)
+        write_timing(path, time.time() - started, dtype=resolved_dtype(args.dtype))
     # The call that finished the run (a resumed run's earlier calls are not counted).
     recorded = read_timing(path)
     return {
@@ -106,6 +107,7 @@ def rerank(args, name: str, model: str, bm25_path: Path, work: Path) -> dict:
         "rerank_seconds_last_call": recorded.get("seconds_last_call"),
         "rerank_threads": recorded.get("threads"),
         "rerank_device": recorded.get("device", "cpu"),  # runs made by benchmarks/gpu_rerank.py say which GPU
+        "rerank_dtype": recorded.get("dtype"),
     }
 
 
@@ -181,7 +183,7 @@ def main(argv=None) -> int:
         "depth": args.depth,
         "hits": args.hits,
         "max_length": args.max_length,
-        "dtype": resolved_dtype(args.dtype),
+        "dtype": resolved_dtype(args.dtype),  # of the runs this call reranks; each row says its own
         "baseline": args.baseline,
         "table": table,
     }
@@ -193,24 +195,39 @@ def main(argv=None) -> int:
 
 
 def keep_runs(systems: dict[str, dict], folder: Path) -> None:
-    """Gzipped copies of every run beside the results (fixed gzip header: the same run gives the same bytes)."""
+    """Gzipped copies of every run beside the results (fixed gzip header: the same run gives the same bytes), each
+    reranked one with its timing (``NAME.timing.json``), so a table that reuses the run keeps how it was made."""
     import gzip
 
     folder.mkdir(parents=True, exist_ok=True)
     for name, system in systems.items():
-        data = Path(system["run"]).read_bytes()
+        run = Path(system["run"])
         with atomic_write(folder / f"{name}.trec.gz", "wb") as handle:
-            handle.write(gzip.compress(data, mtime=0))
+            handle.write(gzip.compress(run.read_bytes(), mtime=0))
+        if timing_path(run).is_file():
+            with atomic_write(timing_path(folder / f"{name}.trec")) as handle:
+                handle.write(timing_path(run).read_text(encoding="utf-8"))
 
 
 def _scored_on(name: str, row: dict) -> str:
     """ "NAME: cpu, 2985.0 s at 1 thread" (the time of the call that finished the run, when recorded)."""
     text = f"{name}: {row['rerank_device']}"
+    if row.get("rerank_dtype"):
+        text += f", {row['rerank_dtype']}"
     if row.get("rerank_seconds_last_call") is not None:
         text += f", {row['rerank_seconds_last_call']} s"
         if row["rerank_device"] == "cpu":
             text += f" at {row['rerank_threads']} thread{'s' if row['rerank_threads'] != 1 else ''}"
     return text
+
+
+def _dtypes(result: dict) -> str:
+    """The dtype every run was scored in, or a pointer to each run's where they differ or some is not recorded
+    (a table made before runs recorded theirs gives its one dtype)."""
+    used = {row.get("rerank_dtype") for row in result["table"].values() if "rerank_device" in row}
+    if used <= {None}:
+        return result["dtype"]
+    return used.pop() if len(used) == 1 else "dtype per run (below)"
 
 
 def markdown(result: dict) -> list[str]:
@@ -220,7 +237,7 @@ def markdown(result: dict) -> list[str]:
         "",
         f"`{result['command']}`",
         "",
-        f"{result['date']}; {result['machine']}; max_length {result['max_length']}, {result['dtype']}.",
+        f"{result['date']}; {result['machine']}; max_length {result['max_length']}, {_dtypes(result)}.",
         "Fused: `w * minmax(BM25) + (1 - w) * minmax(reranker)` over the top depth, w from the checkpoint (dev).",
         "95% confidence intervals: Student t over queries; p: two-sided paired t-test.",
         "",

@@ -91,7 +91,8 @@ def rerank_system(args, name: str, model: str, run: dict, queries: dict, texts: 
     path = args.work / f"{name}.trec"
     write_run(path, results, "qpeft")
     device = torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu"
-    write_timing(path, seconds, device=device, fingerprint=fingerprint(reranker, queries[next(iter(run))]))
+    dtype = str(reranker.model.lm.dtype).removeprefix("torch.")
+    write_timing(path, seconds, device=device, dtype=dtype, fingerprint=fingerprint(reranker, queries[next(iter(run))]))
     pairs = sum(min(len(hits), args.depth) for hits in run.values())
     print(f"{name}: {pairs} pairs in {seconds:.1f} s ({pairs / seconds:.1f} pairs/s) on {device}", flush=True)
 

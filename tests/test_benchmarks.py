@@ -254,9 +254,14 @@ def test_bench_table_scores_systems_alone_and_fused_with_intervals_and_tests(
     assert table["zeroshot"]["rerank_seconds_last_call"] > 0
     import gzip
 
-    kept = {f.name: gzip.decompress(f.read_bytes()) for f in (out / "runs").iterdir()}
+    kept = {f.name: gzip.decompress(f.read_bytes()) for f in (out / "runs").glob("*.trec.gz")}
     assert set(kept) == {f"{name}.trec.gz" for name in table}
     assert kept["prompt+bm25.trec.gz"] == (work / "prompt+bm25.trec").read_bytes()
+    # Each reranked run keeps how it was made beside it (a table reusing the run reads it from there).
+    made = {f.name for f in (out / "runs").glob("*.timing.json")}
+    assert made == {"zeroshot.timing.json", "prompt.timing.json"}
+    assert json.loads((out / "runs" / "prompt.timing.json").read_text())["dtype"] == "float32"
+    assert table["prompt"]["rerank_dtype"] == "float32" and "cpu, float32, " in (out / "results.md").read_text()
     # Each row scores its committed file, six-decimal scores and all.
     from pyserini_qpeft.runs.beir import load_qrels
     from pyserini_qpeft.runs.evaluation import evaluate
