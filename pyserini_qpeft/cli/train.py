@@ -185,6 +185,7 @@ def run(args: argparse.Namespace) -> int:
         "training_config": training.model_dump(),
         "first_stage": {"index": str(args.index)} if args.index else {"run": str(args.first_stage_run)},
         "device": str(model.device),
+        "dtype": str(lm.dtype).removeprefix("torch."),
         "processes": world.size,
         "global_batch_size": trainer.global_batch,
         "fusion": fusion,

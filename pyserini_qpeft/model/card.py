@@ -51,7 +51,8 @@ def render_card(config: QPEFTConfig, summary: dict | None = None, extra: str | N
             f"{summary.get('train_queries')} training queries, {summary.get('dev_queries')} dev queries "
             f"(early stopping on dev loss; best {_number(summary.get('best_dev_loss'))}); "
             f"{summary.get('trainable_parameters')} trainable parameters"
-            + (f"; {seconds / 3600:.1f} h of training." if (seconds := summary.get("train_seconds_all_runs")) else "."),
+            + (f"; {seconds / 3600:.1f} h of training" if (seconds := summary.get("train_seconds_all_runs")) else "")
+            + (f" in {dtype} on {summary.get('device')}." if (dtype := summary.get("dtype")) else "."),
             "",
             "```json",
             json.dumps(recipe, indent=2, sort_keys=True),
