@@ -35,6 +35,9 @@ DTYPE=${DTYPE:-auto}
 STEPS=${STEPS:-"nf-prompt-v10 lc-prompt-20 lc-prompt-40 lc-prompt-80 lc-prompt-160 nf-table lc-table
                mixed-prompt-v10 mixed-table nf-r-v10-k10 sf-table"}
 TRECDL=${TRECDL:-../shared/data/trec-dl-2019-sample}
+# Both collections' 80 dev queries: train keeps the first 50 dev queries by default, and the merged queries list
+# scifact's first, so without this the mixed dev set would be scifact's alone.
+MIXED_DEV=160
 COMMON=(--epochs 12 --patience 2 --max-length 256 --batch-size 4 --negatives 2 --in-batch 1 --seed 42
         --save-every 10 --dtype "$DTYPE")
 NF_DATA=(--beir "$NFCORPUS" --index "$WORK/nfcorpus-index" --split train --max-queries 320 --dev-split dev
@@ -49,7 +52,7 @@ step_flags() {  # step name -> train flags
     nf-a-v10)      echo "${NF_DATA[*]} --variant a --num-virtual-tokens 10" ;;
     lc-prompt-*)   echo "${SF_DATA[*]} --variant prompt --num-virtual-tokens 10 --max-train-queries ${1##*-}" ;;
     mixed-prompt-v10) echo "--beir $WORK/mixed --first-stage-run $WORK/mixed/first-stage.trec --split train
-                             --dev-split dev --variant prompt --num-virtual-tokens 10" ;;
+                             --dev-split dev --max-dev-queries $MIXED_DEV --variant prompt --num-virtual-tokens 10" ;;
     lc-r-*)        echo "${SF_DATA[*]} --variant r --num-virtual-tokens 10 --num-hints 10 --max-train-queries ${1##*-}" ;;
     *) echo "unknown step $1" >&2; exit 2 ;;
   esac
