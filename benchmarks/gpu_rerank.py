@@ -23,7 +23,7 @@ from pyserini_qpeft.runs.beir import load_queries
 from pyserini_qpeft.runs.trec import read_run, write_run
 
 from bench_speed import corpus_texts
-from benchlib import write_timing
+from benchlib import resolved_dtype, write_timing
 
 
 def parse_args(argv=None):
@@ -91,7 +91,7 @@ def rerank_system(args, name: str, model: str, run: dict, queries: dict, texts: 
     path = args.work / f"{name}.trec"
     write_run(path, results, "qpeft")
     device = torch.cuda.get_device_name() if args.device.startswith("cuda") else "cpu"
-    dtype = str(reranker.model.lm.dtype).removeprefix("torch.")
+    dtype = resolved_dtype(args.dtype, args.device)
     write_timing(path, seconds, device=device, dtype=dtype, fingerprint=fingerprint(reranker, queries[next(iter(run))]))
     pairs = sum(min(len(hits), args.depth) for hits in run.values())
     print(f"{name}: {pairs} pairs in {seconds:.1f} s ({pairs / seconds:.1f} pairs/s) on {device}", flush=True)

@@ -75,21 +75,23 @@ class RunSearcher:
         return cls(run, topics, documents, source=str(run_file))
 
     def _hits(self, qid: str, k: int) -> list[RunHit]:
-        if qid not in self.run and not self._matches_topics:
-            raise InputError(
-                f"{self.source}: no hits for query {qid!r}, nor for any other query of the split; the run must cover "
-                "the training and dev queries (`pyserini-qpeft search --split SPLIT --hits N` for each split)"
-            )
-        if qid not in self.run and not self._missing_warned:
-            logger.warning(
-                "%s has no hits for query %s (and maybe others): taken as retrieving nothing, as BM25 does when no "
-                "term of the query is in the index, so it has no BM25 negatives",
-                self.source,
-                qid,
-            )
-            self._missing_warned = True
-        hits = self.run.get(qid, [])
-        if hits and len(hits) < k and not self._short_warned:
+        if qid not in self.run:
+            if not self._matches_topics:
+                raise InputError(
+                    f"{self.source}: no hits for query {qid!r}, nor for any other query of the split; the run must "
+                    "cover the training and dev queries (`pyserini-qpeft search --split SPLIT --hits N` for each split)"
+                )
+            if not self._missing_warned:
+                logger.warning(
+                    "%s has no hits for query %s (and maybe others): taken as retrieving nothing, as BM25 does when "
+                    "no term of the query is in the index, so it has no BM25 negatives",
+                    self.source,
+                    qid,
+                )
+                self._missing_warned = True
+            return []
+        hits = self.run[qid]
+        if len(hits) < k and not self._short_warned:
             logger.warning("%s holds %d hits for query %s, fewer than the %d asked for", self.source, len(hits), qid, k)
             self._short_warned = True
         return [RunHit(docid, score) for docid, score in hits[:k]]
