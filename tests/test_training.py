@@ -105,6 +105,10 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path):
     assert all(torch.equal(got[k], expected[k]) for k in expected)
     saved = json.loads((tmp_path / "resumed.train-state" / "trainer_state.json").read_text())
     assert saved["epoch"] == 2 and [h["epoch"] for h in saved["history"]] == [0, 1, 2]
+    losses = ("dev_loss", "train_loss")  # the running training loss is saved with the state, not restarted
+    assert [[h.get(k) for k in losses] for h in saved["history"]] == [
+        [h.get(k) for k in losses] for h in straight.state["history"]
+    ]
     clock = [h["train_seconds"] for h in saved["history"][1:]]
     assert before <= clock[-1] == saved["train_seconds"] and clock == sorted(clock)
 

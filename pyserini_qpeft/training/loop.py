@@ -245,7 +245,7 @@ class Trainer:
             self.state["history"].append({"epoch": 0, "dev_loss": initial})
             self._save_best()
             logger.info("dev loss before training: %.4f", initial)
-        running = None
+        running = self.state.get("running_loss")  # saved with the state, so a resumed run logs the same losses
         while self.state["epoch"] < config.epochs and self.state["bad_epochs"] < config.patience:
             epoch = self.state["epoch"]
             order = list(self.train)
@@ -263,7 +263,7 @@ class Trainer:
                     loss = distributed.all_reduce_sum([loss], self.world)[0]
                 self.optimizer.step()
                 running = loss if running is None else 0.9 * running + 0.1 * loss
-                self.state["step"] = step + 1
+                self.state["step"], self.state["running_loss"] = step + 1, running
                 if on_step:
                     on_step(step + 1, running)
                 if (step + 1) % config.save_every == 0:
