@@ -79,12 +79,13 @@ def test_training_on_cuda_follows_the_cpu(tmp_path, variant):
         assert torch.allclose(found["cuda"][1][name], value, atol=1e-3), name
 
 
-def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path):
-    straight = make_trainer(tmp_path, name="straight")
+@pytest.mark.parametrize("variant", ["prompt", "r"])
+def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path, variant):
+    straight = make_trainer(tmp_path, variant, name="straight")
     straight.fit()
     expected = params(straight)
 
-    interrupted = make_trainer(tmp_path, name="resumed")
+    interrupted = make_trainer(tmp_path, variant, name="resumed")
     seen = []
 
     def stop_in_second_epoch(step, loss):
@@ -94,7 +95,11 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path):
 
     with pytest.raises(KeyboardInterrupt):
         interrupted.fit(on_step=stop_in_second_epoch)
-    resumed = make_trainer(tmp_path, name="resumed")
+    if variant == "r":  # the query table's moments are stored as the rows the queries touched
+        moments = torch.load(tmp_path / "resumed.train-state" / "optimizer.pt", weights_only=True)["state"].values()
+        table = [m["exp_avg"] for m in moments if m["exp_avg"].is_sparse and m["exp_avg"].shape[0] > 100]
+        assert len(table) == 1 and 0 < table[0]._nnz() < table[0].shape[0] / 10
+    resumed = make_trainer(tmp_path, variant, name="resumed")
     assert resumed.resume()
     assert (resumed.state["epoch"], resumed.state["step"]) == (1, 1)
     before = resumed.state["train_seconds"]  # the interrupted run's time, kept in the state

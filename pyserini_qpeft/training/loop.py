@@ -34,6 +34,7 @@ from pyserini_qpeft.model.scoring import collate, length_batches
 from pyserini_qpeft.model.variants import trainable_variants
 from pyserini_qpeft.runs import distributed
 from pyserini_qpeft.training.data import StepPairs, TrainingQuery, fixed_dev_pairs, sample_step
+from pyserini_qpeft.training.optimizer_state import load_optimizer_state, save_optimizer_state
 
 logger = logging.getLogger(__name__)
 
@@ -191,8 +192,7 @@ class Trainer:
         if not self.world.is_main:
             return
         save_checkpoint(self.model, self.state_dir / "last")
-        with atomic_write(self.state_dir / OPTIMIZER_FILE, "wb") as handle:
-            torch.save(self.optimizer.state_dict(), handle)
+        save_optimizer_state(self.optimizer, self.state_dir / OPTIMIZER_FILE)
         with atomic_write(self.state_dir / STATE_FILE) as handle:
             json.dump({**self.state, "training_config": self._saved_config()}, handle, indent=2)
 
@@ -219,7 +219,7 @@ class Trainer:
             mine = self.model.trainable_parameters()
             for name, value in restored.trainable_parameters().items():
                 mine[name].copy_(value)
-        self.optimizer.load_state_dict(torch.load(self.state_dir / OPTIMIZER_FILE, weights_only=True))
+        load_optimizer_state(self.optimizer, self.state_dir / OPTIMIZER_FILE)
         self.state = {k: v for k, v in saved.items() if k != "training_config"}
         logger.info("resumed at epoch %d, step %d", self.state["epoch"], self.state["step"])
         return True
