@@ -19,7 +19,7 @@ from pathlib import Path
 import torch
 
 from pyserini_qpeft import QPEFTReranker
-from pyserini_qpeft.model.loading import DEFAULT_MODEL, auto_dtype
+from pyserini_qpeft.model.loading import DEFAULT_MODEL, auto_dtype, dtype_name
 from pyserini_qpeft.runs.beir import iter_corpus, load_queries
 from pyserini_qpeft.runs.trec import read_run
 from pyserini_qpeft.text import title_and_text
@@ -82,7 +82,7 @@ def main(argv=None) -> int:
     }
     ratio = rows["bfloat16"]["pairs_per_second"] / rows["float32"]["pairs_per_second"]
     faster = "bfloat16" if ratio > 1 else "float32"
-    auto = str(chosen).replace("torch.", "")
+    auto = dtype_name(chosen)
     result = {
         **machine_info("cpu"),
         "command": command_line(),

@@ -67,9 +67,9 @@ def machine_info(device: str = "cpu") -> dict[str, object]:
 
 def resolved_dtype(name: str, device: str = "cpu") -> str:
     """The dtype ``name`` loads the LM in on ``device`` ("auto" resolved as the library resolves it)."""
-    from pyserini_qpeft.model.loading import auto_dtype, resolve_dtype
+    from pyserini_qpeft.model.loading import auto_dtype, dtype_name, resolve_dtype
 
-    return str(resolve_dtype(name) or auto_dtype(device)[0]).replace("torch.", "")
+    return dtype_name(resolve_dtype(name) or auto_dtype(device)[0])
 
 
 def format_p(value: float | None) -> str:

@@ -10,7 +10,7 @@ from pyserini_qpeft.cli.main import build_parser, main
 from pyserini_qpeft.cli.pipeline_file import RerankerOptions
 from pyserini_qpeft.cli.train import TRAIN_MODEL
 from pyserini_qpeft.model.config import QPEFTConfig, TrainingConfig
-from pyserini_qpeft.model.loading import auto_dtype
+from pyserini_qpeft.model.loading import auto_dtype, dtype_name
 
 from _cli import flag_actions
 
@@ -54,7 +54,7 @@ def test_train_writes_a_loadable_checkpoint(tmp_path, scifact, scifact_index, ti
     summary = json.loads((output / "training_summary.json").read_text())
     assert summary["variant"] == variant and summary["train_queries"] + summary["dev_queries"] == 6
     assert [h["epoch"] for h in summary["history"]] == [0, 1]
-    assert summary["dtype"] == str(auto_dtype("cpu")[0]).removeprefix("torch.")  # --dtype auto, recorded
+    assert summary["dtype"] == dtype_name(auto_dtype("cpu")[0])  # --dtype auto, recorded
     assert f" in {summary['dtype']} on cpu." in (output / "README.md").read_text()  # and on the model card
     reranker = QPEFTReranker.from_pretrained(str(output), device="cpu")
     assert reranker.config.variant == variant and reranker.config.base_model == str(tiny_model_dir)

@@ -7,7 +7,7 @@ import torch
 
 from pyserini_qpeft import QPEFTReranker
 from pyserini_qpeft.errors import InputError
-from pyserini_qpeft.model.loading import auto_dtype, load_causal_lm, resolve_dtype
+from pyserini_qpeft.model.loading import auto_dtype, dtype_name, load_causal_lm, resolve_dtype
 
 
 def fake_cpu(monkeypatch, avx512_bf16: bool, amx: bool, mkldnn: bool = True) -> None:
@@ -56,7 +56,7 @@ def test_loading_with_auto_logs_the_choice_and_why(monkeypatch, caplog, tiny_mod
     with caplog.at_level(logging.INFO, logger="pyserini_qpeft.model.loading"):
         lm, _ = load_causal_lm(str(tiny_model_dir), device="cpu")
     assert lm.dtype == expected
-    name = str(expected).replace("torch.", "")
+    name = dtype_name(expected)
     assert any(f"dtype auto: {name}, because the CPU" in r.getMessage() for r in caplog.records)
 
 

@@ -15,6 +15,7 @@ from pyserini_qpeft.errors import InputError
 from pyserini_qpeft.files.atomic import atomic_write
 from pyserini_qpeft.model.card import write_card
 from pyserini_qpeft.model.config import QPEFTConfig, TrainingConfig
+from pyserini_qpeft.model.loading import dtype_name
 from pyserini_qpeft.model.variants import trainable_variants
 from pyserini_qpeft.training.queries import QuerySelection, choose_training_queries, open_first_stage
 
@@ -185,7 +186,7 @@ def run(args: argparse.Namespace) -> int:
         "training_config": training.model_dump(),
         "first_stage": {"index": str(args.index)} if args.index else {"run": str(args.first_stage_run)},
         "device": str(model.device),
-        "dtype": str(lm.dtype).removeprefix("torch."),
+        "dtype": dtype_name(lm.dtype),
         "processes": world.size,
         "global_batch_size": trainer.global_batch,
         "fusion": fusion,

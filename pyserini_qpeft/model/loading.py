@@ -266,6 +266,11 @@ def resolve_dtype(value: Any, argument_name: str = "dtype"):
     )
 
 
+def dtype_name(dtype) -> str:
+    """The short name of a ``torch.dtype`` ("bfloat16" for ``torch.bfloat16``), as runs and summaries record it."""
+    return str(dtype).removeprefix("torch.")
+
+
 def cpu_has_native_bf16() -> tuple[bool, str]:
     """Whether this CPU does bfloat16 arithmetic in hardware (AVX512-BF16 or AMX), and what was asked.
 
@@ -376,7 +381,7 @@ def load_causal_lm(name: str, device: str | None = None, dtype: str | None = "au
     torch_dtype = resolve_dtype(dtype, "dtype")
     if torch_dtype is None:
         torch_dtype, why = auto_dtype(device)
-        logger.info("dtype auto: %s, because %s", str(torch_dtype).replace("torch.", ""), why)
+        logger.info("dtype auto: %s, because %s", dtype_name(torch_dtype), why)
     source = resolve_model(name)
     try:
         tokenizer = AutoTokenizer.from_pretrained(source)

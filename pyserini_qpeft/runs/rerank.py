@@ -11,6 +11,7 @@ from typing import Any
 
 from pyserini_qpeft.candidate import Candidate
 from pyserini_qpeft.errors import InputError
+from pyserini_qpeft.model.loading import dtype_name
 from pyserini_qpeft.runs.fusion import FROM_CHECKPOINT
 from pyserini_qpeft.runs.trec import Run
 
@@ -68,7 +69,7 @@ def model_identity(reranker) -> dict[str, Any]:
         "base_fingerprint": base_fingerprint(model.lm),
         "weights": digest.hexdigest()[:16],
         "max_length": model.encoder.max_length,
-        "dtype": str(model.lm.dtype).replace("torch.", ""),
+        "dtype": dtype_name(model.lm.dtype),
     }
 
 
