@@ -12,7 +12,7 @@
 #     sf-table  scifact test (300 queries): the committed scifact table's runs plus the nfcorpus-trained checkpoints
 #     lc-table  scifact test for each learning-curve checkpoint, then the curve (benchmarks/experiments/learning_curve.py)
 #     mixed-table  the prompt trained on both collections (mixed-prompt-v10) against zeroshot-bm25 on scifact test,
-#               nfcorpus test and trec-dl-2019-sample
+#               nfcorpus test and trec-dl-2019-sample, each row tested (paired t-test) against zeroshot-bm25 fused
 #   mixed-prompt-v10 trains on WORK/mixed (benchmarks/experiments/merge_beir.py): the first 160 training queries of each
 #   collection's runs above (those of lc-prompt-160 and half of nf-prompt-v10's) and both their 80 dev queries, each
 #   with its own collection's BM25 negatives. 160, not 320, per collection: on the learning curve's dev queries
@@ -158,7 +158,7 @@ table_step() {
         mkdir -p "$WORK/table-mixed-$1"
         reuse_committed "benchmarks/results/mixed_default/$1" "$WORK/table-mixed-$1"
         seed_runs "$WORK/table-mixed-$1" "$1"  # BM25 and zero-shot runs made before: reused
-        $BIN/python benchmarks/bench_table.py --beir "$2" --index "$3" --dtype "$DTYPE" --baseline zeroshot \
+        $BIN/python benchmarks/bench_table.py --beir "$2" --index "$3" --dtype "$DTYPE" --baseline zeroshot+bm25 \
           --system zeroshot=zeroshot-bm25 --system "mixed=$CK/mixed-prompt-v10" \
           --work "$WORK/table-mixed-$1" --out "benchmarks/results/mixed_default/$1"
         verify "benchmarks/results/mixed_default/$1" "$2"
