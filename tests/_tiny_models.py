@@ -96,3 +96,12 @@ def tiny_gpt2(vocab_size: int = 600, seed: int = 0):
     model = GPT2LMHeadModel(config).eval()
     model.requires_grad_(False)
     return model
+
+
+def tiny_reranker(**config_fields):
+    """A ``QPEFTReranker`` over :func:`tiny_llama` and :func:`tiny_tokenizer`; ``config_fields`` go to QPEFTConfig."""
+    from pyserini_qpeft import QPEFTReranker
+    from pyserini_qpeft.model.config import QPEFTConfig
+
+    tokenizer = tiny_tokenizer()
+    return QPEFTReranker.from_lm(tiny_llama(len(tokenizer)), tokenizer, QPEFTConfig(**config_fields))

@@ -2,12 +2,11 @@
 
 import pytest
 
-from pyserini_qpeft import Candidate, QPEFTReranker
+from pyserini_qpeft import Candidate
 from pyserini_qpeft.errors import InputError
 from pyserini_qpeft.integrations.toolkits import Query, RankCandidate, RankQuery, Request, Result, Text
-from pyserini_qpeft.model.config import QPEFTConfig
 
-from _tiny_models import tiny_llama, tiny_tokenizer
+from _tiny_models import tiny_reranker
 
 DOCS = {
     "d1": ("Aspirin", "Aspirin lowers the risk of heart attack."),
@@ -19,8 +18,7 @@ QUERY = "Does aspirin prevent heart attacks?"
 
 @pytest.fixture(scope="module")
 def reranker():
-    tokenizer = tiny_tokenizer()
-    return QPEFTReranker.from_lm(tiny_llama(len(tokenizer)), tokenizer, QPEFTConfig(max_length=128))
+    return tiny_reranker(max_length=128)
 
 
 def full_text(docid):

@@ -4,24 +4,7 @@ import json
 
 from pyserini_qpeft.cli.main import main
 
-
-def write(tmp_path, text, name="p.yaml"):
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-BASE = """
-collection: {beir: %(beir)s}
-index: {path: %(index)s, build: never}
-topics: {split: test, max_queries: 3}
-first_stage: {hits: 10}
-output: {run: out/run.trec}
-"""
-
-
-def base(tmp_path, scifact, index="idx"):
-    return BASE % {"beir": scifact, "index": index}
+from _pipeline_yaml import base, write
 
 
 def test_pipeline_end_to_end_with_a_tiny_reranker(tmp_path, scifact, scifact_index, tiny_model_dir, capsys):

@@ -13,7 +13,7 @@ from pyserini_qpeft.model.config import QPEFTConfig
 from pyserini_qpeft.runs.fusion import fuse, interpolate
 from pyserini_qpeft.runs.trec import read_run
 
-from _tiny_models import tiny_llama, tiny_tokenizer
+from _tiny_models import tiny_reranker
 
 DOCS = {
     "d1": "Aspirin lowers the risk of heart attack.",
@@ -26,9 +26,7 @@ QUERY = "Does aspirin prevent heart attacks?"
 
 
 def make_reranker(weight):
-    tokenizer = tiny_tokenizer()
-    config = QPEFTConfig(base_model="tiny", max_length=128, fusion_weight=weight)
-    return QPEFTReranker.from_lm(tiny_llama(len(tokenizer)), tokenizer, config)
+    return tiny_reranker(base_model="tiny", max_length=128, fusion_weight=weight)
 
 
 def candidates():

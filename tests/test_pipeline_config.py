@@ -7,24 +7,7 @@ from pyserini_qpeft.cli.pipeline_file import SECTIONS, FirstStage, RerankerOptio
 from pyserini_qpeft.errors import InputError
 from pyserini_qpeft.runs.evaluation import DEFAULT_METRICS
 
-
-def write(tmp_path, text, name="p.yaml"):
-    path = tmp_path / name
-    path.write_text(text, encoding="utf-8")
-    return path
-
-
-BASE = """
-collection: {beir: %(beir)s}
-index: {path: %(index)s, build: never}
-topics: {split: test, max_queries: 3}
-first_stage: {hits: 10}
-output: {run: out/run.trec}
-"""
-
-
-def base(tmp_path, scifact, index="idx"):
-    return BASE % {"beir": scifact, "index": index}
+from _pipeline_yaml import base, write
 
 
 def test_paths_resolve_relative_to_the_config_and_defaults_fill_in(tmp_path, scifact):

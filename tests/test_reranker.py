@@ -5,7 +5,7 @@ from pyserini_qpeft.errors import InputError, QPEFTError
 from pyserini_qpeft.model.config import QPEFTConfig
 from pyserini_qpeft.model.loading import resolve_model
 
-from _tiny_models import tiny_llama, tiny_tokenizer
+from _tiny_models import tiny_llama, tiny_reranker, tiny_tokenizer
 
 DOCS = {
     "d1": "Aspirin lowers the risk of heart attack in adults with diabetes.",
@@ -19,8 +19,7 @@ QUERY = "Does aspirin prevent heart attacks?"
 
 @pytest.fixture(scope="module")
 def reranker():
-    tokenizer = tiny_tokenizer()
-    return QPEFTReranker.from_lm(tiny_llama(len(tokenizer)), tokenizer, QPEFTConfig(base_model="tiny", max_length=128))
+    return tiny_reranker(base_model="tiny", max_length=128)
 
 
 def hits():

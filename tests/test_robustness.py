@@ -7,16 +7,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from pyserini_qpeft import QPEFTReranker
 from pyserini_qpeft.cli.main import main
 from pyserini_qpeft.cli.pipeline_file import load_pipeline_config
 from pyserini_qpeft.errors import InputError
-from pyserini_qpeft.model.config import QPEFTConfig
 from pyserini_qpeft.runs.beir import load_queries, load_topics
 from pyserini_qpeft.runs.trec import read_run
 from pyserini_qpeft.text import clean_text
 
-from _tiny_models import tiny_llama, tiny_tokenizer
+from _tiny_models import tiny_reranker
 
 SETTINGS = settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 # Any code point, lone surrogates (which JSON can carry) included, plus emoji, control characters and mixed scripts.
@@ -25,8 +23,7 @@ TEXT = st.text(st.characters(min_codepoint=0, max_codepoint=0x10FFFF, exclude_ca
 
 @pytest.fixture(scope="module")
 def reranker():
-    tokenizer = tiny_tokenizer()
-    return QPEFTReranker.from_lm(tiny_llama(len(tokenizer)), tokenizer, QPEFTConfig(max_length=96))
+    return tiny_reranker(max_length=96)
 
 
 @SETTINGS
