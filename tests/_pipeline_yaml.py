@@ -18,6 +18,6 @@ def write(tmp_path, text: str, name: str = "p.yaml"):
     return path
 
 
-def base(tmp_path, scifact, index="idx") -> str:
+def base(scifact, index="idx") -> str:
     """The base config's text for the scifact folder and an index path."""
     return BASE % {"beir": scifact, "index": index}

@@ -10,8 +10,7 @@ from _pipeline_yaml import base, write
 def test_pipeline_end_to_end_with_a_tiny_reranker(tmp_path, scifact, scifact_index, tiny_model_dir, capsys):
     path = write(
         tmp_path,
-        base(tmp_path, scifact, index=scifact_index)
-        + f"reranker: {{model: {tiny_model_dir}, depth: 5, max_length: 256}}\n",
+        base(scifact, index=scifact_index) + f"reranker: {{model: {tiny_model_dir}, depth: 5, max_length: 256}}\n",
     )
     assert main(["-q", "pipeline", str(path)]) == 0
     out = capsys.readouterr().out
@@ -23,7 +22,7 @@ def test_pipeline_end_to_end_with_a_tiny_reranker(tmp_path, scifact, scifact_ind
 
 
 def test_pipeline_cli_errors_are_one_line(tmp_path, scifact, capsys):
-    path = write(tmp_path, base(tmp_path, scifact) + "reranker: {modle: x}\n")
+    path = write(tmp_path, base(scifact) + "reranker: {modle: x}\n")
     assert main(["-q", "pipeline", str(path)]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "reranker.modle" in err[0] and str(path) in err[0]
@@ -33,8 +32,7 @@ def test_pipeline_cli_errors_are_one_line(tmp_path, scifact, capsys):
 def test_a_failed_pipeline_leaves_no_bm25_run(tmp_path, scifact, scifact_index, tiny_model_dir, capsys):
     path = write(
         tmp_path,
-        base(tmp_path, scifact, index=scifact_index)
-        + f"reranker: {{model: {tiny_model_dir}, depth: 5, max_length: 16}}\n",
+        base(scifact, index=scifact_index) + f"reranker: {{model: {tiny_model_dir}, depth: 5, max_length: 16}}\n",
     )
     assert main(["-q", "pipeline", str(path)]) == 1  # max_length too small for the queries: fails while reranking
     assert "too long for max_length" in capsys.readouterr().err

@@ -11,7 +11,7 @@ from _pipeline_yaml import base, write
 
 
 def test_paths_resolve_relative_to_the_config_and_defaults_fill_in(tmp_path, scifact):
-    config = load_pipeline_config(write(tmp_path, base(tmp_path, scifact)))
+    config = load_pipeline_config(write(tmp_path, base(scifact)))
     assert config.index.path == str((tmp_path / "idx").resolve())
     assert config.output.run == str((tmp_path / "out" / "run.trec").resolve())
     assert config.topics.beir == str(scifact) and config.reranker is None
@@ -35,14 +35,14 @@ def test_paths_resolve_relative_to_the_config_and_defaults_fill_in(tmp_path, sci
 )
 def test_bad_configs_name_the_key_and_the_fix(tmp_path, scifact, extra, message):
     with pytest.raises(InputError, match=message):
-        load_pipeline_config(write(tmp_path, base(tmp_path, scifact) + extra))
+        load_pipeline_config(write(tmp_path, base(scifact) + extra))
 
 
 def test_yaml_errors_and_overrides(tmp_path, scifact):
     broken = write(tmp_path, "index:\n  path: [unclosed\n", "broken.yaml")
     with pytest.raises(InputError, match=r"broken.yaml:\d+: not valid YAML"):
         load_pipeline_config(broken)
-    path = write(tmp_path, base(tmp_path, scifact))
+    path = write(tmp_path, base(scifact))
     config = load_pipeline_config(path, ["first_stage.hits=50", "reranker.model=some/model", "reranker.depth=7"])
     assert config.first_stage.hits == 50 and config.reranker.model == "some/model" and config.reranker.depth == 7
     with pytest.raises(InputError, match="use section.key=value"):
@@ -56,9 +56,9 @@ def test_yaml_errors_and_overrides(tmp_path, scifact):
 def test_a_reranker_section_without_a_model_is_an_error_not_a_bm25_run(tmp_path, scifact):
     for extra in ("reranker: {depth: 5}\n", "reranker:\n"):
         with pytest.raises(InputError, match="'reranker.model' is required"):
-            load_pipeline_config(write(tmp_path, base(tmp_path, scifact) + extra))
+            load_pipeline_config(write(tmp_path, base(scifact) + extra))
     with pytest.raises(InputError, match="'reranker.model' is required"):
-        load_pipeline_config(write(tmp_path, base(tmp_path, scifact)), ["reranker.depth=50"])
+        load_pipeline_config(write(tmp_path, base(scifact)), ["reranker.depth=50"])
 
 
 LINES = """\
