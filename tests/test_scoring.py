@@ -136,3 +136,22 @@ def test_token_budget_defaults_by_device_and_never_below_max_length():
     assert scorer.token_budget == 2048
     with pytest.raises(InputError, match="token_budget >= max_length"):
         make_scorer(tiny_llama(len(tokenizer)), tokenizer, max_length=128, token_budget=64)
+
+
+def test_lm_head_gets_a_contiguous_input_once_hooked_and_scores_are_unchanged():
+    tokenizer = tiny_tokenizer()
+    model = tiny_llama(len(tokenizer))
+    head = model.get_output_embeddings()
+    seen = []
+    recorder = head.register_forward_pre_hook(lambda module, args: seen.append(args[0].is_contiguous()))
+    expected = naive_scores(model, tokenizer, QUERY, DOCS, max_length=128)
+    scorer = make_scorer(model, tokenizer)
+    make_scorer(model, tokenizer)  # a second QPEFTModel on the same LM adds no second hook
+    assert len(head._forward_pre_hooks) == 2
+    recorder.remove()
+    seen.clear()
+    recorder = head.register_forward_pre_hook(lambda module, args: seen.append(args[0].is_contiguous()))
+    scores = scorer.score_pairs([QUERY] * len(DOCS), DOCS)
+    recorder.remove()
+    assert seen and all(seen)
+    assert scores == pytest.approx(expected, abs=1e-5)

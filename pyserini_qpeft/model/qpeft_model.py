@@ -11,7 +11,13 @@ from torch import nn
 
 from pyserini_qpeft.errors import InputError
 from pyserini_qpeft.model.config import QPEFTConfig
-from pyserini_qpeft.model.scoring import EncodedPair, LeftPaddedBatch, PairEncoder, mean_target_log_prob
+from pyserini_qpeft.model.scoring import (
+    EncodedPair,
+    LeftPaddedBatch,
+    PairEncoder,
+    contiguous_lm_head,
+    mean_target_log_prob,
+)
 from pyserini_qpeft.model.variants import get_variant, hint_module_class
 from pyserini_qpeft.model.variants.base import HintModule
 
@@ -77,6 +83,7 @@ class QPEFTModel(nn.Module):
         self.tokenizer = tokenizer
         self.lm = lm
         lm.requires_grad_(False)
+        contiguous_lm_head(lm)
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         self.encoder = PairEncoder(tokenizer, min(config.max_length, limit), pad_id=pad if pad is not None else 0)
         device = lm.get_input_embeddings().weight.device
