@@ -19,7 +19,8 @@ from pathlib import Path
 import torch
 
 from pyserini_qpeft import QPEFTReranker
-from pyserini_qpeft.model.loading import DEFAULT_MODEL, auto_dtype, dtype_name
+from pyserini_qpeft.model.config import DEFAULT_MODEL
+from pyserini_qpeft.model.loading import auto_dtype, dtype_name
 from pyserini_qpeft.runs.beir import iter_corpus, load_queries
 from pyserini_qpeft.runs.trec import read_run
 from pyserini_qpeft.text import title_and_text

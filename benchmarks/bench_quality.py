@@ -21,7 +21,7 @@ from pathlib import Path
 
 from tqdm.auto import tqdm
 
-from pyserini_qpeft.model.loading import DEFAULT_MODEL
+from pyserini_qpeft.model.config import DEFAULT_MODEL
 from pyserini_qpeft.runs.beir import load_qrels, load_queries, qrels_path
 from pyserini_qpeft.runs.evaluation import evaluate, per_query
 from pyserini_qpeft.runs.trec import read_run, write_run

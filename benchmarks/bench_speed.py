@@ -37,9 +37,9 @@ from pathlib import Path
 import torch
 from tqdm.auto import tqdm
 
-from pyserini_qpeft.model.config import QPEFTConfig
+from pyserini_qpeft.model.config import DEFAULT_MODEL, QPEFTConfig
 from pyserini_qpeft.model.hint_selection import select_paper
-from pyserini_qpeft.model.loading import DEFAULT_MODEL, load_causal_lm
+from pyserini_qpeft.model.loading import load_causal_lm
 from pyserini_qpeft.model.qpeft_model import QPEFTModel
 from pyserini_qpeft.model.scoring import QueryLikelihoodScorer, default_token_budget
 from pyserini_qpeft.runs.beir import iter_corpus, load_queries

@@ -8,8 +8,8 @@ from typing import Any
 
 from pyserini_qpeft.candidate import Candidate
 from pyserini_qpeft.errors import InputError
-from pyserini_qpeft.model.config import QPEFTConfig
-from pyserini_qpeft.model.loading import DEFAULT_MODEL, load_causal_lm
+from pyserini_qpeft.model.config import DEFAULT_MODEL, QPEFTConfig
+from pyserini_qpeft.model.loading import load_causal_lm
 from pyserini_qpeft.model.qpeft_model import QPEFTModel
 from pyserini_qpeft.model.scoring import QueryLikelihoodScorer
 from pyserini_qpeft.runs.fusion import FROM_CHECKPOINT, check_weight, fuse

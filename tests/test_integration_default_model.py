@@ -5,7 +5,8 @@ import pytest
 from pyserini_qpeft import QPEFTReranker
 from pyserini_qpeft.cli.main import main
 from pyserini_qpeft.lucene.index import document_text
-from pyserini_qpeft.model.loading import DEFAULT_MODEL, _missing_message, resolve_model
+from pyserini_qpeft.model.config import DEFAULT_MODEL
+from pyserini_qpeft.model.loading import _missing_message, resolve_model
 from pyserini_qpeft.runs.beir import load_qrels, load_queries
 from pyserini_qpeft.runs.trec import read_run
 

