@@ -354,6 +354,23 @@ def selection_curve(args, lm, tokenizer) -> list[dict]:
     return rows
 
 
+def cross_model_lines(models: list[dict]) -> list[str]:
+    """Each model's median time for the same pairs over the first model's, per variant and implementation."""
+    if len(models) < 2:
+        return []
+    first = {(r["variant"], r["implementation"]): r["median_s"] for r in models[0]["rows"]}
+    lines = [f"## Time for the same pairs relative to {models[0]['name']} (median over median)", ""]
+    lines += ["| model | variant | implementation | median s | ratio |", "| --- | --- | --- | --- | --- |"]
+    for model in models[1:]:
+        for row in model["rows"]:
+            base = first.get((row["variant"], row["implementation"]))
+            ratio = f"{row['median_s'] / base:.2f}x" if base else "n/a"
+            lines.append(
+                f"| {model['name']} | {row['variant']} | {row['implementation']} | {row['median_s']:.2f} | {ratio} |"
+            )
+    return lines + [""]
+
+
 def markdown(result: dict) -> list[str]:
     lines = [
         "# Reranking speed: ours vs bare LM forward vs naive",
@@ -402,6 +419,7 @@ def markdown(result: dict) -> list[str]:
             ]
             lines.append(f"| {variant} | " + " | ".join(cells) + " |")
         lines.append("")
+    lines += cross_model_lines(result["models"])
     if result["selection"]:
         names = [k[:-3] for k in result["selection"][0] if k.endswith("_ms")]
         lines += [
