@@ -105,3 +105,62 @@ def tiny_reranker(**config_fields):
 
     tokenizer = tiny_tokenizer()
     return QPEFTReranker.from_lm(tiny_llama(len(tokenizer)), tokenizer, QPEFTConfig(**config_fields))
+
+
+# Each family's own config keys: 2 layers, width 32, 4 heads (2 key/value heads where the family has them),
+# 256 positions. Gemma families size heads by head_dim; their sliding window (and Mistral's) is short enough
+# that a 96-token pair crosses it. Special ids 0/1/2 are tiny_tokenizer()'s <pad>, <s> and </s>.
+_DECODER = dict(
+    hidden_size=32, intermediate_size=64, num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=256
+)
+_GQA = dict(_DECODER, num_key_value_heads=2)
+_SLIDING = dict(head_dim=8, sliding_window=32, layer_types=["sliding_attention", "full_attention"])
+FAMILY_CONFIGS: dict[str, dict] = {
+    "llama": _GQA,
+    "qwen2": _GQA,
+    "qwen3": dict(_GQA, head_dim=8),
+    "gemma2": dict(_GQA, **_SLIDING, query_pre_attn_scalar=8),
+    "gemma3_text": dict(_GQA, **_SLIDING, query_pre_attn_scalar=8),
+    "mistral": dict(_GQA, sliding_window=32),
+    "phi3": _GQA,
+    "olmo2": _GQA,
+    "gpt2": dict(n_embd=32, n_inner=64, n_layer=2, n_head=4, n_positions=256),
+    "opt": dict(
+        hidden_size=32,
+        ffn_dim=64,
+        word_embed_proj_dim=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        max_position_embeddings=256,
+    ),
+}
+
+
+def tiny_family(model_type: str, vocab_size: int, seed: int = 0):
+    """A tiny random-weight causal LM of ``model_type`` (a key of :data:`FAMILY_CONFIGS`), eval mode, fp32, frozen."""
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = AutoConfig.for_model(
+        model_type, vocab_size=vocab_size, pad_token_id=0, bos_token_id=1, eos_token_id=2, **FAMILY_CONFIGS[model_type]
+    )
+    torch.manual_seed(seed)
+    model = AutoModelForCausalLM.from_config(config).to(torch.float32).eval()
+    model.requires_grad_(False)
+    return model
+
+
+def tiny_gguf(path):
+    """A valid GGUF of two small float32 tensors and a few metadata keys (8 KB), made with the gguf package."""
+    import numpy as np
+    from gguf import GGUFWriter
+
+    writer = GGUFWriter(str(path), "llama")
+    writer.add_uint32("llama.block_count", 1)
+    writer.add_uint32("tokenizer.ggml.eos_token_id", 2)
+    writer.add_tensor("token_embd.weight", np.arange(64 * 16, dtype=np.float32).reshape(64, 16))
+    writer.add_tensor("output.weight", np.ones((64, 16), dtype=np.float32))
+    writer.write_header_to_file()
+    writer.write_kv_data_to_file()
+    writer.write_tensors_to_file()
+    writer.close()
+    return path

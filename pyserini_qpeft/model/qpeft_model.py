@@ -11,6 +11,7 @@ from torch import nn
 
 from pyserini_qpeft.errors import InputError
 from pyserini_qpeft.model.config import QPEFTConfig
+from pyserini_qpeft.model.families import check_family
 from pyserini_qpeft.model.scoring import (
     EncodedPair,
     LeftPaddedBatch,
@@ -75,6 +76,7 @@ class QPEFTModel(nn.Module):
 
     def __init__(self, lm, tokenizer, config: QPEFTConfig):
         super().__init__()
+        check_family(lm, needs_inputs_embeds=get_variant(config.variant).trainable)
         limit = getattr(lm.config, "max_position_embeddings", None) or config.max_length
         if limit < config.max_length:  # the soft prompt and hints must fit the LM's positions too (checked here)
             config.replace(max_length=limit)
