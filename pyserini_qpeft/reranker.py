@@ -122,9 +122,14 @@ class QPEFTReranker:
         return self.scorer.score_pairs([query] * len(docs), docs)
 
     def predict(self, pairs: Sequence[tuple[str, str]], batch_size: int | None = None, **_: Any) -> list[float]:
-        """Scores for (query, document) pairs: the cross-encoder protocol of ``beir.reranking.Rerank``."""
-        queries = [pair[0] for pair in pairs]
-        docs = [pair[1] for pair in pairs]
+        """Scores for (query, document) pairs: the cross-encoder protocol of ``beir.reranking.Rerank``.
+
+        ``pairs`` is a list of (query, document) tuples (or two-item lists) of strings; anything else is an
+        :class:`InputError` naming the first bad pair.
+        """
+        from pyserini_qpeft.integrations.hits import check_pairs
+
+        queries, docs = check_pairs(pairs)
         return self.scorer.score_pairs(queries, docs, batch_size=batch_size)
 
     def rescore(self, query, texts: Sequence[Any]) -> list[Any]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from pathlib import Path
 
 from pyserini_qpeft.errors import InputError
@@ -22,20 +21,6 @@ def title_and_text(title: str | None, text: str | None) -> str:
     """The text we index and rerank for a document: "title\ntext", or the text alone when there is no title."""
     title, text = title or "", text or ""
     return f"{title}\n{text}" if title else text
-
-
-def text_lines(path: str | os.PathLike) -> Iterator[tuple[int, str]]:
-    """(line number, line) of a UTF-8 file (a byte-order mark is dropped), split on "\\n" only.
-
-    A non-UTF-8 file is an InputError naming the line.
-    """
-    number = 0
-    with open(path, encoding="utf-8-sig", newline="\n") as handle:  # a leading byte-order mark is dropped
-        try:
-            for number, line in enumerate(handle, 1):
-                yield number, line
-        except UnicodeDecodeError as exc:
-            raise InputError(f"{path}:{number + 1}: not UTF-8 text ({exc.reason}); convert the file to UTF-8") from None
 
 
 def read_text(path: str | os.PathLike) -> str:

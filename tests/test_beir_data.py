@@ -144,6 +144,52 @@ def test_bad_qrels_line(tmp_path, content, line, words):
     assert words in str(info.value)
 
 
+@pytest.mark.parametrize(
+    "grade, words",
+    [
+        ("inf", "must be an integer grade"),
+        ("1e400", "must be an integer grade"),
+        ("nan", "must be an integer grade"),
+        ("0.5", "must be an integer grade"),
+        ("99999999999999999999", "is out of range; grades are integers from -1000 to 1000"),
+        ("1001", "is out of range"),
+        ("-1001", "is out of range"),
+        ("1_0", "must be an integer grade"),  # int() would read 10
+        ("\u0661", "must be an integer grade"),  # an Arabic-Indic digit: int() would read 1
+        ("high", "is not a number"),
+    ],
+)
+def test_relevance_must_be_a_small_integer(tmp_path, grade, words):
+    """float() then int() gave an OverflowError for inf/1e400 and pytrec_eval a SystemError for 10**20."""
+    path = tmp_path / "qrels.txt"
+    path.write_text(f"q1 0 d1 1\nq1 0 d2 {grade}\n", encoding="utf-8")
+    with pytest.raises(InputError) as info:
+        load_qrels(path)
+    assert str(info.value).startswith(f"{path}:2: relevance ") and words in str(info.value), str(info.value)
+
+
+def test_relevance_grades_that_are_integers_are_kept(tmp_path):
+    path = tmp_path / "qrels.txt"
+    path.write_text("q1 0 a -2\nq1 0 b +1\nq1 0 c 1000\nq1 0 d 3.00\nq1 0 e 007\nq1 0 f -0\n", encoding="utf-8")
+    assert load_qrels(path) == {"q1": {"a": -2, "b": 1, "c": 1000, "d": 3, "e": 7, "f": 0}}
+
+
+def test_a_pair_judged_twice_with_other_grades_is_refused_naming_both_lines(tmp_path):
+    path = tmp_path / "qrels.tsv"
+    path.write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq1\td2\t1\nq1\td1\t2\n", encoding="utf-8")
+    with pytest.raises(InputError) as info:
+        load_qrels(path)
+    assert str(info.value) == (
+        f"{path}:4: document 'd1' of query 'q1' is judged 2 here and 1 on line 2; keep one judgment per pair"
+    )
+
+
+def test_a_pair_judged_twice_alike_is_kept_once(tmp_path):
+    path = tmp_path / "qrels.txt"
+    path.write_text("q1 0 d1 1\nq1 0 d1 1.0\nq2 0 d1 0\n", encoding="utf-8")
+    assert load_qrels(path) == {"q1": {"d1": 1}, "q2": {"d1": 0}}
+
+
 def test_empty_qrels(tmp_path):
     path = tmp_path / "empty.tsv"
     path.write_text("query-id\tcorpus-id\tscore\n", encoding="utf-8")

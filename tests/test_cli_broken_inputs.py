@@ -12,6 +12,7 @@ import pytest
 from pyserini_qpeft.cli.main import main
 from pyserini_qpeft.files import atomic
 
+from _tiny_models import tiny_gguf
 from conftest import search_scifact
 
 USER_TEXT = "the user's own notes\n"
@@ -352,6 +353,147 @@ def case_fusion_weight_2(tmp, ctx):
     return _rerank(ctx, "--fusion-weight", "2"), 1
 
 
+# -- round three: lines without a newline, cutoffs and judgments, deep nesting, repeated keys, damaged GGUF ----
+def _sparse(path: Path, size: int = 3 * 2**30) -> Path:
+    """A 3 GB file of zero bytes with no newline (sparse: no disk space)."""
+    path.write_bytes(b"")
+    os.truncate(path, size)
+    return path
+
+
+def case_run_3gb_without_a_newline(tmp, ctx):
+    return _rerank(ctx, run=_sparse(tmp / "s.trec")), 1
+
+
+def case_qrels_3gb_without_a_newline(tmp, ctx):
+    return ["evaluate", "--run", str(ctx["run"]), "--qrels", str(_sparse(tmp / "s.qrels"))], 1
+
+
+def case_topics_3gb_without_a_newline(tmp, ctx):
+    topics = _sparse(tmp / "s.tsv")
+    return ["search", "--index", str(ctx["index"]), "--topics", str(topics), "--output", str(tmp / "run.trec")], 1
+
+
+def case_corpus_3gb_without_a_newline(tmp, ctx):
+    beir = tmp / "beir"
+    beir.mkdir()
+    (beir / "queries.jsonl").write_text('{"_id": "1", "text": "a query"}\n')
+    _sparse(beir / "corpus.jsonl")
+    return ["index", "--beir", str(beir), "--index", str(tmp / "idx")], 1
+
+
+def _evaluate(ctx, *extra, qrels=None):
+    qrels = qrels or Path(ctx["beir"]) / "qrels" / "test.tsv"
+    return ["evaluate", "--run", str(ctx["run"]), "--qrels", str(qrels), *extra], 1
+
+
+def case_evaluate_ndcg_at_0(tmp, ctx):
+    return _evaluate(ctx, "--metrics", "nDCG@0")  # pytrec_eval aborted the process (SIGABRT)
+
+
+def case_evaluate_map_at_0(tmp, ctx):
+    return _evaluate(ctx, "--metrics", "map@0")
+
+
+def case_evaluate_mrr_at_0(tmp, ctx):
+    return _evaluate(ctx, "--metrics", "MRR@0")  # printed 0.0000
+
+
+def case_evaluate_cutoff_10_to_the_20(tmp, ctx):
+    return _evaluate(ctx, "--metrics", "nDCG@99999999999999999999")  # printed 0.0000
+
+
+def case_evaluate_metrics_only_commas(tmp, ctx):
+    return _evaluate(ctx, "--metrics", ",,,")
+
+
+def _qrels_with(tmp, ctx, *grades):
+    """TREC qrels judging the run's first document of its first query with each of ``grades`` in turn."""
+    qid, _, docid = Path(ctx["run"]).read_text().split()[:3]
+    path = tmp / "qrels.txt"
+    path.write_text("".join(f"{qid} 0 {docid} {grade}\n" for grade in grades))
+    return _evaluate(ctx, qrels=path)
+
+
+def case_qrels_grade_inf(tmp, ctx):
+    return _qrels_with(tmp, ctx, "inf")
+
+
+def case_qrels_grade_1e400(tmp, ctx):
+    return _qrels_with(tmp, ctx, "1e400")
+
+
+def case_qrels_grade_10_to_the_20(tmp, ctx):
+    return _qrels_with(tmp, ctx, "99999999999999999999")
+
+
+def case_qrels_judge_a_pair_twice_with_other_grades(tmp, ctx):
+    return _qrels_with(tmp, ctx, "1", "2")
+
+
+def _pipeline_text(tmp, ctx, text, *extra):
+    config = tmp / "p.yaml"
+    config.write_text(text)
+    return ["pipeline", str(config), *extra], 1
+
+
+def case_pipeline_yaml_nested_1000_deep(tmp, ctx):
+    return _pipeline_text(tmp, ctx, "collection: " + "[" * 1000 + "]" * 1000 + "\n")
+
+
+def case_pipeline_yaml_nested_100k_deep(tmp, ctx):
+    return _pipeline_text(tmp, ctx, "collection: " + "[" * 100_000 + "]" * 100_000 + "\n")
+
+
+def case_pipeline_set_nested_100k_deep(tmp, ctx):
+    argv, code = _pipeline(tmp, ctx, "")
+    return [*argv, "--set", "first_stage.hits=" + "[" * 100_000 + "]" * 100_000], code
+
+
+def case_pipeline_two_reranker_sections(tmp, ctx):
+    model = ctx["model"]
+    return _pipeline(
+        tmp, ctx, f"reranker: {{model: {model}, depth: 2, max_length: 64}}\nreranker: {{model: {model}}}\n"
+    )
+
+
+def case_pipeline_repeated_key_in_a_section(tmp, ctx):
+    return _pipeline(tmp, ctx, f"reranker:\n  model: {ctx['model']}\n  depth: 2\n  depth: 3\n")
+
+
+def case_checkpoint_config_nested_100k_deep(tmp, ctx):
+    ckpt = copy_tree(ctx["checkpoint"], tmp / "ckpt")
+    (ckpt / "qpeft_config.json").write_text("[" * 100_000 + "]" * 100_000)
+    return _rerank(ctx, model=ckpt), 1
+
+
+def case_model_config_json_nested_100k_deep(tmp, ctx):
+    folder = copy_tree(Path(ctx["model"]), tmp / "lm")
+    (folder / "config.json").write_text('{"a": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    return _rerank(ctx, model=folder), 1
+
+
+def case_gguf_cut_short(tmp, ctx):
+    whole = tiny_gguf(tmp / "whole.gguf").read_bytes()
+    (tmp / "whole.gguf").unlink()
+    (tmp / "cut.gguf").write_bytes(whole[: len(whole) // 2])
+    return _rerank(ctx, model=tmp / "cut.gguf"), 1
+
+
+def case_gguf_empty_file(tmp, ctx):
+    (tmp / "empty.gguf").write_bytes(b"")
+    return _rerank(ctx, model=tmp / "empty.gguf"), 1
+
+
+def case_gguf_magic_then_garbage(tmp, ctx):
+    (tmp / "garbage.gguf").write_bytes(b"GGUF\x03" + os.urandom(64))
+    return _rerank(ctx, model=tmp / "garbage.gguf"), 1
+
+
+def case_fusion_weight_nan(tmp, ctx):
+    return _rerank(ctx, "--fusion-weight", "nan"), 1
+
+
 CASES = {name[len("case_") :]: fn for name, fn in sorted(globals().items()) if name.startswith("case_")}
 
 # What the one line must say, for the cases whose message was chosen with them.
@@ -371,6 +513,30 @@ SAYS = {
     "max_length_8": "--max-length: Input should be greater than or equal to 16, got 8",
     "batch_size_zero": "--batch-size: Input should be greater than or equal to 1, got 0",
     "fusion_weight_2": "--fusion-weight: Input should be less than or equal to 1, got 2.0",
+    "run_3gb_without_a_newline": "s.trec:1: line longer than 1 MiB",
+    "qrels_3gb_without_a_newline": "s.qrels:1: line longer than 1 MiB",
+    "topics_3gb_without_a_newline": "s.tsv:1: line longer than 1 MiB",
+    "corpus_3gb_without_a_newline": "corpus.jsonl:1: line longer than 64 MiB",
+    "evaluate_ndcg_at_0": "--metrics: 'nDCG@0': the cutoff must be from 1 to 100000",
+    "evaluate_map_at_0": "--metrics: 'map@0': the cutoff must be from 1 to 100000",
+    "evaluate_mrr_at_0": "--metrics: 'MRR@0': the cutoff must be from 1 to 100000",
+    "evaluate_cutoff_10_to_the_20": "the cutoff must be from 1 to 100000 (one deeper than the run is fine",
+    "evaluate_metrics_only_commas": "--metrics: ',,,' names no metric",
+    "qrels_grade_inf": "qrels.txt:1: relevance 'inf' must be an integer grade",
+    "qrels_grade_1e400": "qrels.txt:1: relevance '1e400' must be an integer grade",
+    "qrels_grade_10_to_the_20": "qrels.txt:1: relevance '99999999999999999999' is out of range",
+    "qrels_judge_a_pair_twice_with_other_grades": "qrels.txt:2: document",
+    "pipeline_yaml_nested_1000_deep": "p.yaml:1: lists and mappings nested more than 50 deep",
+    "pipeline_yaml_nested_100k_deep": "p.yaml:1: lists and mappings nested more than 50 deep",
+    "pipeline_set_nested_100k_deep": "lists and mappings nested more than 50 deep",
+    "pipeline_two_reranker_sections": "p.yaml:6: key 'reranker' is given twice (lines 5 and 6); give each key once",
+    "pipeline_repeated_key_in_a_section": "p.yaml:8: key 'depth' is given twice (lines 7 and 8)",
+    "checkpoint_config_nested_100k_deep": "qpeft_config.json: JSON lists and objects nested thousands deep",
+    "model_config_json_nested_100k_deep": "config.json: JSON lists and objects nested thousands deep",
+    "gguf_cut_short": "cut.gguf: a damaged or cut-short GGUF model",
+    "gguf_empty_file": "empty.gguf: an empty file, not a GGUF model",
+    "gguf_magic_then_garbage": "garbage.gguf: a damaged or cut-short GGUF model",
+    "fusion_weight_nan": "--fusion-weight: Input should be a number from 0 to 1 (the first stage's share), got nan",
 }
 
 
@@ -444,6 +610,20 @@ def test_cli_full_disk_while_writing_leaves_no_partial_file(ctx, capsys, monkeyp
     assert os.listdir(ctx["tmp"]) == []
 
 
+def test_cli_full_disk_names_the_file(ctx, capsys, monkeypatch):
+    """fsync and write raise ENOSPC without a file name; the one line names the run being written."""
+    out = ctx["tmp"] / "run.trec"
+
+    def full(*args):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(atomic.os, "fsync", full)
+    code = main(search_argv(ctx, out))
+    err = capsys.readouterr().err
+    assert code == 1 and err == f"pyserini-qpeft search: error: No space left on device: {out}\n", err
+    assert os.listdir(ctx["tmp"]) == []
+
+
 def test_cli_output_in_a_missing_folder_is_created(ctx, bm25_run):
     out = ctx["tmp"] / "new" / "deeper" / "run.trec"
     assert main(["-q", *_rerank(ctx, "--depth", "2", output=out)]) == 0
@@ -470,3 +650,28 @@ def test_outputs_honour_the_umask_and_keep_an_existing_mode(ctx):
     finally:
         os.umask(old)
     assert not [p for p in ctx["tmp"].rglob(".*") if p.name.endswith(".tmp")]  # no temporaries left behind
+
+
+def test_cli_rerank_of_a_reversed_rank_column_follows_the_scores(ctx, caplog):
+    """The rank column reversed: the same run as the original file (trec_eval's order, as evaluate reads it), and
+    one warning, where the depth cut used to take the hits the rank column put first."""
+    lines = Path(ctx["run"]).read_text().splitlines()
+    reversed_run = ctx["tmp"] / "reversed.trec"
+    by_query: dict[str, list[list[str]]] = {}
+    for line in lines:
+        by_query.setdefault(line.split()[0], []).append(line.split())
+    reversed_run.write_text(
+        "".join(
+            " ".join([*f[:3], str(len(rows) - int(f[3]) + 1), *f[4:]]) + "\n"
+            for rows in by_query.values()
+            for f in rows
+        )
+    )
+    outputs = []
+    for name, run in (("plain", ctx["run"]), ("reversed", reversed_run)):
+        out = ctx["tmp"] / f"{name}-out.trec"
+        assert main(["-q", *_rerank(ctx, "--depth", "1", run=run, output=out)]) == 0
+        outputs.append(out.read_text())
+    assert outputs[0] == outputs[1]
+    [warning] = [r.getMessage() for r in caplog.records if "rank column disagrees" in r.getMessage()]
+    assert warning.startswith(f"{reversed_run}: the rank column disagrees with the scores (query ")

@@ -1,6 +1,7 @@
 """``pyserini-qpeft train`` in-process, on a tiny random model saved to a folder and the scifact index."""
 
 import json
+import os
 
 import pytest
 
@@ -188,3 +189,85 @@ def test_max_train_queries_keeps_the_dev_queries(tmp_path, scifact, scifact_inde
     output = tmp_path / "ckpt"
     assert main(train_args(scifact, scifact_index, tiny_model_dir, output, "--max-train-queries", "99")) == 1
     assert "--max-train-queries 99: only" in capsys.readouterr().err and not output.exists()
+
+
+def test_train_resume_with_other_queries_is_refused_naming_the_setting(
+    tmp_path, scifact, scifact_index, tiny_model_dir, capsys
+):
+    output = tmp_path / "ckpt"
+    assert main(train_args(scifact, scifact_index, tiny_model_dir, output, "--variant", "prompt")) == 0
+    capsys.readouterr()
+    other = train_args(scifact, scifact_index, tiny_model_dir, output, "--variant", "prompt", "--resume")
+    other[other.index("--max-queries") + 1] = "9"
+    assert main(other) == 1
+    err = capsys.readouterr().err
+    assert "different training settings: max_queries (saved 6, now 9)" in err and "Traceback" not in err
+
+
+def test_a_second_train_on_one_output_is_refused_and_a_dead_holders_lock_is_taken_over(
+    tmp_path, scifact, scifact_index, tiny_model_dir, capsys
+):
+    import subprocess
+    import sys
+
+    output = tmp_path / "ckpt"
+    holder = subprocess.Popen(  # another process training into the same output (it holds the output's lock)
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pyserini_qpeft.files.lock import output_lock\n"
+            f"with output_lock({str(output)!r}):\n    print('held', flush=True); time.sleep(120)",
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        assert main(train_args(scifact, scifact_index, tiny_model_dir, output, "--variant", "prompt")) == 1
+        err = capsys.readouterr().err
+        assert f"pid {holder.pid} is writing it" in err and not output.exists()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert main(train_args(scifact, scifact_index, tiny_model_dir, output, "--variant", "prompt")) == 0
+    assert (output / "qpeft_config.json").is_file()
+
+
+def test_qrels_naming_a_document_outside_the_corpus_fail_before_the_model_loads(
+    tmp_path, scifact, scifact_index, make_beir, scifact_corpus, capsys
+):
+    queries = [{"_id": q, "text": t} for q, t in (("q1", "microRNA and cancer"), ("q2", "bridges"), ("q3", "vitamin"))]
+    docids = list(scifact_corpus)[:3]
+    qrels = {"train": {"q1": {docids[0]: 1}, "q2": {"NOT_A_DOC_1": 1}, "q3": {docids[2]: 1}}}
+    beir = make_beir([scifact_corpus[d] for d in docids], queries, qrels)
+    output = tmp_path / "ckpt"
+    # The model named does not exist: the qrels are checked before any model is loaded.
+    args = train_args(beir, scifact_index, tmp_path / "no-model-here", output, "--variant", "prompt")
+    args[args.index("--max-queries") + 1] = "3"
+    assert main(args) == 1
+    err = capsys.readouterr().err
+    assert "train.tsv:3: query 'q2' judges document 'NOT_A_DOC_1'" in err and "Traceback" not in err
+    assert not output.exists() and not (tmp_path / "ckpt.train-state").exists()
+
+
+def test_a_killed_train_leaves_no_checkpoint_that_loads_and_resumes(tmp_path, scifact, scifact_index, tiny_model_dir):
+    import subprocess
+    import sys
+
+    output = tmp_path / "ckpt"
+    args = train_args(scifact, scifact_index, tiny_model_dir, output, "--variant", "prompt", "--save-every", "1")
+    # A real process (the JVM does not survive a fork), killed without cleanup as it publishes the checkpoint.
+    script = (
+        "import os, sys\nfrom pyserini_qpeft.files.atomic import set_io_hook\n"
+        "from pyserini_qpeft.cli.main import main\n"
+        "set_io_hook(lambda event, path: event == 'rename' and path.name == 'ckpt' and os._exit(17))\n"
+        "main(sys.argv[1:])"
+    )
+    assert (
+        subprocess.run([sys.executable, "-c", script, *args], env={**os.environ, "OMP_NUM_THREADS": "1"}).returncode
+        == 17
+    )
+    assert not output.exists()  # trained, fusion weight picked, not yet published: nothing loadable at --output
+    assert main(args) == 1  # the state is there: --resume or --overwrite
+    assert main([*args, "--resume"]) == 0
+    assert QPEFTReranker.from_pretrained(str(output), device="cpu").config.variant == "prompt"

@@ -196,3 +196,13 @@ def test_training_config_fields_are_what_saved_training_states_hold():
     }
     assert TrainingConfig is training.TrainingConfig
     assert training.state_dir("runs/ckpt") == Path("runs/ckpt.train-state")
+
+
+@pytest.mark.parametrize("opening, closing", [("[", "]"), ('{"a": ', "}")])
+def test_a_config_nested_100k_deep_is_one_line(tmp_path, opening, closing):
+    """json.loads raised a bare RecursionError."""
+    path = tmp_path / "qpeft_config.json"
+    path.write_text(opening * 100_000 + "1" + closing * 100_000)
+    with pytest.raises(InputError) as error:
+        QPEFTConfig.load(tmp_path)
+    assert str(error.value) == f"{path}: JSON lists and objects nested thousands deep; save the checkpoint again"

@@ -3,7 +3,7 @@ import math
 import pytest
 
 from pyserini_qpeft.errors import InputError
-from pyserini_qpeft.runs.evaluation import DEFAULT_METRICS, evaluate, metric_list, per_query
+from pyserini_qpeft.runs.evaluation import DEFAULT_METRICS, MAX_CUTOFF, evaluate, metric_list, per_query
 
 INV_LOG2_3 = 1 / math.log2(3)  # discount at rank 2
 
@@ -116,6 +116,42 @@ def test_metric_list():
     assert metric_list(None) == list(DEFAULT_METRICS)
     assert metric_list("") == list(DEFAULT_METRICS)
     assert metric_list(" nDCG@10, MAP ,,P@5") == ["nDCG@10", "MAP", "P@5"]
+
+
+@pytest.mark.parametrize("metric", ["nDCG@0", "map@0", "MRR@0", "P@000", "R@0"])
+def test_a_cutoff_below_one_is_refused(metric):
+    """pytrec_eval aborts the process on nDCG@0 and map@0; MRR@0 would print 0.0000."""
+    with pytest.raises(InputError, match=rf"^--metrics: '{metric}': the cutoff must be from 1 to {MAX_CUTOFF}"):
+        metric_list(metric)
+    with pytest.raises(InputError, match="the cutoff must be from 1"):
+        evaluate({"q1": RUN["q1"]}, QRELS, [metric])
+
+
+@pytest.mark.parametrize(
+    "metric", [f"nDCG@{MAX_CUTOFF + 1}", "nDCG@4294967297", "nDCG@99999999999999999999", "R@" + "9" * 5000]
+)
+def test_a_cutoff_above_the_cap_is_refused(metric):
+    with pytest.raises(InputError) as info:
+        metric_list(metric)
+    assert f"the cutoff must be from 1 to {MAX_CUTOFF}" in str(info.value) and len(str(info.value)) < 300
+
+
+def test_a_cutoff_deeper_than_the_run_counts_the_whole_run_as_trec_eval_does():
+    deep = evaluate({"q2": RUN["q2"]}, QRELS, [f"nDCG@{MAX_CUTOFF}", f"MRR@{MAX_CUTOFF}", "nDCG@0010"])
+    assert deep == pytest.approx({f"nDCG@{MAX_CUTOFF}": Q2_NDCG, f"MRR@{MAX_CUTOFF}": 1.0, "nDCG@0010": Q2_NDCG})
+
+
+@pytest.mark.parametrize("text", [",,,", " , ", ","])
+def test_a_metric_list_naming_no_metric_is_refused(text):
+    with pytest.raises(InputError, match="names no metric; use names like nDCG@10"):
+        metric_list(text)
+
+
+def test_evaluate_with_no_metrics_or_a_string_is_refused():
+    with pytest.raises(InputError, match="no metric given"):
+        evaluate({"q1": RUN["q1"]}, QRELS, [])
+    with pytest.raises(InputError, match="must be a list of names, got the string 'nDCG@10'"):
+        per_query({"q1": RUN["q1"]}, QRELS, "nDCG@10")
 
 
 def test_no_shared_queries():

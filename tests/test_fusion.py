@@ -60,3 +60,11 @@ def test_pick_weight_finds_the_best_mix_on_the_dev_qrels():
     assert curve[0.0] < 1.0 and curve[1.0] < 1.0
     fused = interpolate(BM25, RERANKED, alpha, depth=5)
     assert evaluate(fused, qrels, ["nDCG@10"])["nDCG@10"] == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("weight", [float("nan"), float("inf"), -0.1, 1.5, "0.5", None, True])
+def test_check_weight_says_a_number_from_0_to_1(weight):
+    from pyserini_qpeft.runs.fusion import check_weight
+
+    with pytest.raises(InputError, match=r"the fusion weight must be a number in \[0, 1\]"):
+        check_weight(weight)

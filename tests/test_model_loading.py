@@ -67,3 +67,21 @@ def test_from_pretrained_defaults_to_auto(monkeypatch, tiny_model_dir):
     assert QPEFTReranker.from_pretrained(str(tiny_model_dir), device="cpu").model.lm.dtype == torch.bfloat16
     explicit = QPEFTReranker.from_pretrained(str(tiny_model_dir), device="cpu", dtype="float32")
     assert explicit.model.lm.dtype == torch.float32
+
+
+@pytest.mark.parametrize("name", ["config.json", "tokenizer_config.json"])
+def test_a_model_json_file_nested_100k_deep_is_one_line(tmp_path, tiny_model_dir, name):
+    """transformers' json.load raised a bare RecursionError."""
+    import shutil
+
+    from pyserini_qpeft.errors import QPEFTError
+
+    folder = tmp_path / "deep"
+    shutil.copytree(tiny_model_dir, folder)
+    (folder / name).write_text('{"a": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(QPEFTError) as error:
+        load_causal_lm(str(folder), device="cpu")
+    message = str(error.value)
+    assert len(message.splitlines()) == 1 and "nested thousands deep" in message and str(folder) in message
+    if name == "config.json":
+        assert message.startswith(f"{folder / name}: JSON lists and objects nested thousands deep")

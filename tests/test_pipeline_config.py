@@ -34,8 +34,10 @@ def test_paths_resolve_relative_to_the_config_and_defaults_fill_in(tmp_path, sci
     ],
 )
 def test_bad_configs_name_the_key_and_the_fix(tmp_path, scifact, extra, message):
+    section = extra.split(":")[0]  # replaces the base's section of that name (a key may not be given twice)
+    kept = [line for line in base(scifact).splitlines(keepends=True) if not line.startswith(f"{section}:")]
     with pytest.raises(InputError, match=message):
-        load_pipeline_config(write(tmp_path, base(scifact) + extra))
+        load_pipeline_config(write(tmp_path, "".join(kept) + extra))
 
 
 def test_yaml_errors_and_overrides(tmp_path, scifact):
@@ -171,7 +173,8 @@ def test_yaml_alias_bomb_is_refused_at_once_in_the_file_and_in_set(tmp_path, sci
     assert str(error.value) == f"{tmp_path / 'p.yaml'}:{line}: YAML alias *l0 is not allowed in a pipeline config; " + (
         "write the value out"
     )
-    with pytest.raises(InputError, match=r"^--set: YAML alias \*a is not allowed"):
+    alias = r"^--set 'reranker.depth=\[&a \[1, 1\], \*a\]': YAML alias \*a is not allowed"
+    with pytest.raises(InputError, match=alias):
         load_pipeline_config(write(tmp_path, LINES % {"beir": scifact}), ["reranker.depth=[&a [1, 1], *a]"])
 
 
@@ -180,3 +183,90 @@ def test_a_huge_wrong_value_is_named_in_a_short_message(tmp_path, scifact):
     with pytest.raises(InputError) as error:
         load_pipeline_config(write(tmp_path, text))
     assert "'reranker.depth' = [1, 1, 1, 1, ...]" in str(error.value) and len(str(error.value)) < 300
+
+
+@pytest.mark.parametrize("depth", [1_000, 100_000])
+@pytest.mark.parametrize("shape", ["[%s]", "{a: %s}", "\n  - %s"])
+def test_yaml_nested_deep_is_refused_at_once(tmp_path, scifact, depth, shape):
+    """A RecursionError traceback at 1,000 levels, and 92 s of scanning first at 100,000, before."""
+    import time
+
+    from pyserini_qpeft.cli.yaml_input import MAX_DEPTH
+
+    value = "1"
+    if shape.startswith("\n"):  # block sequences: "- - - ... 1" on one line
+        value = "\n  " + "- " * depth + "1"
+    else:
+        opening, closing = shape.split("%s")
+        value = opening * depth + "1" + closing * depth
+    start = time.monotonic()
+    with pytest.raises(InputError) as error:
+        load_pipeline_config(write(tmp_path, f"collection: {value}\n" + base(scifact).split("\n", 2)[2]))
+    assert time.monotonic() - start < 2
+    message = str(error.value)
+    assert message.startswith(f"{tmp_path / 'p.yaml'}:") and f"nested more than {MAX_DEPTH} deep" in message
+    assert len(message) < 300
+
+
+def test_set_nested_100k_deep_is_refused_at_once(tmp_path, scifact):
+    import time
+
+    start = time.monotonic()
+    with pytest.raises(InputError) as error:
+        load_pipeline_config(write(tmp_path, base(scifact)), ["first_stage.hits=" + "[" * 100_000 + "]" * 100_000])
+    assert time.monotonic() - start < 2
+    message = str(error.value)
+    assert message.startswith("--set 'first_stage.hits=[[[[") and "nested more than 50 deep" in message
+
+
+def test_nesting_up_to_the_limit_still_reads():
+    from pyserini_qpeft.cli.yaml_input import MAX_DEPTH, load_yaml
+
+    expected = 1
+    for _ in range(MAX_DEPTH - 1):  # the mapping is the first level
+        expected = [expected]
+    assert load_yaml("a: " + "[" * (MAX_DEPTH - 1) + "1" + "]" * (MAX_DEPTH - 1), "x")[0] == {"a": expected}
+
+
+def test_two_reranker_sections_are_refused_naming_both_lines(tmp_path, scifact):
+    """PyYAML keeps the last of repeated keys: the first section's depth and max_length were silently lost."""
+    text = base(scifact) + "reranker: {model: m, depth: 5, max_length: 128}\nreranker:\n  model: m\n"
+    with pytest.raises(InputError) as error:
+        load_pipeline_config(write(tmp_path, text))
+    lines = text.splitlines()
+    first, second = (i + 1 for i, line in enumerate(lines) if line.startswith("reranker:"))
+    said = f"{tmp_path / 'p.yaml'}:{second}: key 'reranker' is given twice (lines {first} and {second})"
+    assert str(error.value) == f"{said}; give each key once"
+
+
+def test_a_key_repeated_inside_a_section_or_in_set_is_refused(tmp_path, scifact):
+    text = base(scifact) + "reranker:\n  model: m\n  depth: 5\n  depth: 50\n"
+    with pytest.raises(InputError, match=r"p.yaml:\d+: key 'depth' is given twice \(lines \d+ and \d+\)"):
+        load_pipeline_config(write(tmp_path, text))
+    with pytest.raises(InputError, match=r"^--set 'reranker.model=\{a: 1, a: 2\}': key 'a' is given twice"):
+        load_pipeline_config(write(tmp_path, base(scifact)), ["reranker.model={a: 1, a: 2}"])
+
+
+@pytest.mark.parametrize("metrics", ["[]", "['']", "[',,,']"])
+def test_an_empty_metric_list_is_refused(tmp_path, scifact, metrics):
+    with pytest.raises(InputError, match=r"p.yaml:\d+: 'evaluation.metrics"):
+        load_pipeline_config(write(tmp_path, base(scifact) + f"evaluation: {{metrics: {metrics}}}\n"))
+
+
+@pytest.mark.parametrize("weight", [".nan", ".inf", "-.inf"])
+def test_a_fusion_weight_that_is_not_a_number_says_what_is_wanted(tmp_path, scifact, weight):
+    with pytest.raises(InputError, match=r"'reranker.fusion_weight' = (nan|inf|-inf): Input should be a number from 0"):
+        load_pipeline_config(write(tmp_path, base(scifact) + f"reranker: {{model: m, fusion_weight: {weight}}}\n"))
+
+
+def test_deep_nesting_is_refused_quickly_without_libyaml_too(monkeypatch):
+    """The pure-Python scanner (PyYAML without libyaml) stops at the limit as well."""
+    import time
+
+    from pyserini_qpeft.cli import yaml_input
+
+    monkeypatch.setattr(yaml_input, "_Base", yaml.SafeLoader)
+    start = time.monotonic()
+    with pytest.raises(InputError, match=r"^deep.yaml:1: lists and mappings nested more than 50 deep"):
+        yaml_input.check_events("a: " + "[" * 100_000 + "]" * 100_000, "deep.yaml")
+    assert time.monotonic() - start < 10

@@ -133,3 +133,35 @@ def test_gguf_special_tokens_override_a_wrong_conversion(tmp_path):
     tokenizer.eos_token = "<s>"  # what a faulty conversion leaves: EOS on the BOS token
     set_special_tokens(tokenizer, ids)
     assert (tokenizer.bos_token, tokenizer.eos_token, tokenizer.eos_token_id) == ("<s>", "</s>", 2)
+
+
+@pytest.mark.parametrize(
+    "pairs, says",
+    [
+        (["ab"], "pairs[0] is 'ab', not a (query, document) pair"),  # scored query "a" against document "b"
+        ([(QUERY,)], "pairs[0] is ('Does aspirin prevent heart attacks?',), not a (query, document) pair"),
+        ([(QUERY, DOCS["d1"], "extra")], "pairs[0] is ("),
+        ([(QUERY, DOCS["d1"]), (QUERY, None)], "pairs[1] holds a str and a NoneType"),
+        ([(1, DOCS["d1"])], "pairs[0] holds a int and a str"),
+        (None, "pairs must be a list of (query, document) tuples, got NoneType"),
+        ("ab", "pairs must be a list of (query, document) tuples, got str"),
+    ],
+)
+def test_predict_refuses_what_is_not_a_list_of_string_pairs(reranker, pairs, says):
+    with pytest.raises(InputError) as error:
+        reranker.predict(pairs)
+    assert str(error.value).startswith("predict(pairs): ") and says in str(error.value), str(error.value)
+    assert len(str(error.value).splitlines()) == 1
+
+
+def test_predict_takes_lists_and_generators_of_pairs(reranker):
+    expected = reranker.predict([(QUERY, DOCS["d1"]), (QUERY, DOCS["d2"])])
+    assert reranker.predict([[QUERY, DOCS["d1"]], [QUERY, DOCS["d2"]]]) == pytest.approx(expected)
+    assert reranker.predict((QUERY, doc) for doc in (DOCS["d1"], DOCS["d2"])) == pytest.approx(expected)
+    assert reranker.predict([]) == []
+
+
+def test_a_candidate_whose_score_is_none_is_one_line(reranker):
+    """float(None) raised a bare TypeError."""
+    with pytest.raises(InputError, match=r"^hits\[1\] \('d2'\) has first-stage score None; scores must be finite"):
+        reranker.rerank(QUERY, [Candidate("d1", 2.0, DOCS["d1"]), Candidate("d2", None, DOCS["d2"])])

@@ -1,3 +1,4 @@
+import errno
 import os
 
 import pytest
@@ -55,16 +56,45 @@ def test_read_orders_by_rank_not_file_order(tmp_path):
     assert read_run(path) == {"q1": [("a", 3.0), ("b", 2.0), ("c", 1.0)], "q2": [("y", 9.0), ("z", 5.0)]}
 
 
-def test_read_breaks_rank_ties_by_score(tmp_path):
+def test_read_orders_rank_ties_by_score(tmp_path):
     path = tmp_path / "run.trec"
-    path.write_text("q1 Q0 low 1 1.0 t\nq1 Q0 high 1 2.0 t\nq1 Q0 last 2 9.0 t\n", encoding="utf-8")
+    path.write_text("q1 Q0 low 1 1.0 t\nq1 Q0 high 1 2.0 t\nq1 Q0 last 2 0.5 t\n", encoding="utf-8")
     assert [d for d, _ in read_run(path)["q1"]] == ["high", "low", "last"]
 
 
-def test_read_keeps_rank_order_when_scores_disagree(tmp_path):
+def test_read_orders_by_score_when_ranks_disagree_and_warns_once(tmp_path, caplog):
+    """trec_eval's rule, as evaluate uses it: score descending, ties by docid descending, whatever the ranks say."""
     path = tmp_path / "run.trec"
-    path.write_text("q1 Q0 a 1 0.5 t\nq1 Q0 b 2 0.9 t\n", encoding="utf-8")
-    assert read_run(path)["q1"] == [("a", 0.5), ("b", 0.9)]
+    path.write_text(
+        "q1 Q0 a 1 0.5 t\nq1 Q0 b 2 0.9 t\nq2 Q0 x 1 0.1 t\nq2 Q0 y 2 0.2 t\nq3 Q0 m 2 1.0 t\nq3 Q0 n 1 1.0 t\n",
+        encoding="utf-8",
+    )
+    with caplog.at_level("WARNING", logger="pyserini_qpeft.runs.trec"):
+        run = read_run(path)
+    assert run == {"q1": [("b", 0.9), ("a", 0.5)], "q2": [("y", 0.2), ("x", 0.1)], "q3": [("n", 1.0), ("m", 1.0)]}
+    [record] = caplog.records
+    assert "rank column disagrees with the scores (query q1: line 1 ranks a at 1, above b on line 2" in record.message
+
+
+def test_reversed_rank_column_gives_the_order_evaluate_uses(tmp_path, caplog):
+    """A run whose rank column is reversed: every reader (and so the rerank depth cut) sees trec_eval's order."""
+    from pyserini_qpeft.runs.evaluation import evaluate
+
+    hits = [(f"d{i}", 10.0 - i) for i in range(10)]
+    path = tmp_path / "reversed.trec"
+    path.write_text("".join(f"q Q0 {d} {10 - i} {s} t\n" for i, (d, s) in enumerate(hits)), encoding="utf-8")
+    assert read_run(path)["q"] == hits
+    assert "rank column disagrees" in caplog.text
+    qrels = {"q": {"d0": 1}}
+    assert evaluate(read_run(path), qrels, ["MRR@1"]) == evaluate({"q": hits}, qrels, ["MRR@1"]) == {"MRR@1": 1.0}
+
+
+def test_consistent_ranks_and_score_ties_do_not_warn(tmp_path, caplog):
+    path = tmp_path / "run.trec"
+    path.write_text("q1 Q0 a 1 2.0 t\nq1 Q0 b 2 1.0 t\nq1 Q0 c 3 1.0 t\n", encoding="utf-8")
+    with caplog.at_level("WARNING"):
+        assert read_run(path)["q1"] == [("a", 2.0), ("c", 1.0), ("b", 1.0)]  # ties: docid descending
+    assert caplog.records == []
 
 
 @pytest.mark.parametrize(
@@ -180,3 +210,53 @@ def test_run_with_a_byte_order_mark_reads_the_first_qid_clean(tmp_path):
     path = tmp_path / "run.trec"
     path.write_bytes("\ufeffq1 Q0 d1 1 2.0 t\n".encode("utf-8"))
     assert read_run(path) == {"q1": [("d1", 2.0)]}
+
+
+def _no_space(*args, **kwargs):
+    raise OSError(errno.ENOSPC, "No space left on device")  # what write() and fsync() raise: no file name
+
+
+@pytest.mark.parametrize("where", ["fsync", "write"])
+def test_a_full_disk_names_the_file_being_written(tmp_path, monkeypatch, where):
+    from pyserini_qpeft.files import atomic
+
+    path = tmp_path / "out" / "run.trec"
+    if where == "fsync":
+        monkeypatch.setattr(atomic.os, "fsync", _no_space)
+    with pytest.raises(OSError) as error:
+        with atomic_write(path) as handle:
+            if where == "write":
+                _no_space()
+            handle.write("x")
+    assert error.value.errno == errno.ENOSPC and error.value.filename == str(path)
+    assert str(error.value) == f"[Errno {errno.ENOSPC}] No space left on device: '{path}'"
+    assert os.listdir(tmp_path) == []  # the folder it made is gone again, and no temporary file is left
+
+
+def test_a_full_disk_in_a_staged_folder_names_the_folder(tmp_path):
+    with pytest.raises(OSError) as error:
+        with atomic_directory(tmp_path / "ckpt"):
+            _no_space()
+    assert error.value.filename == str(tmp_path / "ckpt") and os.listdir(tmp_path) == []
+
+
+def test_an_os_error_that_names_its_file_is_left_alone(tmp_path):
+    with pytest.raises(FileNotFoundError) as error:
+        with atomic_write(tmp_path / "out.txt"):
+            open(tmp_path / "missing.txt")
+    assert error.value.filename == str(tmp_path / "missing.txt")
+
+
+def test_a_full_disk_while_journaling_names_the_journal(tmp_path, monkeypatch):
+    from pyserini_qpeft.runs import journal as journal_module
+
+    journal = journal_module.RunJournal(tmp_path / "run.trec", "tag")
+    journal.start(resume=False)
+    try:
+        monkeypatch.setattr(journal_module.os, "write", _no_space)
+        with pytest.raises(OSError) as error:
+            journal.record("q1", [("d1", 1.0)])
+    finally:
+        monkeypatch.undo()
+        journal.close()
+    assert error.value.errno == errno.ENOSPC and error.value.filename == str(journal.path)

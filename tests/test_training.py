@@ -58,7 +58,8 @@ def test_training_lowers_the_loss_and_saves_the_best_checkpoint(tmp_path, varian
     assert min(losses[1:]) < losses[0] - 1e-3, losses
     assert state["best_dev"] == pytest.approx(min(losses))
     assert all(torch.equal(lm_before[k], v) for k, v in trainer.model.lm.state_dict().items())
-    best = load_checkpoint(tmp_path / "out", trainer.model.lm, trainer.model.tokenizer)
+    assert not (tmp_path / "out").exists()  # the caller publishes the best model when the run is done
+    best = load_checkpoint(trainer.best_dir, trainer.model.lm, trainer.model.tokenizer)
     trainer.model = best
     assert trainer.dev_loss() == pytest.approx(state["best_dev"], abs=1e-5)
 
@@ -96,7 +97,9 @@ def test_an_interrupted_run_resumes_to_the_same_weights(tmp_path, variant):
     with pytest.raises(KeyboardInterrupt):
         interrupted.fit(on_step=stop_in_second_epoch)
     if variant == "r":  # the query table's moments are stored as the rows the queries touched
-        moments = torch.load(tmp_path / "resumed.train-state" / "optimizer.pt", weights_only=True)["state"].values()
+        folder = tmp_path / "resumed.train-state"
+        generation = json.loads((folder / "trainer_state.json").read_text())["generation"]
+        moments = torch.load(folder / generation / "optimizer.pt", weights_only=True)["state"].values()
         table = [m["exp_avg"] for m in moments if m["exp_avg"].is_sparse and m["exp_avg"].shape[0] > 100]
         assert len(table) == 1 and 0 < table[0]._nnz() < table[0].shape[0] / 10
     resumed = make_trainer(tmp_path, variant, name="resumed")

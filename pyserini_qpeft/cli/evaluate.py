@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from pyserini_qpeft.runs.evaluation import DEFAULT_METRICS, evaluate, metric_list
+from pyserini_qpeft.runs.evaluation import DEFAULT_METRICS, MAX_CUTOFF, evaluate, metric_list
 from pyserini_qpeft.runs.trec import read_run
 
 
@@ -22,7 +22,12 @@ def add_parser(sub) -> None:
         metavar="FILE|NAME",
         help="BEIR qrels TSV (with header), TREC qrels, or a Pyserini qrels name (e.g. beir-v1.0.0-scifact-test)",
     )
-    parser.add_argument("--metrics", default=None, help="comma-separated, e.g. nDCG@10,R@100,MRR@10,MAP,P@5")
+    parser.add_argument(
+        "--metrics",
+        default=None,
+        help=f"comma-separated, e.g. nDCG@10,R@100,MRR@10,MAP,P@5; a cutoff @k is from 1 to {MAX_CUTOFF} "
+        "(deeper than the run is fine)",
+    )
     parser.add_argument(
         "--complete",
         "-c",

@@ -6,6 +6,7 @@ import argparse
 import logging
 
 from pyserini_qpeft.cli.common import progress_bar
+from pyserini_qpeft.files.lines import MAX_RECORD_BYTES, raw_lines
 from pyserini_qpeft.runs.beir import beir_dir
 
 logger = logging.getLogger(__name__)
@@ -28,8 +29,7 @@ def run(args: argparse.Namespace) -> int:
     from pyserini_qpeft.lucene.index import build_index
 
     corpus = beir_dir(args.beir) / "corpus.jsonl"
-    with open(corpus, "rb") as handle:
-        total = sum(1 for line in handle if line.strip())
+    total = sum(1 for _, line in raw_lines(corpus, MAX_RECORD_BYTES) if line.strip())  # a bounded line length
     with progress_bar(args, total=total, desc="index", unit="doc") as bar:
         count = build_index(args.beir, args.index, threads=args.threads, overwrite=args.overwrite, progress=bar.update)
     logger.info("wrote %s (%d documents)", args.index, count)

@@ -21,15 +21,17 @@ of that name beside the YAML file wins.
 
 from __future__ import annotations
 
+import math
 import os
 import typing
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import Field, ValidationError
-from pydantic_core import ErrorDetails
+from pydantic import Field, ValidationError, field_validator
+from pydantic_core import ErrorDetails, PydanticCustomError
 
+from pyserini_qpeft.cli.yaml_input import load_yaml
 from pyserini_qpeft.errors import InputError, short_repr
 from pyserini_qpeft.model.config import Settings, describe
 from pyserini_qpeft.model.loading import DTYPE_NAMES
@@ -125,6 +127,13 @@ class RerankerOptions(Settings):
         json_schema_extra={"flags": ["--no-fusion"], "action": "store_false"},
     )
 
+    @field_validator("fusion_weight", mode="before")
+    @classmethod
+    def _finite_weight(cls, value: Any) -> Any:
+        if isinstance(value, float) and not math.isfinite(value):  # NaN passes no bound, so say what is wanted
+            raise PydanticCustomError("fusion_weight", "Input should be a number from 0 to 1 (the first stage's share)")
+        return value
+
     @property
     def fusion_choice(self) -> float | str | None:
         """``rerank_run_to_file``'s ``fusion_weight``: None without fusion, W when given, else the checkpoint's."""
@@ -141,7 +150,7 @@ class Output(Settings):
 
 class Evaluation(Settings):
     qrels: str | None = Field(None, json_schema_extra=PYSERINI_PATH)  # a file, or a Pyserini qrels name
-    metrics: list[str] = Field(default_factory=lambda: list(DEFAULT_METRICS))
+    metrics: list[str] = Field(default_factory=lambda: list(DEFAULT_METRICS), min_length=1)
 
 
 class PipelineConfig(Settings):
@@ -214,33 +223,17 @@ class _Source:
         return f"{self.where(*loc)}: '{_dotted(loc)}' = {short_repr(error['input'])}: {describe(error)}"
 
 
-def no_aliases(text: str, where: str) -> None:
-    """Refuse YAML aliases (``*name``): a pipeline has no use for them, and nested ones expand exponentially
-    (a "billion laughs" file). Scanning the events is linear in the text and expands nothing."""
-    import yaml
-
-    for event in yaml.parse(text):
-        if isinstance(event, yaml.AliasEvent):
-            line = f":{event.start_mark.line + 1}" if where != "--set" else ""
-            raise InputError(
-                f"{where}{line}: YAML alias *{short_repr(event.anchor)[1:-1]} is not allowed in a pipeline "
-                "config; write the value out"
-            )
-
-
 def parse_override(text: str) -> tuple:
-    """``section.key=value`` with the value read as YAML (``--set reranker.depth=50``)."""
-    import yaml
-
+    """``section.key=value`` with the value read as YAML (``--set reranker.depth=50``), checked as the file is
+    (:mod:`pyserini_qpeft.cli.yaml_input`)."""
     key, sep, value = text.partition("=")
     parts = key.strip().split(".")
     if not sep or len(parts) != 2 or not all(parts):
         raise InputError(f"--set {short_repr(text)}: use section.key=value, e.g. --set reranker.depth=50")
     try:
-        no_aliases(value, "--set")
-        return parts[0], parts[1], yaml.safe_load(value)
-    except yaml.YAMLError as exc:
-        raise InputError(f"--set {short_repr(text)}: not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
+        return parts[0], parts[1], load_yaml(value, "--set")[0]
+    except InputError as exc:
+        raise InputError(f"--set {short_repr(text)}: {str(exc).removeprefix('--set: ')}") from None
 
 
 def _resolve_paths(config: PipelineConfig, base: Path) -> None:
@@ -259,19 +252,10 @@ def _resolve_paths(config: PipelineConfig, base: Path) -> None:
 
 def load_pipeline_config(path: str | os.PathLike, overrides: Sequence[str] = ()) -> PipelineConfig:
     """Read and validate a pipeline YAML file, applying ``--set`` overrides first."""
-    import yaml
-
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: pipeline config not found")
-    text = read_text(path)
-    try:
-        no_aliases(text, str(path))
-        data, root = yaml.safe_load(text), yaml.compose(text)
-    except yaml.YAMLError as exc:
-        mark = getattr(exc, "problem_mark", None)
-        where = f":{mark.line + 1}" if mark is not None else ""
-        raise InputError(f"{path}{where}: not valid YAML ({getattr(exc, 'problem', None) or exc})") from None
+    data, root = load_yaml(read_text(path), str(path))
     if data is None:
         data = {}
     if not isinstance(data, dict):
@@ -349,11 +333,11 @@ def _check(config: PipelineConfig, data: dict, source: _Source, base: Path) -> N
 
             resolve_device(config.reranker.device, f"{source.where('reranker', 'device')}: 'reranker.device'")
     if config.evaluation is not None:
-        from pyserini_qpeft.runs.evaluation import metric_list
+        from pyserini_qpeft.runs.evaluation import check_metric
 
         for i, metric in enumerate(config.evaluation.metrics):
             try:
-                metric_list(metric)
+                check_metric(metric)
             except InputError as exc:
                 message = str(exc).removeprefix("--metrics: ")
                 raise InputError(

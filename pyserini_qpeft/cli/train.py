@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 import logging
+import os
 import shutil
 import time
 from pathlib import Path
@@ -62,9 +63,9 @@ def add_parser(sub) -> None:
 def check_train_output(output: Path, state_dir: Path, resume: bool, overwrite: bool) -> None:
     """Refuse outputs that are not ours: --output must be new, empty or a Q-PEFT checkpoint, and
     ``<output>.train-state`` new or our training state; an existing one needs --resume or --overwrite."""
-    from pyserini_qpeft.files.guards import only_names
+    from pyserini_qpeft.files.guards import check_writable_target
     from pyserini_qpeft.model.checkpoint import is_checkpoint
-    from pyserini_qpeft.training.loop import OPTIMIZER_FILE, STATE_FILE
+    from pyserini_qpeft.training.state import is_training_state
 
     if resume and overwrite:
         raise InputError("--resume and --overwrite exclude each other")
@@ -76,21 +77,45 @@ def check_train_output(output: Path, state_dir: Path, resume: bool, overwrite: b
             f"--output {output}: exists and is not a Q-PEFT checkpoint folder; refusing to write into it "
             "(choose a new or empty folder)"
         )
-    if state_dir.exists() and not (
-        only_names(state_dir, (STATE_FILE, OPTIMIZER_FILE, "last"))
-        and (not (state_dir / "last").exists() or is_checkpoint(state_dir / "last"))
-    ):
+    if state_dir.exists() and not (state_dir.is_dir() and is_training_state(state_dir)):
         raise InputError(
             f"{state_dir}: exists and is not a pyserini-qpeft training state; refusing to touch it "
             "(choose another --output)"
         )
     if (ours or state_dir.exists()) and not (resume or overwrite):
         raise InputError(
-            f"--output {output}: already holds a checkpoint; pass --resume to continue its training or "
-            "--overwrite to start over"
+            f"--output {output}: already holds a checkpoint or training state; pass --resume to continue its "
+            "training or --overwrite to start over"
         )
     if resume and not state_dir.is_dir():
         raise InputError(f"{state_dir}: no training state to resume; start without --resume")
+    for path in (output, state_dir):  # before any model loads
+        writable = path if path.is_dir() else path.parent
+        if writable.exists() and not os.access(writable, os.W_OK | os.X_OK):
+            raise InputError(f"--output {output}: cannot write in {writable} (permission denied); choose another path")
+        if not writable.exists():
+            check_writable_target(writable / "x", "--output")
+
+
+def publish(scratch: Path, output: Path, lm, tokenizer) -> None:
+    """Put the finished checkpoint assembled in ``scratch`` at ``output``: renamed into place when ``output`` is
+    new or empty (so no checkpoint appears before the run has finished); over an earlier checkpoint of ours, its
+    files are replaced one by one (the config's checksums first) and other files are left alone."""
+    from pyserini_qpeft.files.atomic import fsync_dir, io_event
+    from pyserini_qpeft.model.checkpoint import load_checkpoint, save_checkpoint
+
+    if not output.exists() or (output.is_dir() and not any(output.iterdir())):
+        output.parent.mkdir(parents=True, exist_ok=True)
+        io_event("rename", output)
+        os.replace(scratch, output)
+        fsync_dir(output.parent)
+        return
+    save_checkpoint(load_checkpoint(scratch, lm, tokenizer), output)
+    for name in ("training_summary.json", "README.md"):
+        if (scratch / name).is_file():
+            with atomic_write(output / name, "wb") as handle:
+                handle.write((scratch / name).read_bytes())
+    shutil.rmtree(scratch)
 
 
 def pick_fusion(args, output: Path, lm, tokenizer, searcher, dev, qrels) -> dict:
@@ -114,6 +139,16 @@ def pick_fusion(args, output: Path, lm, tokenizer, searcher, dev, qrels) -> dict
 
 
 def run(args: argparse.Namespace) -> int:
+    from pyserini_qpeft.files.lock import output_lock
+    from pyserini_qpeft.runs import distributed
+
+    world = distributed.world_from_env()
+    output = Path(args.output)
+    with output_lock(output, world.rank, world.size):  # one run per --output; a second is refused with our pid
+        return _train(args, output, world)
+
+
+def _train(args: argparse.Namespace, output: Path, world) -> int:
     import torch
 
     from pyserini_qpeft.lucene.index import document_text
@@ -121,8 +156,9 @@ def run(args: argparse.Namespace) -> int:
     from pyserini_qpeft.model.qpeft_model import QPEFTModel
     from pyserini_qpeft.runs import distributed
     from pyserini_qpeft.training.loop import Trainer, state_dir
+    from pyserini_qpeft.training.queries import check_judged_documents
+    from pyserini_qpeft.training.state import PUBLISH
 
-    output = Path(args.output)
     state = state_dir(output)
     check_train_output(output, state, args.resume, args.overwrite)
     if args.fusion_depth < 0:
@@ -134,9 +170,9 @@ def run(args: argparse.Namespace) -> int:
     searcher = open_first_stage(selection, args.index, args.first_stage_run)
     with progress_bar(args, total=None, desc="bm25 negatives", unit="query") as bar:
         train, dev, qrels = choose_training_queries(selection, searcher, progress=bar)
+    check_judged_documents(selection, train + dev, searcher)
 
     torch.manual_seed(training.seed)
-    world = distributed.world_from_env()
     lm, tokenizer = load_causal_lm(config.base_model, device=distributed.rank_device(args.device), dtype=args.dtype)
     model = QPEFTModel(lm, tokenizer, config)
     sizes = {name: p.numel() for name, p in model.trainable_parameters().items()}
@@ -149,11 +185,12 @@ def run(args: argparse.Namespace) -> int:
             cache[docid] = document_text(searcher, docid)
         return cache[docid]
 
-    trainer = Trainer(model, training, train, dev, qrels, doc_text, output, world=world)
+    chosen = selection.model_dump(exclude={"threads"})  # what decides the queries; a resume must match it
+    trainer = Trainer(model, training, train, dev, qrels, doc_text, output, world=world, settings=chosen)
     if world.distributed:
         logger.info("%d processes x batch %d = global batch %d", world.size, training.batch_size, trainer.global_batch)
     if args.overwrite and state.exists() and world.is_main:
-        shutil.rmtree(state)  # proven ours by check_train_output; the checkpoint's files are replaced by saving
+        shutil.rmtree(state)  # proven ours by check_train_output; the old checkpoint stays until the new one is done
     distributed.barrier(world)
     if args.resume:
         trainer.resume()
@@ -167,9 +204,15 @@ def run(args: argparse.Namespace) -> int:
             bar.set_postfix(loss=f"{loss:.4f}", epoch=trainer.state["epoch"] + 1)
 
         result = trainer.fit(on_step=on_step)
+    scratch = state / PUBLISH  # the checkpoint is assembled here, then published whole
+    if world.is_main:
+        if scratch.exists():
+            shutil.rmtree(scratch)  # left by a killed run: ours
+        shutil.copytree(trainer.best_dir, scratch)
+    distributed.barrier(world)
     fusion = None
     if args.fusion_depth > 0:
-        fusion = pick_fusion(args, output, lm, tokenizer, searcher, dev, qrels)
+        fusion = pick_fusion(args, scratch, lm, tokenizer, searcher, dev, qrels)
     if not world.is_main:
         return 0
     summary = {
@@ -191,8 +234,9 @@ def run(args: argparse.Namespace) -> int:
         "global_batch_size": trainer.global_batch,
         "fusion": fusion,
     }
-    with atomic_write(output / "training_summary.json") as handle:
+    with atomic_write(scratch / "training_summary.json") as handle:
         json.dump(summary, handle, indent=2)
-    write_card(output, QPEFTConfig.load(output))
+    write_card(scratch, QPEFTConfig.load(scratch))
+    publish(scratch, output, lm, tokenizer)
     logger.info("best dev loss %.4f; checkpoint in %s", result["best_dev"], output)
     return 0

@@ -12,11 +12,28 @@ import os
 import shutil
 import stat
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO
 
 from pyserini_qpeft.errors import InputError
+
+IOHook = Callable[[str, Path], None]
+_io_hook: IOHook | None = None
+
+
+def set_io_hook(hook: IOHook | None) -> IOHook | None:
+    """Call ``hook(event, path)`` before each write ("write", "mkdir") and rename ("rename") done here; returns the
+    previous hook. Crash tests use it to stop a process at every point of a save."""
+    global _io_hook
+    previous, _io_hook = _io_hook, hook
+    return previous
+
+
+def io_event(event: str, path: Path) -> None:
+    """Report a write or rename to the hook set by :func:`set_io_hook` (if any)."""
+    if _io_hook is not None:
+        _io_hook(event, path)
 
 
 def current_umask() -> int:
@@ -29,6 +46,16 @@ def current_umask() -> int:
     mask = os.umask(0o022)
     os.umask(mask)
     return mask
+
+
+def fsync_dir(folder: Path) -> None:
+    """Make the renames in ``folder`` durable before the next step (where the platform allows)."""
+    with contextlib.suppress(OSError, AttributeError):
+        fd = os.open(folder, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def make_parents(path: Path) -> list[Path]:
@@ -59,6 +86,18 @@ def remove_empty(folders: list[Path]) -> None:
             folder.rmdir()
 
 
+@contextlib.contextmanager
+def naming_errors(path: str | os.PathLike) -> Iterator[None]:
+    """Re-raise an OSError without a file name (a full disk met by ``write`` or ``fsync``: ENOSPC) as the same
+    error naming ``path``, so that its one-line message says which file could not be written."""
+    try:
+        yield
+    except OSError as exc:
+        if exc.filename is not None:
+            raise
+        raise OSError(exc.errno, exc.strerror or str(exc), os.fspath(path)) from exc
+
+
 def _file_mode(path: Path) -> int:
     try:
         return stat.S_IMODE(path.stat().st_mode)
@@ -70,24 +109,28 @@ def _file_mode(path: Path) -> int:
 def atomic_write(path: str | os.PathLike, mode: str = "w", encoding: str | None = "utf-8") -> Iterator[IO]:
     """Open a temporary file beside ``path``; on success rename it to ``path``, on error remove it.
 
-    The file gets the umask's permissions, or the replaced file's mode.
+    The file gets the umask's permissions, or the replaced file's mode. An OSError that names no file (a full
+    disk) is raised naming ``path`` (:func:`naming_errors`).
     """
     path = Path(path)
     if path.is_dir():
         raise InputError(f"{path}: is a folder; give a file path")
     created = make_parents(path)
     try:
+        io_event("write", path)
         fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
     except BaseException:
         remove_empty(created)
         raise
     try:
-        os.fchmod(fd, _file_mode(path))
-        with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as handle:
-            yield handle
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
+        with naming_errors(path):
+            os.fchmod(fd, _file_mode(path))
+            with os.fdopen(fd, mode, encoding=None if "b" in mode else encoding) as handle:
+                yield handle
+                handle.flush()
+                os.fsync(handle.fileno())
+            io_event("rename", path)
+            os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(tmp)
@@ -102,13 +145,15 @@ def staging_directory(target: str | os.PathLike) -> Iterator[Path]:
     target = Path(target)
     created = make_parents(target)
     try:
+        io_event("mkdir", target)
         tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     except BaseException:
         remove_empty(created)
         raise
     try:
-        os.chmod(tmp, 0o777 & ~current_umask())
-        yield tmp
+        with naming_errors(target):
+            os.chmod(tmp, 0o777 & ~current_umask())
+            yield tmp
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         remove_empty(created)
@@ -125,6 +170,7 @@ def atomic_directory(path: str | os.PathLike) -> Iterator[Path]:
     path = Path(path)
     with staging_directory(path) as tmp:
         yield tmp
+        io_event("rename", path)
         os.replace(tmp, path)
 
 

@@ -18,6 +18,8 @@ from pyserini_qpeft.candidate import Candidate
 from pyserini_qpeft.errors import InputError, short_repr
 from pyserini_qpeft.text import title_and_text
 
+SCORELESS_KINDS = ("pygaggle", "rank_llm")  # their toolkits allow a hit without a score (score=None)
+
 
 def query_text(query: Any) -> str:
     """The text of a query given as a string or as a pygaggle/rank_llm query object."""
@@ -29,6 +31,31 @@ def query_text(query: Any) -> str:
     raise InputError(
         f"query must be a str or an object with a .text string (pygaggle/rank_llm Query), got {type(query).__name__}"
     )
+
+
+def check_pairs(pairs: Any) -> tuple[list[str], list[str]]:
+    """The queries and documents of ``predict``'s (query, document) pairs, each pair two strings; a string, None
+    or a pair of another shape is an :class:`InputError` naming it."""
+    if isinstance(pairs, (str, bytes)) or not hasattr(pairs, "__iter__"):
+        raise InputError(
+            f"predict(pairs): pairs must be a list of (query, document) tuples, got {type(pairs).__name__}"
+        )
+    queries, docs = [], []
+    for i, pair in enumerate(pairs):
+        if isinstance(pair, (str, bytes)) or not isinstance(pair, Sequence) or len(pair) != 2:
+            raise InputError(
+                f"predict(pairs): pairs[{i}] is {short_repr(pair)}, not a (query, document) pair; "
+                "pass a list of 2-tuples of strings"
+            )
+        query, doc = pair
+        if not isinstance(query, str) or not isinstance(doc, str):
+            raise InputError(
+                f"predict(pairs): pairs[{i}] holds a {type(query).__name__} and a {type(doc).__name__}; "
+                "the query and the document must be strings"
+            )
+        queries.append(query)
+        docs.append(doc)
+    return queries, docs
 
 
 def hit_kind(hit: Any) -> str:
@@ -64,14 +91,15 @@ def hits_kind(hits: Sequence[Any]) -> str | None:
 
 def check_hits(hits: Sequence[Any], kind: str | None) -> None:
     """Refuse hits a run file could not hold: a first-stage score that is not a finite number (NaN would make
-    every fused score NaN), or a document listed twice (pygaggle ``Text``s have no docid to compare)."""
+    every fused score NaN; None only for the kinds in :data:`SCORELESS_KINDS`, which are then not fused), or a
+    document listed twice (pygaggle ``Text``s have no docid to compare)."""
     seen: dict[str, int] = {}
     for i, hit in enumerate(hits):
         score = getattr(hit, "score", None)
         docid = None if kind == "pygaggle" else str(hit.docid)
         name = f"hits[{i}]" + ("" if docid is None else f" ({docid!r})")
         try:
-            finite = score is None or math.isfinite(float(score))
+            finite = (score is None and kind in SCORELESS_KINDS) or math.isfinite(float(score))
         except (TypeError, ValueError):
             finite = False
         if not finite:

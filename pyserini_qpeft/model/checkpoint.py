@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from pyserini_qpeft.errors import InputError, first_line
-from pyserini_qpeft.files.atomic import atomic_write
+from pyserini_qpeft.files.atomic import atomic_write, fsync_dir
 from pyserini_qpeft.model.config import (
     CHECKPOINT_FILES,
     CONFIG_NAME,
@@ -55,16 +55,6 @@ def is_checkpoint(path: str | os.PathLike) -> bool:
 # -- saving ----------------------------------------------------------------------------------------------
 def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
-
-
-def _fsync_dir(folder: Path) -> None:
-    """Make the renames in ``folder`` durable before the next step (where the platform allows)."""
-    with contextlib.suppress(OSError, AttributeError):
-        fd = os.open(folder, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
 
 
 def _peft_config_bytes(peft_config) -> bytes:
@@ -108,6 +98,16 @@ def _check_target(folder: Path) -> bool:
     return False
 
 
+def remove_temporaries(folder: Path) -> None:
+    """Remove the temporary files that killed saves of our file names left in ``folder`` (``.<name>.*.tmp``); only
+    for folders wholly ours (a user's folder may hold files of that shape)."""
+    names = (CONFIG_NAME, *CHECKPOINT_FILES)
+    for entry in folder.iterdir():
+        if entry.is_file() and any(entry.name.startswith(f".{n}.") and entry.name.endswith(".tmp") for n in names):
+            with contextlib.suppress(FileNotFoundError):
+                entry.unlink()
+
+
 def save_checkpoint(model: QPEFTModel, folder: str | os.PathLike) -> Path:
     """Write the config and trainable weights into ``folder`` (created if missing) and return it.
 
@@ -128,7 +128,7 @@ def save_checkpoint(model: QPEFTModel, folder: str | os.PathLike) -> Path:
     # checkpoint (before this rename), the new one (after the last rename below), or "incomplete".
     with atomic_write(folder / CONFIG_NAME) as handle:
         handle.write(saved.to_json())
-    _fsync_dir(folder)
+    fsync_dir(folder)
     for name, data in files.items():
         with atomic_write(folder / name, "wb") as handle:
             handle.write(data)
@@ -139,7 +139,7 @@ def save_checkpoint(model: QPEFTModel, folder: str | os.PathLike) -> Path:
                 with contextlib.suppress(FileNotFoundError):
                     stale.unlink()
                     logger.info("removed %s (left by an earlier save of another variant)", stale)
-    _fsync_dir(folder)
+    fsync_dir(folder)
     for key in ("base_fingerprint", "tokenizer_fingerprint", "files", "format_version"):  # the model's config: as saved
         setattr(model.config, key, getattr(saved, key))
     logger.info("saved the %r checkpoint to %s", saved.variant, folder)

@@ -18,9 +18,9 @@ from pydantic_core import ErrorDetails
 
 from pyserini_qpeft.errors import InputError, short_repr
 from pyserini_qpeft.files.atomic import atomic_write
+from pyserini_qpeft.files.json_input import read_json
 from pyserini_qpeft.model.hint_selection import HINT_BACKENDS
 from pyserini_qpeft.model.variants import VARIANTS, get_variant
-from pyserini_qpeft.text import read_text
 
 # 2: ``files`` (size and sha256 of each file the checkpoint wrote, verified on load) and "v2:" fingerprints.
 # Format 1 (no ``files``, 16-hex fingerprints, ``k`` for ``num_hints``) is refused with how to convert it.
@@ -195,10 +195,7 @@ class QPEFTConfig(Config):
         path = Path(folder) / CONFIG_NAME
         if not path.is_file():
             raise InputError(f"{path}: not found; is {folder} a Q-PEFT checkpoint folder (made by save_pretrained)?")
-        try:
-            data = json.loads(read_text(path))
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}:{exc.lineno}: invalid JSON ({exc.msg})") from None
+        data = read_json(path, "save the checkpoint again")
         if not isinstance(data, dict):
             raise InputError(f"{path}: expected a JSON object, got {type(data).__name__}; save the checkpoint again")
         version = data.get("format_version")

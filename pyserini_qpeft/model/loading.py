@@ -16,12 +16,15 @@ import logging
 import os
 import pickle
 import re
+import struct
 from pathlib import Path
 from typing import Any
 
 from pyserini_qpeft.errors import InputError, QPEFTError, first_line
 from pyserini_qpeft.files.atomic import atomic_directory
+from pyserini_qpeft.files.json_input import read_json
 from pyserini_qpeft.model.config import CHECKPOINT_FILES
+from pyserini_qpeft.model.gguf_check import check_gguf_header, open_gguf
 from pyserini_qpeft.model.offline_packages import OFFLINE_PACKAGES, package_installed, packaged_gguf
 
 logger = logging.getLogger(__name__)
@@ -73,11 +76,10 @@ def gguf_key(gguf: str | os.PathLike) -> str:
     return _content_key(path, stat.st_size, stat.st_mtime_ns)
 
 
-def gguf_special_token_ids(gguf: str | os.PathLike) -> dict[str, int]:
-    """The special token ids a GGUF file's metadata names: {"bos_token": 1, "eos_token": 2, ...}."""
-    from gguf import GGUFReader
-
-    fields = GGUFReader(gguf).fields
+def gguf_special_token_ids(gguf: str | os.PathLike | Any) -> dict[str, int]:
+    """The special token ids a GGUF file's metadata names: {"bos_token": 1, "eos_token": 2, ...}; ``gguf`` is its
+    path or a ``GGUFReader`` already open on it."""
+    fields = gguf.fields if hasattr(gguf, "fields") else open_gguf(gguf).fields
     found = {}
     for name, key in GGUF_SPECIAL_TOKENS.items():
         field = fields.get(key)
@@ -111,6 +113,7 @@ def set_special_tokens(tokenizer, token_ids: dict[str, int], source: str = "the 
 def convert_gguf(gguf: Path, out_dir: Path | None = None) -> Path:
     """De-quantise a GGUF model to a safetensors folder (once per distinct file; reused by every copy of it)."""
     gguf = Path(gguf).resolve()
+    check_gguf_header(gguf)  # an empty or foreign file: one line before hashing it
     key = gguf_key(gguf)
     out_dir = Path(out_dir) if out_dir else cache_root() / "models" / f"{gguf.stem}-{key}"
     if (out_dir / "config.json").is_file():
@@ -118,10 +121,17 @@ def convert_gguf(gguf: Path, out_dir: Path | None = None) -> Path:
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
+    reader = open_gguf(gguf)  # a damaged or cut-short file: one line, before transformers reads it
     logger.info("converting %s to safetensors in %s (once)", gguf, out_dir)
-    tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
-    set_special_tokens(tokenizer, gguf_special_token_ids(gguf), str(gguf))
-    quantised = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(gguf.parent, gguf_file=gguf.name)
+        set_special_tokens(tokenizer, gguf_special_token_ids(reader), str(gguf))
+        quantised = AutoModelForCausalLM.from_pretrained(gguf.parent, gguf_file=gguf.name, dtype=torch.float32)
+    except (ValueError, KeyError, IndexError, TypeError, NotImplementedError, struct.error) as exc:
+        raise QPEFTError(
+            f"{gguf}: transformers cannot convert this GGUF model ({first_line(exc)}); pass a GGUF of an architecture "
+            "transformers reads (llama, gemma3, qwen2, ...) or a Hugging Face model folder"
+        ) from None
     config = quantised.config.to_dict()
     config.pop("quantization_config", None)
     plain = AutoModelForCausalLM.from_config(type(quantised.config).from_dict(config), dtype=torch.float32)
@@ -149,6 +159,7 @@ def resolve_model(name: str) -> str:
                     "is neither a Q-PEFT checkpoint (save it again) nor a Hugging Face model folder"
                 )
             raise QPEFTError(f"{path}: not a Hugging Face model folder (no config.json)")
+        read_json(path / "config.json", "download or save the model again")  # one line, not transformers' traceback
         return str(path)
     if path.suffix == ".gguf":
         if not path.is_file():
@@ -335,6 +346,13 @@ def _weights_error(name: str, source: str, exc: BaseException) -> QPEFTError:
     )
 
 
+def _too_deep(name: str, source: str) -> QPEFTError:
+    return QPEFTError(
+        f"cannot load model {name!r} from {source}: one of its JSON files has lists and objects nested thousands "
+        "deep (past Python's recursion limit); download or save the model again"
+    )
+
+
 def _load_error(name: str, source: str, exc: OSError) -> QPEFTError:
     if source == name and not Path(name).exists():
         return QPEFTError(_missing_message(name))
@@ -360,8 +378,12 @@ def load_causal_lm(name: str, device: str | None = None, dtype: str | None = "au
         tokenizer = AutoTokenizer.from_pretrained(source)
     except OSError as exc:
         raise _load_error(name, source, exc) from exc
+    except RecursionError:
+        raise _too_deep(name, source) from None
     try:
         model = AutoModelForCausalLM.from_pretrained(source, dtype=torch_dtype)
+    except RecursionError:
+        raise _too_deep(name, source) from None
     except (pickle.UnpicklingError, SafetensorError) as exc:
         raise _weights_error(name, source, exc) from None
     except (OSError, RuntimeError) as exc:  # e.g. a truncated pytorch_model.bin: OSError or RuntimeError

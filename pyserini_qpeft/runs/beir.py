@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
-from pyserini_qpeft.errors import InputError
-from pyserini_qpeft.text import text_lines
+from pyserini_qpeft.errors import InputError, short_repr
+from pyserini_qpeft.files.lines import MAX_RECORD_BYTES, text_lines
 
 Qrels = dict[str, dict[str, int]]
+MAX_GRADE = 1000  # relevance grades are integers from -MAX_GRADE to MAX_GRADE (TREC uses -2 to 4)
+_GRADE = re.compile(r"([+-]?)([0-9]+)(?:\.0*)?")  # "2", "-1", "+1", "2.0"
 
 
 def _require_file(path: Path, what: str, fix: str) -> Path:
@@ -21,7 +24,7 @@ def _require_file(path: Path, what: str, fix: str) -> Path:
 
 def _jsonl(path: Path) -> Iterator[tuple[int, dict]]:
     # Split on "\n" only: some BEIR texts contain U+0085 and friends, which str.splitlines() would split on.
-    for number, line in text_lines(path):
+    for number, line in text_lines(path, MAX_RECORD_BYTES):
         if not line.strip():
             continue
         try:
@@ -86,11 +89,37 @@ def qrels_path(root: str | os.PathLike, split: str) -> Path:
     return path
 
 
+def _grade(path: Path, number: int, text: str) -> int:
+    """A relevance grade: an integer (``2``, ``-1``, ``2.0``) from -MAX_GRADE to MAX_GRADE."""
+    match = _GRADE.fullmatch(text)
+    if match is None:
+        try:
+            float(text)
+        except ValueError:
+            raise InputError(f"{path}:{number}: relevance {short_repr(text)} is not a number") from None
+        raise InputError(
+            f"{path}:{number}: relevance {short_repr(text)} must be an integer grade (0 not relevant, 1, 2, ...)"
+        )
+    digits = match.group(2).lstrip("0") or "0"
+    grade = int(digits) if len(digits) <= len(str(MAX_GRADE)) else MAX_GRADE + 1
+    if grade > MAX_GRADE:
+        raise InputError(
+            f"{path}:{number}: relevance {short_repr(text)} is out of range; grades are integers from "
+            f"-{MAX_GRADE} to {MAX_GRADE}"
+        )
+    return -grade if match.group(1) == "-" else grade
+
+
 def load_qrels(path: str | os.PathLike) -> Qrels:
-    """Read BEIR qrels TSV (``query-id corpus-id score`` with a header) or TREC qrels (``qid 0 docid rel``)."""
+    """Read BEIR qrels TSV (``query-id corpus-id score`` with a header) or TREC qrels (``qid 0 docid rel``).
+
+    Grades are integers from -MAX_GRADE to MAX_GRADE; a pair judged twice must have one grade (a repeat with the
+    same grade is kept once, with another grade it is an :class:`InputError` naming both lines).
+    """
     path = Path(path)
     _require_file(path, "qrels file", "pass a BEIR qrels TSV or a TREC qrels file")
     qrels: Qrels = {}
+    lines: dict[tuple[str, str], int] = {}
     for number, line in text_lines(path):
         fields = line.split()
         if not fields:
@@ -106,10 +135,15 @@ def load_qrels(path: str | os.PathLike) -> Qrels:
                 f"{path}:{number}: expected 'query-id corpus-id score' (BEIR) or 'qid 0 docid rel' (TREC), "
                 f"got {len(fields)} fields"
             )
-        try:
-            qrels.setdefault(qid, {})[docid] = int(float(rel))
-        except ValueError:
-            raise InputError(f"{path}:{number}: relevance {rel!r} is not a number") from None
+        grade = _grade(path, number, rel)
+        judged = qrels.setdefault(qid, {})
+        if docid in judged and judged[docid] != grade:
+            raise InputError(
+                f"{path}:{number}: document {docid!r} of query {qid!r} is judged {grade} here and "
+                f"{judged[docid]} on line {lines[qid, docid]}; keep one judgment per pair"
+            )
+        judged[docid] = grade
+        lines.setdefault((qid, docid), number)
     if not qrels:
         raise InputError(f"{path}: no judgments found")
     return qrels

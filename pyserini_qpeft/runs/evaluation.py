@@ -1,14 +1,20 @@
-"""trec_eval metrics through pytrec_eval, with the names IR papers use (nDCG@10, R@100, MRR@10)."""
+"""trec_eval metrics through pytrec_eval, with the names IR papers use (nDCG@10, R@100, MRR@10).
+
+A cutoff ``@k`` is an integer from 1 to :data:`MAX_CUTOFF`; as in trec_eval, one deeper than the run is valid (the
+run is taken whole). Hits are ranked by score (ties by docid, descending), as trec_eval ranks them.
+"""
 
 from __future__ import annotations
 
 import re
 from collections.abc import Sequence
 
-from pyserini_qpeft.errors import InputError
-from pyserini_qpeft.runs.trec import Run
+from pyserini_qpeft.errors import InputError, short_repr
+from pyserini_qpeft.runs.trec import Run, trec_order
 
 DEFAULT_METRICS = ("nDCG@10", "R@100", "MRR@10")
+MAX_CUTOFF = 100_000  # the deepest @k; deeper than any run we write (pytrec_eval misreads huge ones)
+EXAMPLES = "use names like nDCG@10, R@100, MRR@10, MAP, P@5"
 
 _PATTERNS = {
     "ndcg": "ndcg_cut_{k}",
@@ -20,10 +26,19 @@ _PATTERNS = {
 
 
 def _parse(metric: str) -> tuple[str, int | None]:
-    match = re.fullmatch(r"([A-Za-z]+)(?:@(\d+))?", metric.strip())
+    match = re.fullmatch(r"([A-Za-z]+)(?:@([0-9]+))?", metric.strip())
     if not match:
-        raise InputError(f"--metrics: cannot read {metric!r}; use names like nDCG@10, R@100, MRR@10, MAP, P@5")
-    return match.group(1).lower(), int(match.group(2)) if match.group(2) else None
+        raise InputError(f"--metrics: cannot read {short_repr(metric)}; {EXAMPLES}")
+    if match.group(2) is None:
+        return match.group(1).lower(), None
+    digits = match.group(2).lstrip("0") or "0"
+    cutoff = int(digits) if len(digits) <= len(str(MAX_CUTOFF)) else MAX_CUTOFF + 1
+    if not 1 <= cutoff <= MAX_CUTOFF:
+        raise InputError(
+            f"--metrics: {short_repr(metric.strip())}: the cutoff must be from 1 to {MAX_CUTOFF} "
+            "(one deeper than the run is fine: the run is taken whole)"
+        )
+    return match.group(1).lower(), cutoff
 
 
 def _measure(metric: str) -> tuple[str, int | None]:
@@ -35,7 +50,7 @@ def _measure(metric: str) -> tuple[str, int | None]:
         return _PATTERNS[name].format(k=k), None
     if name in ("map", "ndcg") and k is None:
         return name, None
-    raise InputError(f"--metrics: unknown metric {metric!r}; use nDCG@k, R@k, P@k, MRR[@k], MAP[@k]")
+    raise InputError(f"--metrics: unknown metric {short_repr(metric)}; use nDCG@k, R@k, P@k, MRR[@k], MAP[@k]")
 
 
 def per_query(
@@ -48,13 +63,14 @@ def per_query(
     """
     import pytrec_eval
 
+    metrics = list(_nonempty(metrics))
+    measures = [_measure(metric) for metric in metrics]  # every name checked before any work
     results: dict[str, dict[str, float]] = {}
     judged = {qid: docs for qid, docs in qrels.items() if docs and (complete or qid in run)}
-    for metric in metrics:
-        measure, cutoff = _measure(metric)
+    for metric, (measure, cutoff) in zip(metrics, measures):
         scored = run
         if cutoff is not None:  # cut after ranking as trec_eval does: score descending, then docid descending
-            scored = {qid: sorted(hits, key=lambda h: (h[1], h[0]), reverse=True)[:cutoff] for qid, hits in run.items()}
+            scored = {qid: trec_order(hits)[:cutoff] for qid, hits in run.items()}
         trec_run = {
             qid: {docid: float(score) for docid, score in hits} for qid, hits in scored.items() if qid in judged
         }
@@ -77,11 +93,28 @@ def evaluate(
     return {metric: sum(values.values()) / len(values) for metric, values in table.items()}
 
 
+def _nonempty(metrics: Sequence[str]) -> Sequence[str]:
+    if isinstance(metrics, str):
+        raise InputError(f"metrics must be a list of names, got the string {short_repr(metrics)}; wrap it in a list")
+    if not metrics:
+        raise InputError(f"--metrics: no metric given; {EXAMPLES}")
+    return metrics
+
+
+def check_metric(name: str) -> str:
+    """``name`` when it is a metric this module computes (nDCG@10, MAP, ...), else an :class:`InputError`."""
+    _measure(name)
+    return name
+
+
 def metric_list(text: str | None) -> list[str]:
-    """Split a comma-separated ``--metrics`` value (None gives the defaults)."""
+    """Split a comma-separated ``--metrics`` value, each name checked (None gives the defaults; a value that names
+    no metric, such as ",,,", is an :class:`InputError`; an empty value gives the defaults too)."""
     if not text:
         return list(DEFAULT_METRICS)
     names = [m.strip() for m in text.split(",") if m.strip()]
+    if not names:
+        raise InputError(f"--metrics: {short_repr(text)} names no metric; {EXAMPLES}")
     for name in names:
         _measure(name)
     return names

@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from pyserini_qpeft.errors import InputError
-from pyserini_qpeft.files.atomic import atomic_write, current_umask, make_parents
+from pyserini_qpeft.files.atomic import atomic_write, current_umask, make_parents, naming_errors
 from pyserini_qpeft.runs.trec import check_run_tag, format_run_lines
 
 logger = logging.getLogger(__name__)
@@ -234,7 +234,8 @@ class RunJournal:
             raise InputError(f"{self.path}: start() the journal before recording topics")
         lines = format_run_lines(qid, hits, self.tag)  # a topic without hits is a block of 0 lines
         block = "".join(lines) + f"{FOOTER}{qid} {len(lines)} {_digest(self.header, lines)}\n"
-        self._append(self._fd, block.encode("utf-8"))
+        with naming_errors(self.path):  # a full disk names the journal
+            self._append(self._fd, block.encode("utf-8"))
         self.lines[qid] = lines
 
     def write_output(self, order: Sequence[str], lines: dict[str, list[str]] | None = None) -> None:

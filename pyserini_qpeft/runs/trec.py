@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import itertools
+import logging
 import math
 import os
 from collections.abc import Iterable, Sequence
@@ -9,17 +11,51 @@ from pathlib import Path
 
 from pyserini_qpeft.errors import InputError, short_repr
 from pyserini_qpeft.files.atomic import atomic_write
-from pyserini_qpeft.text import text_lines
+from pyserini_qpeft.files.lines import text_lines
 
 Run = dict[str, list[tuple[str, float]]]  # qid -> [(docid, score)] in rank order
 
+logger = logging.getLogger(__name__)
+
+
+def trec_order(hits: Iterable[tuple[str, float]]) -> list[tuple[str, float]]:
+    """One query's (docid, score) hits in trec_eval's order: score descending, ties by docid descending."""
+    return sorted(hits, key=lambda hit: (hit[1], hit[0]), reverse=True)
+
+
+def _check_rank_column(path: Path, rows: dict[str, list[tuple[int, int, str, float]]]) -> None:
+    """Warn (once for the file) when its rank column puts a hit above one with a higher score."""
+    for qid, hits in rows.items():
+        lowest = None  # the lowest-scored hit of the better ranks: (rank, line, docid, score)
+        for _, group in itertools.groupby(sorted(hits), key=lambda hit: hit[0]):
+            group = list(group)
+            best = max(group, key=lambda hit: hit[3])
+            if lowest is not None and best[3] > lowest[3]:
+                logger.warning(
+                    "%s: the rank column disagrees with the scores (query %s: line %d ranks %s at %d, above %s on "
+                    "line %d at %d with a higher score); hits are read in score order (ties by docid, descending), "
+                    "as trec_eval reads them",
+                    path,
+                    qid,
+                    lowest[1],
+                    lowest[2],
+                    lowest[0],
+                    best[2],
+                    best[1],
+                    best[0],
+                )
+                return
+            worst = min(group, key=lambda hit: hit[3])
+            lowest = worst if lowest is None or worst[3] < lowest[3] else lowest
+
 
 def read_run(path: str | os.PathLike) -> Run:
-    """Read a TREC run; each query's hits come back sorted by rank (score descending on ties of rank)."""
+    """Read a TREC run; each query's hits come back in trec_eval's order (:func:`trec_order`: score descending,
+    ties by docid descending), whatever the rank column says; a warning says when that column disagrees."""
     path = Path(path)
     if not path.is_file():
         raise InputError(f"{path}: run file not found")
-    rows: dict[str, list[tuple[int, float, str]]] = {}
+    rows: dict[str, list[tuple[int, int, str, float]]] = {}
     seen: dict[tuple[str, str], int] = {}
     for number, line in text_lines(path):
         fields = line.split()
@@ -36,7 +72,7 @@ def read_run(path: str | os.PathLike) -> Run:
         seen[qid, docid] = number
         try:
             value = float(score)
-            rows.setdefault(qid, []).append((int(rank), value, docid))
+            rows.setdefault(qid, []).append((int(rank), number, docid, value))
         except ValueError:
             raise InputError(
                 f"{path}:{number}: rank {short_repr(rank)} must be an integer and score {short_repr(score)} a number"
@@ -45,10 +81,8 @@ def read_run(path: str | os.PathLike) -> Run:
             raise InputError(f"{path}:{number}: score {short_repr(score)} must be a finite number")
     if not rows:
         raise InputError(f"{path}: no run lines found")
-    return {
-        qid: [(docid, score) for _, score, docid in sorted(hits, key=lambda r: (r[0], -r[1]))]
-        for qid, hits in rows.items()
-    }
+    _check_rank_column(path, rows)
+    return {qid: trec_order((docid, score) for _, _, docid, score in hits) for qid, hits in rows.items()}
 
 
 def format_run_lines(qid: str, hits: Sequence[tuple[str, float]], tag: str) -> list[str]:

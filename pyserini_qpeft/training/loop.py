@@ -13,6 +13,7 @@ process with the global batch would. Dev loss is sharded and summed; rank 0 alon
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import math
@@ -26,26 +27,24 @@ from typing import Any
 import torch
 
 from pyserini_qpeft.errors import InputError
-from pyserini_qpeft.files.atomic import atomic_write
-from pyserini_qpeft.model.checkpoint import load_checkpoint, save_checkpoint
+from pyserini_qpeft.model.checkpoint import load_checkpoint
 from pyserini_qpeft.model.config import TrainingConfig
 from pyserini_qpeft.model.qpeft_model import QPEFTModel
 from pyserini_qpeft.model.scoring import collate, length_batches
 from pyserini_qpeft.model.variants import trainable_variants
 from pyserini_qpeft.runs import distributed
+from pyserini_qpeft.training import state as saved_state
 from pyserini_qpeft.training.data import StepPairs, TrainingQuery, fixed_dev_pairs, sample_step
-from pyserini_qpeft.training.optimizer_state import load_optimizer_state, save_optimizer_state
+from pyserini_qpeft.training.optimizer_state import load_optimizer_state
+from pyserini_qpeft.training.state import OPTIMIZER_FILE, STATE_FILE, state_dir
+
+__all__ = ["OPTIMIZER_FILE", "STATE_FILE", "Trainer", "TrainingConfig", "state_dir"]
 
 logger = logging.getLogger(__name__)
 
-STATE_FILE = "trainer_state.json"
 RENAMED = {"qd_lr": "hint_lr"}  # settings saved by earlier versions under other names
-OPTIMIZER_FILE = "optimizer.pt"
-
-
-def state_dir(output: str | os.PathLike) -> Path:
-    """The folder beside checkpoint ``output`` that holds its resumable training state: ``<output>.train-state``."""
-    return Path(str(output) + ".train-state")
+# QPEFTConfig fields that do not change what is trained (recorded on save, or the checkpoint's fusion weight).
+NOT_TRAINING = ("fusion_weight", "base_fingerprint", "tokenizer_fingerprint", "files", "format_version")
 
 
 def pairwise_loss(log_likelihoods: torch.Tensor, margin: float) -> tuple:
@@ -56,7 +55,12 @@ def pairwise_loss(log_likelihoods: torch.Tensor, margin: float) -> tuple:
 
 
 class Trainer:
-    """Runs epochs over training queries with dev-loss early stopping, saving the best model to ``output``."""
+    """Runs epochs over training queries with dev-loss early stopping; the best model by dev loss is kept in
+    ``<output>.train-state/best`` (:mod:`pyserini_qpeft.training.state`) until the caller publishes it.
+
+    ``settings`` (name -> value: how the queries were chosen, say) are saved with the state, and a resume under
+    other values is refused naming them, as it is for other training settings, model settings or data.
+    """
 
     def __init__(
         self,
@@ -69,6 +73,7 @@ class Trainer:
         output: str | os.PathLike,
         token_budget: int = 4096,
         world: distributed.World | None = None,
+        settings: dict[str, Any] | None = None,
     ):
         if not model.trainable_parameters():
             raise InputError(
@@ -83,6 +88,7 @@ class Trainer:
         self.doc_text = doc_text
         self.output = Path(output)
         self.state_dir = state_dir(self.output)
+        self.settings = dict(settings or {})
         self.token_budget = token_budget
         self.world = world or distributed.world_from_env()
         groups = [
@@ -179,25 +185,52 @@ class Trainer:
         return hinge_sum / max(count, 1) + nll_sum / len(pairs)
 
     # -- saving and resuming -----------------------------------------------------------------------
-    def _saved_config(self) -> dict[str, Any]:
+    @property
+    def best_dir(self) -> Path:
+        """Where the best model by dev loss is kept while training: ``<output>.train-state/best``."""
+        return self.state_dir / saved_state.BEST
+
+    def _saved_settings(self) -> dict[str, Any]:
+        """Everything that decides what is trained, as saved with the state and compared on resume."""
+        model = {k: v for k, v in self.model.config.model_dump().items() if k not in NOT_TRAINING}
         # The global batch decides the training, not how it is split over ranks.
-        return {**self.config.model_dump(), "batch_size": self.global_batch}
+        training = {**self.config.model_dump(), "batch_size": self.global_batch}
+        return {"training_config": training, "model_config": model, "settings": self.settings, "data": self._data()}
+
+    def _data(self) -> str:
+        """A digest of the training and dev queries (texts, positives, negatives) and their judgments."""
+        rows = [
+            [part, q.qid, q.text, list(q.positives), list(q.negatives), self.qrels.get(q.qid, {})]
+            for part, queries in (("train", self.train), ("dev", self.dev))
+            for q in queries
+        ]
+        return hashlib.sha256(json.dumps(rows, sort_keys=True).encode()).hexdigest()[:16]
 
     def _save_best(self) -> None:
         if self.world.is_main:
-            save_checkpoint(self.model, self.output)
+            saved_state.save_best(self.state_dir, self.model)
 
     def save_state(self) -> None:
         """Write the latest weights, optimizer and counters to ``<output>.train-state`` (atomically; rank 0)."""
-        if not self.world.is_main:
-            return
-        save_checkpoint(self.model, self.state_dir / "last")
-        save_optimizer_state(self.optimizer, self.state_dir / OPTIMIZER_FILE)
-        with atomic_write(self.state_dir / STATE_FILE) as handle:
-            json.dump({**self.state, "training_config": self._saved_config()}, handle, indent=2)
+        if self.world.is_main:
+            saved_state.save_state(self.state_dir, self.model, self.optimizer, {**self.state, **self._saved_settings()})
+
+    def _differences(self, saved: dict[str, Any]) -> list[str]:
+        now = self._saved_settings()
+        found = []
+        for section in ("training_config", "model_config", "settings"):
+            before = {RENAMED.get(k, k): v for k, v in saved.get(section, {}).items()}
+            if section != "training_config" and section not in saved:
+                continue  # a state saved before this section was recorded
+            for key in sorted(set(before) | set(now[section])):
+                if before.get(key) != now[section].get(key):
+                    found.append(f"{key} (saved {before.get(key)!r}, now {now[section].get(key)!r})")
+        if not found and saved.get("data", now["data"]) != now["data"]:
+            found.append("the training or dev queries, their judgments or BM25 negatives")
+        return found
 
     def resume(self) -> bool:
-        """Load the saved state if there is one; True when resumed."""
+        """Load the saved state if there is one; True when resumed. A state saved under other settings is refused."""
         state_path = self.state_dir / STATE_FILE
         found = state_path.is_file()
         if distributed.broadcast(found, self.world) != found:
@@ -207,20 +240,22 @@ class Trainer:
             )
         if not found:
             return False
-        saved = json.loads(state_path.read_text(encoding="utf-8"))
-        settings = {RENAMED.get(k, k): v for k, v in saved.get("training_config", {}).items()}
-        if settings != self._saved_config():
+        saved = saved_state.read_state(self.state_dir)
+        differences = self._differences(saved)
+        if differences:
             raise InputError(
-                f"{state_path}: saved with different training settings (the global batch is --batch-size times "
-                "the number of processes); use the same flags, or --overwrite"
+                f"{state_path}: saved with different training settings: {'; '.join(differences)} (the global batch "
+                "is the batch size times the number of processes); use the same settings, or start over"
             )
-        restored = load_checkpoint(self.state_dir / "last", self.model.lm, self.model.tokenizer)
+        weights = saved_state.weights_folder(self.state_dir, saved)
+        restored = load_checkpoint(weights / saved_state.LAST, self.model.lm, self.model.tokenizer)
         with torch.no_grad():
             mine = self.model.trainable_parameters()
             for name, value in restored.trainable_parameters().items():
                 mine[name].copy_(value)
-        load_optimizer_state(self.optimizer, self.state_dir / OPTIMIZER_FILE)
-        self.state = {k: v for k, v in saved.items() if k != "training_config"}
+        load_optimizer_state(self.optimizer, weights / OPTIMIZER_FILE)
+        sections = ("training_config", "model_config", "settings", "data", "generation")
+        self.state = {k: v for k, v in saved.items() if k not in sections}
         logger.info("resumed at epoch %d, step %d", self.state["epoch"], self.state["step"])
         return True
 

@@ -109,3 +109,35 @@ def choose_training_queries(
     held = selection.dev_qrels.name if selection.dev_qrels.is_file() else f"{selection.dev_fraction:.0%} held back"
     logger.info("%d training queries, %d dev queries (%s)", len(train), len(dev), held)
     return train, dev, qrels
+
+
+def _qrels_line(path: Path, qid: str, docid: str) -> int | None:
+    """The 1-based line of ``path`` judging (qid, docid), or None."""
+    with open(path, encoding="utf-8", errors="replace") as handle:
+        for number, line in enumerate(handle, 1):
+            fields = line.split()
+            if len(fields) >= 3 and fields[0] == qid and docid in fields[1:3]:
+                return number
+    return None
+
+
+def check_judged_documents(selection: QuerySelection, examples: list[TrainingQuery], searcher) -> None:
+    """Every relevant document the chosen queries' judgments name must be in the first stage's corpus; the first
+    that is not is an :class:`InputError` naming its qrels file and line (checked before any model loads)."""
+    from pyserini_qpeft.lucene.index import document_text
+
+    for example in examples:
+        for docid in example.positives:
+            try:
+                document_text(searcher, docid)
+            except InputError:
+                files = [qrels_path(selection.beir, selection.split)]
+                files += [selection.dev_qrels] if selection.dev_qrels.is_file() else []
+                for path in files:
+                    line = _qrels_line(path, example.qid, docid)
+                    if line is not None:
+                        raise InputError(
+                            f"{path}:{line}: query {example.qid!r} judges document {docid!r}, which is not in the "
+                            "corpus of the index or first-stage run; fix the qrels or use the matching corpus"
+                        ) from None
+                raise
