@@ -354,20 +354,47 @@ def selection_curve(args, lm, tokenizer) -> list[dict]:
     return rows
 
 
-def cross_model_lines(models: list[dict]) -> list[str]:
-    """Each model's median time for the same pairs over the first model's, per variant and implementation."""
-    if len(models) < 2:
+def interleaved(args, loaded, variants: list[str], impl_names: list[str], groups: Groups) -> list[dict]:
+    """Every model's ``ours`` and ``bare`` on the same pairs, timed in one rotation per repeat (so a change in the
+    machine's load falls on all models alike): one row per (variant, model, implementation)."""
+    rows = []
+    for variant in variants:
+        impls = {}
+        for name, lm, tokenizer in loaded:
+            model = QPEFTModel(lm, tokenizer, QPEFTConfig(variant=variant, max_length=args.max_length)).eval()
+            scorer = QueryLikelihoodScorer(model, batch_size=args.batch_size, token_budget=args.token_budget)
+            batches = [our_batches(model, q, docs, args.batch_size, args.token_budget) for q, docs in groups]
+            runs = {
+                "ours": functools.partial(lambda s: [s.score_pairs([q] * len(d), d) for q, d in groups], scorer),
+                "bare": functools.partial(lambda m, b: [bare_forward(m, group) for group in b], model, batches),
+            }
+            for impl in (i for i in impl_names if i in runs):
+                runs[impl]()  # warm-up
+                impls[(name, impl)] = runs[impl]
+        timed = time_alternating(impls, args.repeats, args.device)
+        for (name, impl), found in timed.items():
+            rows.append({"variant": variant, "model": name, "implementation": impl, **found})
+            rows[-1]["median_s"] = statistics.median(found["seconds"])
+    return rows
+
+
+def cross_model_lines(rows: list[dict]) -> list[str]:
+    """Each model's median time for the same pairs over the first model's, timed interleaved (:func:`interleaved`)."""
+    if not rows:
         return []
-    first = {(r["variant"], r["implementation"]): r["median_s"] for r in models[0]["rows"]}
-    lines = [f"## Time for the same pairs relative to {models[0]['name']} (median over median)", ""]
-    lines += ["| model | variant | implementation | median s | ratio |", "| --- | --- | --- | --- | --- |"]
-    for model in models[1:]:
-        for row in model["rows"]:
-            base = first.get((row["variant"], row["implementation"]))
-            ratio = f"{row['median_s'] / base:.2f}x" if base else "n/a"
-            lines.append(
-                f"| {model['name']} | {row['variant']} | {row['implementation']} | {row['median_s']:.2f} | {ratio} |"
-            )
+    first = rows[0]["model"]
+    base = {(r["variant"], r["implementation"]): r["median_s"] for r in rows if r["model"] == first}
+    lines = [
+        f"## Time for the same pairs relative to {first} (models interleaved in every repeat; median over median)",
+        "",
+        "| model | variant | implementation | median s | ratio |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for row in rows:
+        ratio = row["median_s"] / base[(row["variant"], row["implementation"])]
+        lines.append(
+            f"| {row['model']} | {row['variant']} | {row['implementation']} | {row['median_s']:.2f} | {ratio:.2f}x |"
+        )
     return lines + [""]
 
 
@@ -419,7 +446,7 @@ def markdown(result: dict) -> list[str]:
             ]
             lines.append(f"| {variant} | " + " | ".join(cells) + " |")
         lines.append("")
-    lines += cross_model_lines(result["models"])
+    lines += cross_model_lines(result.get("interleaved", []))
     if result["selection"]:
         names = [k[:-3] for k in result["selection"][0] if k.endswith("_ms")]
         lines += [
@@ -450,6 +477,7 @@ def main(argv=None) -> int:
     result = {"command": command_line(), **machine_info(args.device), "models": [], "selection": []}
     out = Path(args.out)
     models = args.model or [DEFAULT_MODEL]
+    loaded = []  # (name, lm, tokenizer) of every model when several are compared
     with tqdm(total=len(models) * len(variants) * len(impl_names) * args.repeats, desc="timed runs", unit="run") as bar:
         for name in models:
             lm, tokenizer = build_lm(name, args.device, args.dtype, args.tokenizer)
@@ -490,9 +518,13 @@ def main(argv=None) -> int:
             )
             if name == models[0]:
                 result["selection"] = selection_curve(args, lm, tokenizer)
+            if len(models) > 1:
+                loaded.append((name, lm, tokenizer))
             del lm
             if args.device.startswith("cuda"):
                 torch.cuda.empty_cache()
+        if loaded:
+            result["interleaved"] = interleaved(args, loaded, variants, impl_names, groups)
     lines = markdown(result)
     write_results(out, result, lines)
     print("\n".join(lines))
