@@ -35,7 +35,7 @@ for version in "${VERSIONS[@]}"; do
     "$venv/bin/python" -m pip install -q --upgrade pip
     "$venv/bin/python" -m pip install -q "$TORCH_SPEC"
     "$venv/bin/python" -m pip install -q "pyserini==$version"
-    "$venv/bin/python" -m pip install -q . pytest
+    "$venv/bin/python" -m pip install -q ".[test]"  # the tests use pytest-xdist's worker_id
     install_s=$(( $(date +%s) - start ))
     echo "install: ${install_s} s"
   } 2>&1 | grep -v "^WARNING: Location 'file://" > "$log"

@@ -121,6 +121,22 @@ class QPEFTReranker:
             raise InputError(f"score(query, docs): docs[{bad}] is a {type(docs[bad]).__name__}, not a str")
         return self.scorer.score_pairs([query] * len(docs), docs)
 
+    def rank(
+        self, query: str, documents: Sequence[str], top_k: int | None = None, return_documents: bool = False
+    ) -> list[dict[str, Any]]:
+        """The documents sorted by score, best first, as sentence-transformers' ``CrossEncoder.rank``: a list of
+        ``{"corpus_id": position in documents, "score": float}`` (plus ``"text"`` with ``return_documents``), cut to
+        the ``top_k`` best when given (ties keep the input order)."""
+        if top_k is not None and (isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 1):
+            raise InputError(f"rank(..., top_k={top_k!r}): top_k must be a positive integer or None")
+        scores = self.score(query, documents)
+        order = sorted(range(len(scores)), key=lambda i: -scores[i])[:top_k]
+        ranked = [{"corpus_id": i, "score": scores[i]} for i in order]
+        if return_documents:
+            for item in ranked:
+                item["text"] = documents[item["corpus_id"]]
+        return ranked
+
     def predict(self, pairs: Sequence[tuple[str, str]], batch_size: int | None = None, **_: Any) -> list[float]:
         """Scores for (query, document) pairs: the cross-encoder protocol of ``beir.reranking.Rerank``.
 

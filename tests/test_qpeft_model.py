@@ -134,3 +134,15 @@ def test_save_load_round_trip_is_bit_for_bit(variant, tmp_path):
     loaded = QPEFTReranker(load_checkpoint(tmp_path / "ckpt", lm, tiny_tokenizer()))
     assert loaded.score(QUERIES[0], DOCS) == before
     assert loaded.config.variant == variant
+
+
+def test_max_length_beyond_the_lms_positions_is_cut_in_the_config_it_keeps_and_saves(tmp_path):
+    from pyserini_qpeft.model.checkpoint import save_checkpoint
+
+    tokenizer = tiny_tokenizer()
+    asked = QPEFTConfig(variant="prompt", num_virtual_tokens=2, max_length=200)
+    model = QPEFTModel(tiny_llama(len(tokenizer), max_positions=64), tokenizer, asked)
+    assert model.config.max_length == model.encoder.max_length == 64
+    assert asked.max_length == 200  # the caller's config is not changed
+    save_checkpoint(model, tmp_path / "ckpt")
+    assert QPEFTConfig.load(tmp_path / "ckpt").max_length == 64

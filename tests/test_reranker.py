@@ -165,3 +165,22 @@ def test_a_candidate_whose_score_is_none_is_one_line(reranker):
     """float(None) raised a bare TypeError."""
     with pytest.raises(InputError, match=r"^hits\[1\] \('d2'\) has first-stage score None; scores must be finite"):
         reranker.rerank(QUERY, [Candidate("d1", 2.0, DOCS["d1"]), Candidate("d2", None, DOCS["d2"])])
+
+
+def test_rank_sorts_like_cross_encoder_rank_with_top_k_and_documents():
+    from _tiny_models import tiny_reranker
+
+    reranker = tiny_reranker(max_length=96)
+    query = "aspirin and heart attacks"
+    docs = ["Aspirin lowers heart attack risk.", "Bridges are painted in spring.", "Vitamin D in winter.", "Aspirin."]
+    scores = reranker.score(query, docs)
+    ranked = reranker.rank(query, docs)
+    assert [r["corpus_id"] for r in ranked] == sorted(range(4), key=lambda i: -scores[i])
+    assert [r["score"] for r in ranked] == sorted(scores, reverse=True) and "text" not in ranked[0]
+    top = reranker.rank(query, docs, top_k=2, return_documents=True)
+    assert top == [{**r, "text": docs[r["corpus_id"]]} for r in ranked[:2]]
+    for bad in (0, -1, 1.5, True):
+        with pytest.raises(InputError, match="top_k must be a positive integer"):
+            reranker.rank(query, docs, top_k=bad)
+    with pytest.raises(TypeError):
+        reranker.rank(query, docs, topk=2)  # a misspelt keyword is not swallowed

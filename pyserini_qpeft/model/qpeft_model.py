@@ -79,7 +79,7 @@ class QPEFTModel(nn.Module):
         check_family(lm, needs_inputs_embeds=get_variant(config.variant).trainable)
         limit = getattr(lm.config, "max_position_embeddings", None) or config.max_length
         if limit < config.max_length:  # the soft prompt and hints must fit the LM's positions too (checked here)
-            config.replace(max_length=limit)
+            config = config.replace(max_length=limit)
         self.config = config
         self.spec = get_variant(config.variant)
         self.tokenizer = tokenizer
@@ -87,7 +87,7 @@ class QPEFTModel(nn.Module):
         lm.requires_grad_(False)
         contiguous_lm_head(lm)
         pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
-        self.encoder = PairEncoder(tokenizer, min(config.max_length, limit), pad_id=pad if pad is not None else 0)
+        self.encoder = PairEncoder(tokenizer, config.max_length, pad_id=pad if pad is not None else 0)
         device = lm.get_input_embeddings().weight.device
         self.prompt: nn.Module | None = None
         self.peft_config = None
