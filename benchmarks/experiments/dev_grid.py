@@ -8,7 +8,7 @@ not depend on the depth, so depths 20 and 50 are that run cut to BM25's top 20 a
 nDCG@10 of the LM alone and fused with BM25 at the weight (0, 0.05, ..., 1) best on these dev queries, and the
 seconds per query: measured at depth 100, scaled by depth/100 for the cut depths (pairs per query).
 
-    .venv/bin/python benchmarks/experiments/dev_grid.py --work runs/dev-grid --out benchmarks/results/dev_grid
+    .venv/bin/python benchmarks/experiments/dev_grid.py    # every cell; results in benchmarks/results/dev_grid
     # one cell at a time, the rest later (each finished rerank is reused; an interrupted one resumes):
     .venv/bin/python benchmarks/experiments/dev_grid.py --lm gemma --max-length 256 --collection nfcorpus ...
     .venv/bin/python benchmarks/experiments/dev_grid.py --table-only ...   # only the table, from finished cells
@@ -17,10 +17,8 @@ seconds per query: measured at depth 100, scaled by depth/100 for the cut depths
 from __future__ import annotations
 
 import argparse
-import gzip
 import json
 import logging
-import shutil
 import sys
 import time
 from pathlib import Path
@@ -49,21 +47,28 @@ MAX_LENGTHS = (256, 512)
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--work", type=Path, default=Path("runs/dev-grid"), help="indexes, runs, journals")
+    parser.add_argument(
+        "--work",
+        type=Path,
+        default=Path("benchmarks/results/dev_grid/work"),
+        help="BM25 runs, LM runs and their journals (committed, so a fresh clone resumes an unfinished cell)",
+    )
+    parser.add_argument("--indexes", type=Path, default=Path("runs/dev-grid"), help="Lucene indexes (rebuilt)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/dev_grid"))
     parser.add_argument("--data", type=Path, default=SHARED, help="folder holding scifact/ and nfcorpus/")
     parser.add_argument("--lm", action="append", choices=sorted(LMS), help="default: all")
     parser.add_argument("--max-length", type=int, action="append", choices=MAX_LENGTHS, help="default: all")
     parser.add_argument("--collection", action="append", choices=sorted(SELECTIONS), help="default: all")
-    parser.add_argument("--dtype", default="auto")
+    # float32 everywhere: a cell resumed on another machine (auto may pick bfloat16 there) keeps its journal.
+    parser.add_argument("--dtype", default="float32")
     parser.add_argument("--table-only", action="store_true", help="draw the table from the finished cells only")
     return parser.parse_args(argv)
 
 
-def dev_queries(data: Path, collection: str, work: Path):
-    """(searcher, dev qid -> text, qrels, BM25 top-100 run of the dev queries), cached under ``work``."""
+def dev_queries(data: Path, collection: str, work: Path, indexes: Path):
+    """(searcher, dev qid -> text, qrels, BM25 top-100 run of the dev queries), the run cached under ``work``."""
     beir = data / collection
-    index = work / f"{collection}-index"
+    index = indexes / f"{collection}-index"
     if not index.exists():  # build_index moves a finished index into place
         build_index(beir, index)
     searcher = open_searcher(index)
@@ -167,7 +172,7 @@ def main(argv=None) -> int:
     collections = args.collection or ["nfcorpus", "scifact"]
     rows, bm25_ndcg = [], {}
     for collection in collections:
-        searcher, queries, qrels, bm25 = dev_queries(args.data, collection, args.work)
+        searcher, queries, qrels, bm25 = dev_queries(args.data, collection, args.work, args.indexes)
         bm25_ndcg[collection] = evaluate(cut(bm25, 10), qrels, ["nDCG@10"])["nDCG@10"]
         for max_length in lengths:
             for lm in lms:
@@ -177,12 +182,6 @@ def main(argv=None) -> int:
                 if not scored.with_suffix(".timing.json").is_file():
                     continue
                 rows += cell_rows(lm, max_length, collection, scored, bm25, qrels)
-                runs = args.out / "runs" / collection
-                runs.mkdir(parents=True, exist_ok=True)
-                for source in (scored, args.work / collection / "bm25-dev-top100.trec"):
-                    with open(source, "rb") as raw, gzip.open(runs / (source.name + ".gz"), "wb", mtime=0) as packed:
-                        shutil.copyfileobj(raw, packed)
-                shutil.copy(scored.with_suffix(".timing.json"), runs / scored.with_suffix(".timing.json").name)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "results.json").write_text(json.dumps({"bm25_ndcg@10": bm25_ndcg, "rows": rows}, indent=2) + "\n")
     (args.out / "results.md").write_text(markdown(rows, bm25_ndcg) + "\n")
