@@ -31,3 +31,10 @@ def read_text(path: str | os.PathLike) -> str:
         raise InputError(
             f"{path}: not UTF-8 text ({exc.reason} at byte {exc.start}); convert the file to UTF-8"
         ) from None
+
+
+def bounded_int(digits: str, limit: int) -> int:
+    """The value of a string of decimal ``digits``, or ``limit + 1`` when it is larger than ``limit`` (huge digit
+    strings are never converted: ``int()`` refuses beyond a few thousand digits)."""
+    digits = digits.lstrip("0") or "0"
+    return int(digits) if len(digits) <= len(str(limit)) else limit + 1

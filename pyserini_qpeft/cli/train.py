@@ -170,20 +170,20 @@ def _train(args: argparse.Namespace, output: Path, world) -> int:
     searcher = open_first_stage(selection, args.index, args.first_stage_run)
     with progress_bar(args, total=None, desc="bm25 negatives", unit="query") as bar:
         train, dev, qrels = choose_training_queries(selection, searcher, progress=bar)
-    check_judged_documents(selection, train + dev, searcher)
-
-    torch.manual_seed(training.seed)
-    lm, tokenizer = load_causal_lm(config.base_model, device=distributed.rank_device(args.device), dtype=args.dtype)
-    model = QPEFTModel(lm, tokenizer, config)
-    sizes = {name: p.numel() for name, p in model.trainable_parameters().items()}
-    logger.info("trainable parameters: %d (%s)", sum(sizes.values()), ", ".join(f"{k}={v}" for k, v in sizes.items()))
-
     cache: dict = {}
 
     def doc_text(docid: str) -> str:
         if docid not in cache:
             cache[docid] = document_text(searcher, docid)
         return cache[docid]
+
+    check_judged_documents(selection, train + dev, doc_text)  # the texts stay cached for training
+
+    torch.manual_seed(training.seed)
+    lm, tokenizer = load_causal_lm(config.base_model, device=distributed.rank_device(args.device), dtype=args.dtype)
+    model = QPEFTModel(lm, tokenizer, config)
+    sizes = {name: p.numel() for name, p in model.trainable_parameters().items()}
+    logger.info("trainable parameters: %d (%s)", sum(sizes.values()), ", ".join(f"{k}={v}" for k, v in sizes.items()))
 
     chosen = selection.model_dump(exclude={"threads"})  # what decides the queries; a resume must match it
     trainer = Trainer(model, training, train, dev, qrels, doc_text, output, world=world, settings=chosen)

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pyserini_qpeft.errors import InputError, short_repr
 from pyserini_qpeft.files.lines import MAX_RECORD_BYTES, text_lines
+from pyserini_qpeft.text import bounded_int
 
 Qrels = dict[str, dict[str, int]]
 MAX_GRADE = 1000  # relevance grades are integers from -MAX_GRADE to MAX_GRADE (TREC uses -2 to 4)
@@ -100,8 +101,7 @@ def _grade(path: Path, number: int, text: str) -> int:
         raise InputError(
             f"{path}:{number}: relevance {short_repr(text)} must be an integer grade (0 not relevant, 1, 2, ...)"
         )
-    digits = match.group(2).lstrip("0") or "0"
-    grade = int(digits) if len(digits) <= len(str(MAX_GRADE)) else MAX_GRADE + 1
+    grade = bounded_int(match.group(2), MAX_GRADE)
     if grade > MAX_GRADE:
         raise InputError(
             f"{path}:{number}: relevance {short_repr(text)} is out of range; grades are integers from "

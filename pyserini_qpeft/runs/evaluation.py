@@ -11,6 +11,7 @@ from collections.abc import Sequence
 
 from pyserini_qpeft.errors import InputError, short_repr
 from pyserini_qpeft.runs.trec import Run, trec_order
+from pyserini_qpeft.text import bounded_int
 
 DEFAULT_METRICS = ("nDCG@10", "R@100", "MRR@10")
 MAX_CUTOFF = 100_000  # the deepest @k; deeper than any run we write (pytrec_eval misreads huge ones)
@@ -31,8 +32,7 @@ def _parse(metric: str) -> tuple[str, int | None]:
         raise InputError(f"--metrics: cannot read {short_repr(metric)}; {EXAMPLES}")
     if match.group(2) is None:
         return match.group(1).lower(), None
-    digits = match.group(2).lstrip("0") or "0"
-    cutoff = int(digits) if len(digits) <= len(str(MAX_CUTOFF)) else MAX_CUTOFF + 1
+    cutoff = bounded_int(match.group(2), MAX_CUTOFF)
     if not 1 <= cutoff <= MAX_CUTOFF:
         raise InputError(
             f"--metrics: {short_repr(metric.strip())}: the cutoff must be from 1 to {MAX_CUTOFF} "

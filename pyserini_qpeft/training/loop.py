@@ -13,6 +13,7 @@ process with the global batch would. Dev loss is sharded and summed; rank 0 alon
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -195,8 +196,9 @@ class Trainer:
         model = {k: v for k, v in self.model.config.model_dump().items() if k not in NOT_TRAINING}
         # The global batch decides the training, not how it is split over ranks.
         training = {**self.config.model_dump(), "batch_size": self.global_batch}
-        return {"training_config": training, "model_config": model, "settings": self.settings, "data": self._data()}
+        return {"training_config": training, "model_config": model, "settings": self.settings, "data": self._data}
 
+    @functools.cached_property
     def _data(self) -> str:
         """A digest of the training and dev queries (texts, positives, negatives) and their judgments."""
         rows = [

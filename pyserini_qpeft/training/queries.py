@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -113,23 +114,25 @@ def choose_training_queries(
 
 def _qrels_line(path: Path, qid: str, docid: str) -> int | None:
     """The 1-based line of ``path`` judging (qid, docid), or None."""
-    with open(path, encoding="utf-8", errors="replace") as handle:
-        for number, line in enumerate(handle, 1):
-            fields = line.split()
-            if len(fields) >= 3 and fields[0] == qid and docid in fields[1:3]:
-                return number
+    from pyserini_qpeft.files.lines import text_lines
+
+    for number, line in text_lines(path):
+        fields = line.split()
+        if len(fields) >= 3 and fields[0] == qid and docid in fields[1:3]:
+            return number
     return None
 
 
-def check_judged_documents(selection: QuerySelection, examples: list[TrainingQuery], searcher) -> None:
-    """Every relevant document the chosen queries' judgments name must be in the first stage's corpus; the first
-    that is not is an :class:`InputError` naming its qrels file and line (checked before any model loads)."""
-    from pyserini_qpeft.lucene.index import document_text
-
+def check_judged_documents(
+    selection: QuerySelection, examples: list[TrainingQuery], doc_text: Callable[[str], str]
+) -> None:
+    """Every relevant document the chosen queries' judgments name must have a text (``doc_text(docid)``, which
+    raises :class:`InputError` for a document the first stage lacks); the first that has none is an
+    :class:`InputError` naming its qrels file and line (checked before any model loads)."""
     for example in examples:
         for docid in example.positives:
             try:
-                document_text(searcher, docid)
+                doc_text(docid)
             except InputError:
                 files = [qrels_path(selection.beir, selection.split)]
                 files += [selection.dev_qrels] if selection.dev_qrels.is_file() else []
